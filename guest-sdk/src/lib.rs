@@ -1,0 +1,127 @@
+//! Write an mlhost model runtime in Rust.
+//!
+//! A runtime is a WebAssembly component that the mlhost server loads once per model instance and
+//! calls for every batch of requests. This crate hides the component plumbing (the `wit-bindgen`
+//! bindings of the `mlhost:runtime` WIT package) behind one trait, [`Model`], one macro,
+//! [`export_model!`], and typed views of tensors.
+//!
+//! ```no_run
+//! use mlhost_guest::{export_model, Error, InferenceRequest, InferenceResponse, Model,
+//!     ModelMetadata, ModelSettings, Tensor, TensorMetadata, Datatype};
+//!
+//! /// Doubles every element of its one input.
+//! struct Doubler;
+//!
+//! impl Model for Doubler {
+//!     fn load(_settings: ModelSettings) -> Result<Self, Error> {
+//!         Ok(Doubler)
+//!     }
+//!
+//!     fn metadata(&self) -> ModelMetadata {
+//!         ModelMetadata::new("doubler")
+//!             .input(TensorMetadata::new("x", Datatype::Fp64, &[-1]))
+//!             .output(TensorMetadata::new("y", Datatype::Fp64, &[-1]))
+//!     }
+//!
+//!     fn predict(&self, request: InferenceRequest) -> Result<InferenceResponse, Error> {
+//!         let x = request.only_input()?;
+//!         let doubled: Vec<f64> = x.to_f64_vec()?.iter().map(|v| v * 2.0).collect();
+//!         Ok(InferenceResponse::new().output(Tensor::from_values("y", &x.shape, &doubled)?))
+//!     }
+//! }
+//!
+//! export_model!(Doubler);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` (a `cdylib` crate) and point a
+//! `model-settings.json` at the `.wasm` file through `implementation`.
+
+mod element;
+mod error;
+mod request;
+mod tensor;
+
+/// The raw `wit-bindgen` bindings of the `mlhost:runtime` world.
+///
+/// Runtime authors rarely need them: the crate root re-exports the types.
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "mlhost:runtime/runtime@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_runtime",
+        default_bindings_module: "mlhost_guest::bindings",
+    });
+}
+
+pub use bindings::mlhost::runtime::types::{
+    Datatype, Error, InferenceRequest, InferenceResponse, ModelMetadata, ModelSettings, Parameter,
+    ParameterValue, RequestedOutput, Tensor, TensorMetadata,
+};
+pub use element::Element;
+
+use bindings::exports::mlhost::runtime::model::{GuestModel, Model as ModelHandle};
+
+/// A model runtime: created once from its settings, then asked to predict many times.
+///
+/// The host calls a model from one thread at a time; a model that needs mutable state can keep it
+/// in a `RefCell`.
+pub trait Model: 'static {
+    /// Creates the model, reading its files under `settings.uri` (inside `/model`).
+    ///
+    /// Return [`Error::InvalidModel`] when the files or settings are wrong.
+    fn load(settings: ModelSettings) -> Result<Self, Error>
+    where
+        Self: Sized;
+
+    /// Describes the model's inputs and outputs.
+    fn metadata(&self) -> ModelMetadata;
+
+    /// Runs one request, which may hold many rows.
+    ///
+    /// Return [`Error::InvalidInput`] for a request that does not fit the model (the client gets
+    /// a 400) and [`Error::Internal`] for a failure of the runtime itself (a 500).
+    fn predict(&self, request: InferenceRequest) -> Result<InferenceResponse, Error>;
+}
+
+/// Adapts a [`Model`] to the generated component interface. Used by [`export_model!`].
+#[doc(hidden)]
+pub struct Exported<M>(M);
+
+impl<M: Model> GuestModel for Exported<M> {
+    fn load(settings: ModelSettings) -> Result<ModelHandle, Error> {
+        M::load(settings).map(|model| ModelHandle::new(Exported(model)))
+    }
+
+    fn metadata(&self) -> ModelMetadata {
+        self.0.metadata()
+    }
+
+    fn predict(&self, request: InferenceRequest) -> Result<InferenceResponse, Error> {
+        self.0.predict(request)
+    }
+}
+
+/// Exports a type implementing [`Model`] as the component's runtime.
+///
+/// Use it once, at the root of the runtime crate: `export_model!(MyModel);`.
+#[macro_export]
+macro_rules! export_model {
+    ($model:ty) => {
+        const _: () = {
+            struct __MlhostRuntime;
+            impl $crate::bindings::exports::mlhost::runtime::model::Guest for __MlhostRuntime {
+                type Model = $crate::Exported<$model>;
+            }
+    $crate::bindings::__export_runtime!(__MlhostRuntime with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Looks a parameter up by name.
+pub fn find_parameter<'a>(parameters: &'a [Parameter], name: &str) -> Option<&'a ParameterValue> {
+    parameters
+        .iter()
+        .find(|parameter| parameter.name == name)
+        .map(|parameter| &parameter.value)
+}

@@ -1,0 +1,177 @@
+//! Typed views of tensors and builders for outputs.
+
+use crate::element::{element_size, read_as_f64};
+use crate::{Datatype, Element, Error, Parameter, Tensor};
+
+impl Tensor {
+    /// The number of elements: the product of the shape.
+    pub fn num_elements(&self) -> usize {
+        self.shape.iter().map(|&dim| dim as usize).product()
+    }
+
+    /// The size of dimension 0 (the rows of a batch); 1 for a scalar.
+    pub fn rows(&self) -> usize {
+        self.shape.first().map_or(1, |&dim| dim as usize)
+    }
+
+    /// Elements per row: the product of every dimension after the first.
+    pub fn row_len(&self) -> usize {
+        self.shape.iter().skip(1).map(|&dim| dim as usize).product()
+    }
+
+    /// Checks that the tensor has `rank` dimensions, naming the tensor in the error.
+    pub fn expect_rank(&self, rank: usize) -> Result<(), Error> {
+        if self.shape.len() == rank {
+            Ok(())
+        } else {
+            Err(Error::invalid_input(format!(
+                "input '{}' must have {rank} dimensions, got shape {:?}",
+                self.name, self.shape
+            )))
+        }
+    }
+
+    /// The elements as `T`, which must be the tensor's own datatype.
+    ///
+    /// Copies: the data of a `list<u8>` is not aligned for `T` in guest memory.
+    pub fn values<T: Element>(&self) -> Result<Vec<T>, Error> {
+        if self.datatype != T::DATATYPE {
+            return Err(Error::invalid_input(format!(
+                "input '{}' has datatype {:?}, expected {:?}",
+                self.name,
+                self.datatype,
+                T::DATATYPE
+            )));
+        }
+        Ok(self.data.chunks_exact(T::SIZE).map(T::read_le).collect())
+    }
+
+    /// The elements of any numeric or BOOL datatype, converted to `f64`.
+    pub fn to_f64_vec(&self) -> Result<Vec<f64>, Error> {
+        let size = self.numeric_size()?;
+        Ok(self
+            .data
+            .chunks_exact(size)
+            .map(|bytes| read_as_f64(self.datatype, bytes))
+            .collect())
+    }
+
+    /// The elements of any numeric or BOOL datatype, converted to `f32`.
+    pub fn to_f32_vec(&self) -> Result<Vec<f32>, Error> {
+        let size = self.numeric_size()?;
+        Ok(self
+            .data
+            .chunks_exact(size)
+            .map(|bytes| read_as_f64(self.datatype, bytes) as f32)
+            .collect())
+    }
+
+    /// The elements of a BYTES tensor, each as a byte slice.
+    pub fn bytes_elements(&self) -> Result<Vec<&[u8]>, Error> {
+        if self.datatype != Datatype::Bytes {
+            return Err(Error::invalid_input(format!(
+                "input '{}' has datatype {:?}, expected BYTES",
+                self.name, self.datatype
+            )));
+        }
+        let mut elements = Vec::with_capacity(self.num_elements());
+        let mut rest = self.data.as_slice();
+        while !rest.is_empty() {
+            let malformed =
+                || Error::invalid_input(format!("input '{}' has malformed BYTES data", self.name));
+            let (length, tail) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+            let length = u32::from_le_bytes(*length) as usize;
+            if tail.len() < length {
+                return Err(malformed());
+            }
+            let (element, tail) = tail.split_at(length);
+            elements.push(element);
+            rest = tail;
+        }
+        Ok(elements)
+    }
+
+    /// The elements of a BYTES tensor as UTF-8 strings.
+    pub fn strings(&self) -> Result<Vec<&str>, Error> {
+        self.bytes_elements()?
+            .into_iter()
+            .map(|bytes| {
+                std::str::from_utf8(bytes).map_err(|_| {
+                    Error::invalid_input(format!("input '{}' holds a non-UTF-8 string", self.name))
+                })
+            })
+            .collect()
+    }
+
+    /// Builds a tensor from typed values; `shape` must hold exactly `values.len()` elements.
+    pub fn from_values<T: Element>(
+        name: &str,
+        shape: &[u64],
+        values: &[T],
+    ) -> Result<Tensor, Error> {
+        check_count(name, shape, values.len())?;
+        let mut data = Vec::with_capacity(values.len() * T::SIZE);
+        for &value in values {
+            value.write_le(&mut data);
+        }
+        Ok(Tensor {
+            name: name.to_string(),
+            datatype: T::DATATYPE,
+            shape: shape.to_vec(),
+            data,
+            parameters: Vec::new(),
+        })
+    }
+
+    /// Builds a BYTES tensor from strings or byte strings.
+    pub fn from_bytes_elements<B: AsRef<[u8]>>(
+        name: &str,
+        shape: &[u64],
+        elements: &[B],
+    ) -> Result<Tensor, Error> {
+        check_count(name, shape, elements.len())?;
+        let total: usize = elements
+            .iter()
+            .map(|element| 4 + element.as_ref().len())
+            .sum();
+        let mut data = Vec::with_capacity(total);
+        for element in elements {
+            let bytes = element.as_ref();
+            let length = u32::try_from(bytes.len()).map_err(|_| {
+                Error::internal(format!("output '{name}' has an element over 4 GiB"))
+            })?;
+            data.extend_from_slice(&length.to_le_bytes());
+            data.extend_from_slice(bytes);
+        }
+        Ok(Tensor {
+            name: name.to_string(),
+            datatype: Datatype::Bytes,
+            shape: shape.to_vec(),
+            data,
+            parameters: Vec::new(),
+        })
+    }
+
+    /// Adds a parameter (for example `content_type`).
+    pub fn with_parameter(mut self, parameter: Parameter) -> Tensor {
+        self.parameters.push(parameter);
+        self
+    }
+
+    fn numeric_size(&self) -> Result<usize, Error> {
+        element_size(self.datatype).ok_or_else(|| {
+            Error::invalid_input(format!("input '{}' is BYTES, expected numbers", self.name))
+        })
+    }
+}
+
+fn check_count(name: &str, shape: &[u64], count: usize) -> Result<(), Error> {
+    let expected: u64 = shape.iter().product();
+    if expected == count as u64 {
+        Ok(())
+    } else {
+        Err(Error::internal(format!(
+            "output '{name}' has {count} elements but shape {shape:?}"
+        )))
+    }
+}

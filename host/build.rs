@@ -1,0 +1,137 @@
+//! Builds the built-in runtimes (`runtimes/*`) to wasm32-wasip2 components, which the host
+//! embeds with `include_bytes!`.
+//!
+//! A nested cargo builds them with its own target dir (as wasmtime's test-programs artifacts
+//! crate does), so it never contends with the outer build's lock. Guests get `+simd128`.
+//!
+//! Toolchains: the rustup `wasm32-wasip2` target (`rustup target add wasm32-wasip2`), or, where
+//! rustup cannot fetch it, Debian's Rust with `rust-web-src` and the backports `wasi-libc`
+//! (see `scripts/setup`), used through build-std. `MLHOST_GUEST_TOOLCHAIN=debian` forces the
+//! latter.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (runtime name, cargo package, artifact file name)
+const RUNTIMES: &[(&str, &str, &str)] = &[(
+    "linear",
+    "mlhost-runtime-linear",
+    "mlhost_runtime_linear.wasm",
+)];
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir.parent().unwrap().to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    for watched in ["wit", "guest-sdk", "runtimes", "Cargo.lock"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
+    }
+    println!("cargo:rerun-if-env-changed=MLHOST_GUEST_TOOLCHAIN");
+
+    let target_dir = guest_target_dir(&out_dir);
+    let debian = use_debian_toolchain();
+    let cargo = if debian {
+        PathBuf::from("/usr/bin/cargo")
+    } else {
+        PathBuf::from(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    };
+
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(&workspace)
+        .args([
+            "build",
+            "--profile",
+            "guest",
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
+        .arg(&target_dir);
+    for (_, package, _) in RUNTIMES {
+        command.args(["--package", package]);
+    }
+    // The outer build's flags are for the host; the guests get their own.
+    for variable in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        command.env_remove(variable);
+    }
+    let mut rustflags = vec!["-Ctarget-feature=+simd128".to_string()];
+    if debian {
+        command
+            .env("RUSTC", "/usr/bin/rustc")
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["-Zbuild-std=std,panic_abort"]);
+        rustflags.push("-Clink-self-contained=no".into());
+        rustflags.push("-Clink-arg=-L/usr/lib/wasm32-wasip2".into());
+    } else {
+        command.env_remove("RUSTC");
+    }
+    command.env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"));
+
+    let status = command.status().unwrap_or_else(|error| {
+        panic!(
+            "cannot run {} to build the runtimes: {error}",
+            cargo.display()
+        )
+    });
+    if !status.success() {
+        panic!(
+            "building the built-in runtimes for {TARGET} failed. Is the target installed? \
+             Run `scripts/setup` (or `rustup target add {TARGET}`)."
+        );
+    }
+    for (name, _, artifact) in RUNTIMES {
+        let built = target_dir.join(TARGET).join("guest").join(artifact);
+        std::fs::copy(&built, out_dir.join(format!("{name}.wasm")))
+            .unwrap_or_else(|error| panic!("cannot copy {}: {error}", built.display()));
+    }
+}
+
+/// `<target>/mlhost-guests`, shared by the debug and release builds of the host.
+fn guest_target_dir(out_dir: &Path) -> PathBuf {
+    // OUT_DIR is <target>[/<triple>]/<profile>/build/<pkg>-<hash>/out.
+    let profile_dir = out_dir
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
+        .and_then(Path::parent)
+        .and_then(Path::parent);
+    match profile_dir {
+        Some(dir) => dir.join("mlhost-guests"),
+        None => out_dir.join("mlhost-guests"),
+    }
+}
+
+/// Whether to build the guests with Debian's Rust: when asked to, or when rustup's
+/// wasm32-wasip2 standard library is absent and Debian's toolchain is present.
+fn use_debian_toolchain() -> bool {
+    match env::var("MLHOST_GUEST_TOOLCHAIN").as_deref() {
+        Ok("debian") => return true,
+        Ok("rustup") => return false,
+        _ => {}
+    }
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let rustup_target = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+        .is_some_and(|dir| dir.is_dir());
+    !rustup_target
+        && Path::new("/usr/lib/wasm32-wasip2").is_dir()
+        && Path::new("/usr/bin/cargo").is_file()
+}

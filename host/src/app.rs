@@ -1,0 +1,105 @@
+//! Wires the server together: engine, repository, inference core, front ends, shutdown.
+
+use crate::config::Settings;
+use crate::protocol::rest::{self, RestOptions};
+use crate::protocol::{InferenceService, ServerInfo};
+use crate::repository::{self, ModelState, Repository};
+use crate::wasm::WasmEngine;
+use anyhow::Context;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The largest request body the REST server accepts (64 MiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// What `run` serves.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The server's settings, after environment and command-line overrides.
+    pub settings: Settings,
+    /// The folder whose models are served.
+    pub models_root: PathBuf,
+}
+
+/// Runs the server until `shutdown` completes, then drains connections and stops the workers.
+///
+/// The REST port is bound first (liveness answers at once); models load in the background and
+/// the server reports ready when they have.
+pub async fn run(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let settings = Arc::new(config.settings);
+    let ignored = settings.ignored_fields();
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "settings accepted for MLServer compatibility but not used by mlhost: {}",
+            ignored.join(", ")
+        );
+    }
+    if settings.use_structured_logging {
+        tracing::warn!("use_structured_logging is not supported yet: logging as text");
+    }
+
+    let engine = WasmEngine::new()
+        .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))?;
+    let repository = Arc::new(Repository::default());
+    let service = Arc::new(InferenceService::new(
+        repository.clone(),
+        ServerInfo {
+            name: settings.server_name.clone(),
+            version: settings.server_version.clone(),
+            extensions: settings.extensions.clone(),
+        },
+    ));
+
+    let address = (settings.host.as_str(), settings.http_port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.http_port))?;
+    tracing::info!("REST server listening on http://{}", listener.local_addr()?);
+
+    let loading = {
+        let (service, repository, settings) =
+            (service.clone(), repository.clone(), settings.clone());
+        let root = config.models_root.clone();
+        tokio::spawn(async move {
+            if settings.load_models_at_startup {
+                tracing::info!(root = %root.display(), "loading models");
+                if let Err(error) =
+                    repository::load_all(&repository, &engine, &root, &settings).await
+                {
+                    tracing::error!(root = %root.display(), "cannot read the model repository: {error}");
+                }
+            }
+            service.mark_started();
+            tracing::info!("server ready");
+        })
+    };
+
+    let options = RestOptions {
+        root_path: settings.root_path.clone(),
+        max_body_bytes: MAX_BODY_BYTES,
+    };
+    axum::serve(listener, rest::router(service, &options))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the REST server failed")?;
+
+    loading.abort();
+    let _ = loading.await;
+    tokio::task::spawn_blocking(move || {
+        for state in repository.drain() {
+            if let ModelState::Ready(model) = state
+                && let Ok(model) = Arc::try_unwrap(model)
+            {
+                model.pool.shutdown();
+            }
+        }
+    })
+    .await
+    .context("stopping the workers failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,662 @@
+//! The REST (JSON) encoding of inference requests and responses.
+//!
+//! Requests are parsed in one pass: the envelope with serde, and each input's `data` (flat or
+//! nested, borrowed from the body as raw JSON) straight into little-endian bytes of the input's
+//! datatype, with no intermediate `serde_json::Value`. Responses are written the same way back.
+
+use super::tensor::checked_shape;
+use super::{
+    DataType, InferenceRequest, InferenceResponse, ParameterValue, Parameters, RequestedOutput,
+    Tensor, TensorError,
+};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::ser::{self, SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use std::fmt;
+
+/// Why a request body could not be decoded: always the client's fault (400).
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed request body: {0}")]
+    Syntax(#[from] serde_json::Error),
+    #[error("input '{input}': {source}")]
+    Tensor {
+        input: String,
+        #[source]
+        source: TensorError,
+    },
+    #[error("input '{input}': invalid data: {source}")]
+    Data {
+        input: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("parameter '{0}' must be a string, a number or a boolean")]
+    Parameter(String),
+}
+
+/// Why a response could not be encoded as JSON (a runtime's output that JSON cannot carry).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode the response as JSON: {0}")]
+pub struct EncodeError(#[from] serde_json::Error);
+
+#[derive(Deserialize)]
+struct RequestJson<'a> {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(borrow)]
+    inputs: Vec<InputJson<'a>>,
+    #[serde(default)]
+    outputs: Option<Vec<RequestedOutputJson>>,
+}
+
+#[derive(Deserialize)]
+struct InputJson<'a> {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct RequestedOutputJson {
+    name: String,
+    #[serde(default)]
+    parameters: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Decodes a JSON inference request body, checking every tensor against its shape and datatype.
+pub fn decode_request(body: &[u8]) -> Result<InferenceRequest, DecodeError> {
+    let request: RequestJson<'_> = serde_json::from_slice(body)?;
+    let inputs = request
+        .inputs
+        .into_iter()
+        .map(decode_input)
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = request
+        .outputs
+        .unwrap_or_default()
+        .into_iter()
+        .map(|output| {
+            Ok(RequestedOutput {
+                name: output.name,
+                parameters: decode_parameters(output.parameters)?,
+            })
+        })
+        .collect::<Result<Vec<_>, DecodeError>>()?;
+    Ok(InferenceRequest {
+        id: request.id,
+        inputs,
+        outputs,
+        parameters: decode_parameters(request.parameters)?,
+    })
+}
+
+fn decode_input(input: InputJson<'_>) -> Result<Tensor, DecodeError> {
+    let tensor_error = |source| DecodeError::Tensor {
+        input: input.name.clone(),
+        source,
+    };
+    let datatype: DataType = input.datatype.parse().map_err(tensor_error)?;
+    let (shape, expected) = checked_shape(&input.shape).map_err(tensor_error)?;
+
+    let raw = input.data.get();
+    // Each element takes at least two characters of JSON ("1,"): never reserve more than the
+    // text can hold, whatever the shape claims.
+    let bound = expected.min(raw.len() as u64 / 2 + 1) as usize;
+    let mut sink = DataSink {
+        datatype,
+        data: Vec::with_capacity(bound * datatype.element_size().unwrap_or(8)),
+        count: 0,
+        expected,
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
+    Elements(&mut sink)
+        .deserialize(&mut deserializer)
+        .map_err(|source| DecodeError::Data {
+            input: input.name.clone(),
+            source,
+        })?;
+    if sink.count != expected {
+        return Err(tensor_error(TensorError::ElementCount {
+            shape,
+            expected,
+            actual: sink.count,
+        }));
+    }
+    Ok(Tensor {
+        parameters: decode_parameters(input.parameters)?,
+        name: input.name,
+        datatype,
+        shape,
+        data: sink.data,
+    })
+}
+
+fn decode_parameters(
+    parameters: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Parameters, DecodeError> {
+    let mut decoded = Parameters::new();
+    for (name, value) in parameters.unwrap_or_default() {
+        let value = match value {
+            serde_json::Value::Null => continue,
+            serde_json::Value::Bool(value) => ParameterValue::Bool(value),
+            serde_json::Value::String(value) => ParameterValue::String(value),
+            serde_json::Value::Number(number) => {
+                if let Some(value) = number.as_i64() {
+                    ParameterValue::Int64(value)
+                } else if let Some(value) = number.as_u64() {
+                    ParameterValue::Uint64(value)
+                } else {
+                    ParameterValue::Double(number.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                return Err(DecodeError::Parameter(name));
+            }
+        };
+        decoded.push((name, value));
+    }
+    Ok(decoded)
+}
+
+/// Where decoded elements of one tensor accumulate.
+struct DataSink {
+    datatype: DataType,
+    data: Vec<u8>,
+    count: u64,
+    expected: u64,
+}
+
+impl DataSink {
+    fn claim_one<E: de::Error>(&mut self) -> Result<(), E> {
+        self.count += 1;
+        if self.count > self.expected {
+            return Err(E::custom(format_args!(
+                "more than the {} elements of the shape",
+                self.expected
+            )));
+        }
+        Ok(())
+    }
+
+    fn push_integer<E: de::Error>(&mut self, value: i128) -> Result<(), E> {
+        if matches!(
+            self.datatype,
+            DataType::Fp16 | DataType::Fp32 | DataType::Fp64 | DataType::Bf16
+        ) {
+            return self.push_float(value as f64);
+        }
+        self.claim_one()?;
+        let out_of_range = || {
+            E::custom(format_args!(
+                "{value} is out of range for {}",
+                self.datatype
+            ))
+        };
+        let data = &mut self.data;
+        match self.datatype {
+            DataType::Uint8 => data.push(u8::try_from(value).map_err(|_| out_of_range())?),
+            DataType::Uint16 => data.extend(
+                u16::try_from(value)
+                    .map_err(|_| out_of_range())?
+                    .to_le_bytes(),
+            ),
+            DataType::Uint32 => data.extend(
+                u32::try_from(value)
+                    .map_err(|_| out_of_range())?
+                    .to_le_bytes(),
+            ),
+            DataType::Uint64 => data.extend(
+                u64::try_from(value)
+                    .map_err(|_| out_of_range())?
+                    .to_le_bytes(),
+            ),
+            DataType::Int8 => data.extend(
+                i8::try_from(value)
+                    .map_err(|_| out_of_range())?
+                    .to_le_bytes(),
+            ),
+            DataType::Int16 => data.extend(
+                i16::try_from(value)
+                    .map_err(|_| out_of_range())?
+                    .to_le_bytes(),
+            ),
+            DataType::Int32 => data.extend(
+                i32::try_from(value)
+                    .map_err(|_| out_of_range())?
+                    .to_le_bytes(),
+            ),
+            DataType::Int64 => data.extend(
+                i64::try_from(value)
+                    .map_err(|_| out_of_range())?
+                    .to_le_bytes(),
+            ),
+            DataType::Bool
+            | DataType::Bytes
+            | DataType::Fp16
+            | DataType::Fp32
+            | DataType::Fp64
+            | DataType::Bf16 => {
+                return Err(E::custom(format_args!(
+                    "expected {}, got the number {value}",
+                    self.expected_kind()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn push_float<E: de::Error>(&mut self, value: f64) -> Result<(), E> {
+        match self.datatype {
+            DataType::Fp64 => self.data.extend(value.to_le_bytes()),
+            DataType::Fp32 => {
+                let narrowed = value as f32;
+                if narrowed.is_infinite() {
+                    return Err(E::custom(format_args!("{value} is out of range for FP32")));
+                }
+                self.data.extend(narrowed.to_le_bytes());
+            }
+            DataType::Fp16 => self.data.extend(half::f16::from_f64(value).to_le_bytes()),
+            DataType::Bf16 => self.data.extend(half::bf16::from_f64(value).to_le_bytes()),
+            _ if value.fract() == 0.0 && value.abs() < 2f64.powi(64) => {
+                return self.push_integer(value as i128);
+            }
+            _ => {
+                return Err(E::custom(format_args!(
+                    "expected {}, got the number {value}",
+                    self.expected_kind()
+                )));
+            }
+        }
+        self.claim_one()
+    }
+
+    fn expected_kind(&self) -> &'static str {
+        match self.datatype {
+            DataType::Bool => "a boolean",
+            DataType::Bytes => "a string",
+            DataType::Fp16 | DataType::Fp32 | DataType::Fp64 | DataType::Bf16 => "a number",
+            _ => "an integer",
+        }
+    }
+}
+
+/// Deserializes a (possibly nested) array of elements into a [`DataSink`].
+struct Elements<'s>(&'s mut DataSink);
+
+impl<'de> DeserializeSeed<'de> for Elements<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Elements<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} or an array of them", self.0.expected_kind())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Elements(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        if self.0.datatype != DataType::Bool {
+            return Err(E::custom(format_args!(
+                "expected {}, got {value}",
+                self.0.expected_kind()
+            )));
+        }
+        self.0.claim_one()?;
+        self.0.data.push(u8::from(value));
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        self.0.push_integer(i128::from(value))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        self.0.push_integer(i128::from(value))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+        self.0.push_float(value)
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
+        if self.0.datatype != DataType::Bytes {
+            return Err(E::custom(format_args!(
+                "expected {}, got the string {value:?}",
+                self.0.expected_kind()
+            )));
+        }
+        let length = u32::try_from(value.len()).map_err(|_| E::custom("string over 4 GiB"))?;
+        self.0.claim_one()?;
+        self.0.data.extend(length.to_le_bytes());
+        self.0.data.extend(value.as_bytes());
+        Ok(())
+    }
+}
+
+/// Encodes an inference response as the protocol's JSON.
+pub fn encode_response(response: &InferenceResponse) -> Result<Vec<u8>, EncodeError> {
+    Ok(serde_json::to_vec(&ResponseJson(response))?)
+}
+
+struct ResponseJson<'a>(&'a InferenceResponse);
+
+impl Serialize for ResponseJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let response = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("model_name", &response.model_name)?;
+        if let Some(version) = &response.model_version {
+            map.serialize_entry("model_version", version)?;
+        }
+        if let Some(id) = &response.id {
+            map.serialize_entry("id", id)?;
+        }
+        if !response.parameters.is_empty() {
+            map.serialize_entry("parameters", &ParametersJson(&response.parameters))?;
+        }
+        let outputs: Vec<_> = response.outputs.iter().map(OutputJson).collect();
+        map.serialize_entry("outputs", &outputs)?;
+        map.end()
+    }
+}
+
+struct OutputJson<'a>(&'a Tensor);
+
+impl Serialize for OutputJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let tensor = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("name", &tensor.name)?;
+        map.serialize_entry("datatype", tensor.datatype.as_str())?;
+        map.serialize_entry("shape", &tensor.shape)?;
+        if !tensor.parameters.is_empty() {
+            map.serialize_entry("parameters", &ParametersJson(&tensor.parameters))?;
+        }
+        map.serialize_entry("data", &DataJson(tensor))?;
+        map.end()
+    }
+}
+
+/// Parameters as a JSON object.
+pub struct ParametersJson<'a>(pub &'a Parameters);
+
+impl ParametersJson<'_> {
+    /// Whether there are no parameters (the field is then left out).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for ParametersJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            match value {
+                ParameterValue::Bool(value) => map.serialize_entry(name, value)?,
+                ParameterValue::Int64(value) => map.serialize_entry(name, value)?,
+                ParameterValue::Uint64(value) => map.serialize_entry(name, value)?,
+                ParameterValue::Double(value) => map.serialize_entry(name, value)?,
+                ParameterValue::String(value) => map.serialize_entry(name, value)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// A tensor's data as a flat JSON array.
+struct DataJson<'a>(&'a Tensor);
+
+impl Serialize for DataJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let tensor = self.0;
+        let mut seq = serializer.serialize_seq(None)?;
+        macro_rules! each {
+            ($ty:ty, |$v:ident| $convert:expr) => {
+                for chunk in tensor.data.chunks_exact(std::mem::size_of::<$ty>()) {
+                    let $v =
+                        <$ty>::from_le_bytes(chunk.try_into().expect("chunk of the type's size"));
+                    seq.serialize_element(&$convert)?;
+                }
+            };
+        }
+        match tensor.datatype {
+            DataType::Bool => each!(u8, |v| v != 0),
+            DataType::Uint8 => each!(u8, |v| v),
+            DataType::Uint16 => each!(u16, |v| v),
+            DataType::Uint32 => each!(u32, |v| v),
+            DataType::Uint64 => each!(u64, |v| v),
+            DataType::Int8 => each!(i8, |v| v),
+            DataType::Int16 => each!(i16, |v| v),
+            DataType::Int32 => each!(i32, |v| v),
+            DataType::Int64 => each!(i64, |v| v),
+            DataType::Fp16 => each!(half::f16, |v| v.to_f32()),
+            DataType::Bf16 => each!(half::bf16, |v| v.to_f32()),
+            DataType::Fp32 => each!(f32, |v| v),
+            DataType::Fp64 => each!(f64, |v| v),
+            DataType::Bytes => {
+                for element in tensor.bytes_elements() {
+                    let element = element.map_err(ser::Error::custom)?;
+                    let text = std::str::from_utf8(element).map_err(|_| {
+                        ser::Error::custom(format_args!(
+                            "output '{}' holds bytes that are not UTF-8 text",
+                            tensor.name
+                        ))
+                    })?;
+                    seq.serialize_element(text)?;
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(body: &str) -> Result<InferenceRequest, DecodeError> {
+        decode_request(body.as_bytes())
+    }
+
+    fn input(datatype: &str, shape: &str, data: &str) -> String {
+        format!(
+            r#"{{"inputs":[{{"name":"x","datatype":"{datatype}","shape":{shape},"data":{data}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn decodes_flat_and_nested_data_alike() {
+        let flat = decode(&input("FP32", "[2,2]", "[1,2,3,4.5]")).unwrap();
+        let nested = decode(&input("FP32", "[2,2]", "[[1,2],[3,4.5]]")).unwrap();
+        assert_eq!(flat, nested);
+        let expected: Vec<u8> = [1f32, 2.0, 3.0, 4.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(flat.inputs[0].data, expected);
+        assert_eq!(flat.inputs[0].shape, vec![2, 2]);
+    }
+
+    #[test]
+    fn decodes_every_datatype() {
+        let cases: &[(&str, &str, Vec<u8>)] = &[
+            ("BOOL", "[true,false]", vec![1, 0]),
+            ("UINT8", "[0,255]", vec![0, 255]),
+            ("INT8", "[-128,127]", vec![0x80, 0x7f]),
+            ("UINT16", "[1,65535]", vec![1, 0, 255, 255]),
+            ("INT16", "[-1,2]", vec![255, 255, 2, 0]),
+            ("UINT32", "[1,2]", vec![1, 0, 0, 0, 2, 0, 0, 0]),
+            ("INT32", "[-1,2.0]", vec![255, 255, 255, 255, 2, 0, 0, 0]),
+            (
+                "UINT64",
+                "[18446744073709551615,0]",
+                [u64::MAX.to_le_bytes(), [0; 8]].concat(),
+            ),
+            (
+                "INT64",
+                "[-9223372036854775808,1]",
+                [i64::MIN.to_le_bytes(), 1i64.to_le_bytes()].concat(),
+            ),
+            (
+                "FP16",
+                "[1.0,-2]",
+                [
+                    half::f16::from_f32(1.0).to_le_bytes(),
+                    half::f16::from_f32(-2.0).to_le_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                "BF16",
+                "[1.0,0.5]",
+                [
+                    half::bf16::from_f32(1.0).to_le_bytes(),
+                    half::bf16::from_f32(0.5).to_le_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                "FP64",
+                "[0.1,2]",
+                [0.1f64.to_le_bytes(), 2f64.to_le_bytes()].concat(),
+            ),
+            (
+                "BYTES",
+                r#"["ab",""]"#,
+                vec![2, 0, 0, 0, b'a', b'b', 0, 0, 0, 0],
+            ),
+        ];
+        for (datatype, data, bytes) in cases {
+            let request =
+                decode(&input(datatype, "[2]", data)).unwrap_or_else(|e| panic!("{datatype}: {e}"));
+            assert_eq!(&request.inputs[0].data, bytes, "{datatype}");
+            request.inputs[0].validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_data_that_does_not_fit() {
+        for (datatype, shape, data, needle) in [
+            ("FP32", "[3]", "[1,2]", "holds 3 elements but 2"),
+            ("FP32", "[1]", "[1,2]", "more than the 1 elements"),
+            ("UINT8", "[1]", "[256]", "out of range for UINT8"),
+            ("INT8", "[1]", "[-129]", "out of range for INT8"),
+            ("INT32", "[1]", "[1.5]", "expected an integer"),
+            ("FP32", "[1]", r#"["a"]"#, "expected a number"),
+            ("FP32", "[1]", "[1e300]", "out of range for FP32"),
+            ("BOOL", "[1]", "[1]", "expected a boolean"),
+            ("BYTES", "[1]", "[1]", "expected a string"),
+            ("FP32", "[1]", "[null]", "invalid type"),
+            ("FLOAT32", "[1]", "[1]", "unknown datatype 'FLOAT32'"),
+            ("FP32", "[-1]", "[1]", "negative dimension"),
+            (
+                "FP32",
+                "[4294967296,4294967296]",
+                "[1]",
+                "more elements than mlhost accepts",
+            ),
+        ] {
+            let error = decode(&input(datatype, shape, data))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(needle), "{datatype} {shape} {data}: {error}");
+            assert!(error.contains("input 'x'"), "{error}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_envelopes() {
+        for body in [
+            "",
+            "{",
+            "[]",
+            r#"{"inputs":{}}"#,
+            r#"{"inputs":[{"name":"x"}]}"#,
+        ] {
+            assert!(
+                matches!(decode(body), Err(DecodeError::Syntax(_))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn decodes_parameters_and_outputs() {
+        let request = decode(
+            r#"{"id":"7","parameters":{"a":1,"b":"s","c":true,"d":0.5,"e":null},
+                "inputs":[],"outputs":[{"name":"y","parameters":{"binary_data":false}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(request.id.as_deref(), Some("7"));
+        assert_eq!(
+            request.parameters,
+            vec![
+                ("a".into(), ParameterValue::Int64(1)),
+                ("b".into(), ParameterValue::String("s".into())),
+                ("c".into(), ParameterValue::Bool(true)),
+                ("d".into(), ParameterValue::Double(0.5)),
+            ]
+        );
+        assert_eq!(request.outputs[0].name, "y");
+        assert!(matches!(
+            decode(r#"{"inputs":[],"parameters":{"h":{"x":1}}}"#),
+            Err(DecodeError::Parameter(_))
+        ));
+    }
+
+    #[test]
+    fn encodes_outputs_as_flat_arrays() {
+        let response = InferenceResponse {
+            model_name: "m".into(),
+            model_version: Some("1".into()),
+            id: Some("r".into()),
+            outputs: vec![
+                Tensor {
+                    name: "p".into(),
+                    datatype: DataType::Fp64,
+                    shape: vec![2, 1],
+                    data: [0.5f64.to_le_bytes(), 2f64.to_le_bytes()].concat(),
+                    parameters: vec![],
+                },
+                Tensor {
+                    name: "s".into(),
+                    datatype: DataType::Bytes,
+                    shape: vec![1],
+                    data: vec![2, 0, 0, 0, b'h', b'i'],
+                    parameters: vec![("content_type".into(), ParameterValue::String("str".into()))],
+                },
+            ],
+            parameters: vec![],
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&encode_response(&response).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "model_name": "m", "model_version": "1", "id": "r",
+                "outputs": [
+                    {"name": "p", "datatype": "FP64", "shape": [2, 1], "data": [0.5, 2.0]},
+                    {"name": "s", "datatype": "BYTES", "shape": [1],
+                     "parameters": {"content_type": "str"}, "data": ["hi"]}
+                ]
+            })
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Server and model configuration: `settings.json` and `model-settings.json`.
+//!
+//! Field names and defaults are MLServer's, so that an MLServer folder loads unchanged. Fields
+//! MLServer has and mlhost does not act on (yet) are accepted and reported at start-up; a field
+//! neither knows, or a value of the wrong type, is an error naming the file and the field.
+//!
+//! Precedence, highest first: command-line flags, `MLHOST_<FIELD>` environment variables,
+//! `MLSERVER_<FIELD>` environment variables, the JSON file, the defaults.
+
+mod load;
+mod model;
+
+pub use load::{ConfigError, load_model_settings, load_settings};
+pub use model::{ModelParameters, ModelSettings, TensorSettings};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The server's settings (`settings.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Debug mode: sets the log level to `debug` unless `logging_settings` says otherwise.
+    pub debug: bool,
+    /// Worker threads (each with its own instance of the model) per model.
+    pub parallel_workers: usize,
+    /// Where models are discovered; relative paths are relative to the settings folder.
+    pub model_repository_root: String,
+    /// Load every discovered model when the server starts.
+    pub load_models_at_startup: bool,
+    /// The server's name in `GET /v2`.
+    pub server_name: String,
+    /// The server's version in `GET /v2`.
+    pub server_version: String,
+    /// The address the servers listen on.
+    pub host: String,
+    /// REST port.
+    pub http_port: u16,
+    /// gRPC port.
+    pub grpc_port: u16,
+    /// Prometheus metrics port.
+    pub metrics_port: u16,
+    /// Prefix of every REST path, as MLServer's `root_path`.
+    pub root_path: String,
+    /// Path of the metrics endpoint; `null` disables it.
+    pub metrics_endpoint: Option<String>,
+    /// JSON logs instead of human-readable ones.
+    pub use_structured_logging: bool,
+    /// Log level (`error`, `warn`, `info`, `debug`, `trace`) or a `tracing` filter directive.
+    pub logging_settings: Option<Value>,
+    /// Largest gRPC message, in bytes (gRPC's 4 MiB when unset).
+    pub grpc_max_message_length: Option<u64>,
+    /// CORS, as MLServer's `cors_settings`.
+    pub cors_settings: Option<Value>,
+    /// Accept gzip-compressed bodies.
+    pub gzip_enabled: bool,
+    /// Extensions listed in `GET /v2` besides those mlhost implements.
+    pub extensions: Vec<String>,
+
+    // MLServer settings accepted for compatibility; mlhost does not act on them.
+    pub parallel_workers_timeout: Option<Value>,
+    pub environments_dir: Option<Value>,
+    pub model_repository_implementation: Option<Value>,
+    pub model_repository_implementation_args: Option<Value>,
+    pub metrics_rest_server_prefix: Option<Value>,
+    pub metrics_dir: Option<Value>,
+    pub kafka_enabled: Option<Value>,
+    pub kafka_servers: Option<Value>,
+    pub kafka_topic_input: Option<Value>,
+    pub kafka_topic_output: Option<Value>,
+    pub tracing_server: Option<Value>,
+    pub cache_enabled: Option<Value>,
+    pub cache_size: Option<Value>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            debug: false,
+            parallel_workers: 1,
+            model_repository_root: ".".to_string(),
+            load_models_at_startup: true,
+            server_name: "mlhost".to_string(),
+            server_version: env!("CARGO_PKG_VERSION").to_string(),
+            host: "0.0.0.0".to_string(),
+            http_port: 8080,
+            grpc_port: 8081,
+            metrics_port: 8082,
+            root_path: String::new(),
+            metrics_endpoint: Some("/metrics".to_string()),
+            use_structured_logging: false,
+            logging_settings: None,
+            grpc_max_message_length: None,
+            cors_settings: None,
+            gzip_enabled: true,
+            extensions: Vec::new(),
+            parallel_workers_timeout: None,
+            environments_dir: None,
+            model_repository_implementation: None,
+            model_repository_implementation_args: None,
+            metrics_rest_server_prefix: None,
+            metrics_dir: None,
+            kafka_enabled: None,
+            kafka_servers: None,
+            kafka_topic_input: None,
+            kafka_topic_output: None,
+            tracing_server: None,
+            cache_enabled: None,
+            cache_size: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Names of the MLServer-only settings that are set: mlhost accepts and ignores them.
+    pub fn ignored_fields(&self) -> Vec<&'static str> {
+        let fields: [(&'static str, &Option<Value>); 13] = [
+            ("parallel_workers_timeout", &self.parallel_workers_timeout),
+            ("environments_dir", &self.environments_dir),
+            (
+                "model_repository_implementation",
+                &self.model_repository_implementation,
+            ),
+            (
+                "model_repository_implementation_args",
+                &self.model_repository_implementation_args,
+            ),
+            (
+                "metrics_rest_server_prefix",
+                &self.metrics_rest_server_prefix,
+            ),
+            ("metrics_dir", &self.metrics_dir),
+            ("kafka_enabled", &self.kafka_enabled),
+            ("kafka_servers", &self.kafka_servers),
+            ("kafka_topic_input", &self.kafka_topic_input),
+            ("kafka_topic_output", &self.kafka_topic_output),
+            ("tracing_server", &self.tracing_server),
+            ("cache_enabled", &self.cache_enabled),
+            ("cache_size", &self.cache_size),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, value)| value.as_ref().is_some_and(|value| !value.is_null()))
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The `tracing` filter directive the settings ask for.
+    pub fn log_filter(&self) -> String {
+        match &self.logging_settings {
+            Some(Value::String(level)) => level.clone(),
+            _ if self.debug => "debug".to_string(),
+            _ => "info".to_string(),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `model-settings.json`: one model (version) to serve.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A model's settings, with MLServer's field names and defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// The model's name; defaults to its folder's name.
+    pub name: Option<String>,
+    /// The runtime: a built-in runtime's name, or the path of a `.wasm` component relative to the
+    /// model's folder.
+    pub implementation: Option<String>,
+    /// The platform reported in the model's metadata (the runtime's own when empty).
+    pub platform: String,
+    /// Versions reported in the model's metadata.
+    pub versions: Vec<String>,
+    /// Declared inputs: when present, requests are checked against them.
+    pub inputs: Vec<TensorSettings>,
+    /// Declared outputs.
+    pub outputs: Vec<TensorSettings>,
+    /// Worker threads for this model, overriding the server's `parallel_workers`.
+    pub parallel_workers: Option<usize>,
+    /// Largest adaptive batch, in rows (0 or 1: no batching).
+    pub max_batch_size: usize,
+    /// Longest wait for a batch to fill, in seconds (0: no batching).
+    pub max_batch_time: f64,
+    /// Parameters: uri, version, extra, ...
+    pub parameters: ModelParameters,
+
+    // MLServer fields accepted for compatibility; mlhost does not act on them.
+    pub warm_workers: Option<Value>,
+    pub cache_enabled: Option<Value>,
+}
+
+/// The `parameters` of a model's settings.
+///
+/// As in MLServer, entries other than the named ones are allowed; they reach the runtime.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct ModelParameters {
+    /// Where the model's artefacts are: a file or folder, relative to the model's folder.
+    pub uri: Option<String>,
+    /// The model's version.
+    pub version: Option<String>,
+    /// The artefacts' format.
+    pub format: Option<String>,
+    /// The default content type of the model's inputs.
+    pub content_type: Option<String>,
+    /// Free-form settings for the runtime.
+    pub extra: Option<Map<String, Value>>,
+    /// Every other entry.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// A declared input or output (`inputs` / `outputs` of model-settings.json).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSettings {
+    pub name: String,
+    pub datatype: String,
+    pub shape: Vec<i64>,
+    #[serde(default)]
+    pub parameters: Option<Map<String, Value>>,
+}

@@ -1,0 +1,56 @@
+//! The inference core's errors, and their HTTP status codes (the gRPC mapping belongs here too).
+
+use crate::repository::LookupError;
+use crate::wasm::CallError;
+use crate::workers::PoolError;
+use axum::http::StatusCode;
+
+/// Why a request failed, as a client should learn it.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed or does not fit the model.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such model, or no such version of it.
+    #[error(transparent)]
+    NotFound(LookupError),
+    /// The model exists but cannot serve now (failed to load, overloaded, stopped).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The runtime failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// The HTTP status of the error.
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<LookupError> for ServiceError {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::Unavailable { .. } => ServiceError::Unavailable(error.to_string()),
+            _ => ServiceError::NotFound(error),
+        }
+    }
+}
+
+impl From<PoolError> for ServiceError {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Call(CallError::InvalidInput(message)) => ServiceError::BadRequest(message),
+            PoolError::Call(error) => ServiceError::Internal(error.to_string()),
+            PoolError::Overloaded | PoolError::Stopped => {
+                ServiceError::Unavailable(error.to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Finding models: every `model-settings.json` below the repository root, as MLServer does.
+
+use crate::config::{ConfigError, ModelSettings, load_model_settings};
+use std::path::{Path, PathBuf};
+
+/// The file that marks a model folder.
+pub const MODEL_SETTINGS_FILE: &str = "model-settings.json";
+
+/// A model folder found on disk, with its settings read (or the reason they could not be).
+#[derive(Debug)]
+pub struct DiscoveredModel {
+    /// The folder holding `model-settings.json`.
+    pub folder: PathBuf,
+    /// The model's name: `name`, else the folder's name (its parent's for a version folder).
+    pub name: String,
+    /// The model's version: `parameters.version`, else a numeric folder name under the model.
+    pub version: Option<String>,
+    /// The settings, or why they cannot be used.
+    pub settings: Result<ModelSettings, ConfigError>,
+}
+
+/// Walks `root` recursively and reads every `model-settings.json`, sorted by path.
+pub fn discover(root: &Path) -> std::io::Result<Vec<DiscoveredModel>> {
+    let mut files = Vec::new();
+    collect_settings_files(root, &mut files)?;
+    files.sort();
+    Ok(files.into_iter().map(|file| read_model(&file)).collect())
+}
+
+fn collect_settings_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file_type = entry.file_type()?;
+        let path = entry.path();
+        if file_type.is_dir() {
+            collect_settings_files(&path, files)?;
+        } else if entry.file_name() == MODEL_SETTINGS_FILE {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one `model-settings.json` and works out the model's name and version.
+pub fn read_model(file: &Path) -> DiscoveredModel {
+    let folder = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let folder_name = file_name(&folder);
+    // Triton's layout: `name/1/model-settings.json` is version 1 of `name`.
+    let version_folder = !folder_name.is_empty() && folder_name.bytes().all(|b| b.is_ascii_digit());
+    let settings = load_model_settings(file);
+    let declared = settings.as_ref().ok();
+    let name = declared
+        .and_then(|settings| settings.name.clone())
+        .unwrap_or_else(|| match (version_folder, folder.parent()) {
+            (true, Some(parent)) => file_name(parent),
+            _ => folder_name.clone(),
+        });
+    let version = declared
+        .and_then(|settings| settings.parameters.version.clone())
+        .or_else(|| version_folder.then(|| folder_name.clone()));
+    DiscoveredModel {
+        folder,
+        name,
+        version,
+        settings,
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.canonicalize()
+        .ok()
+        .as_deref()
+        .unwrap_or(path)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn finds_models_recursively_with_names_and_versions() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        write(
+            &root.join("a/model-settings.json"),
+            r#"{"implementation": "linear"}"#,
+        );
+        write(
+            &root.join("deep/er/b/model-settings.json"),
+            r#"{"name": "bee", "parameters": {"version": "v2"}}"#,
+        );
+        write(
+            &root.join("c/3/model-settings.json"),
+            r#"{"implementation": "linear"}"#,
+        );
+        write(&root.join("d/model-settings.json"), r#"{"nmae": "typo"}"#);
+        write(&root.join("e/settings.json"), "{}");
+
+        let found = discover(root).unwrap();
+        let summary: Vec<_> = found
+            .iter()
+            .map(|model| {
+                (
+                    model.name.as_str(),
+                    model.version.as_deref(),
+                    model.settings.is_ok(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("a", None, true),
+                ("c", Some("3"), true),
+                ("d", None, false),
+                ("bee", Some("v2"), true),
+            ]
+        );
+    }
+}

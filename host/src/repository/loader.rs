@@ -1,0 +1,284 @@
+//! Loading one model: settings → runtime component → worker pool → metadata.
+
+use super::discovery::DiscoveredModel;
+use crate::codec::{DataType, ModelMetadata, Parameters, TensorMetadata};
+use crate::config::{ConfigError, ModelSettings, Settings, TensorSettings};
+use crate::wasm::{
+    BUILT_IN_RUNTIMES, ComponentSource, InstanceError, ModelContext, WasmEngine, built_in_runtime,
+};
+use crate::workers::WorkerPool;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Settings(#[from] ConfigError),
+    #[error("{0}")]
+    Implementation(String),
+    #[error("invalid uri: {0}")]
+    Uri(String),
+    #[error("{0}")]
+    Compile(String),
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    #[error("{0}")]
+    Metadata(String),
+}
+
+/// A model version that is loaded and serving.
+pub struct LoadedModel {
+    pub name: String,
+    pub version: Option<String>,
+    /// The model's metadata: what model-settings.json declares, else what the runtime says.
+    pub metadata: ModelMetadata,
+    /// The inputs model-settings.json declares; requests are checked against them.
+    pub declared_inputs: Vec<TensorMetadata>,
+    /// The workers running the model.
+    pub pool: WorkerPool,
+}
+
+/// Loads a discovered model: compiles (or reuses) its runtime and starts its workers.
+///
+/// Blocking: call it off the async threads.
+pub fn load_model(
+    engine: &WasmEngine,
+    model: &DiscoveredModel,
+    server: &Settings,
+) -> Result<LoadedModel, LoadError> {
+    let settings = match &model.settings {
+        Ok(settings) => settings,
+        Err(error) => return Err(LoadError::Implementation(error.to_string())),
+    };
+    let source = resolve_implementation(settings, &model.folder)?;
+    let (host_dir, guest_uri) = resolve_uri(settings.parameters.uri.as_deref(), &model.folder)?;
+    let declared_inputs = declared_tensors(&settings.inputs, "inputs")?;
+    let declared_outputs = declared_tensors(&settings.outputs, "outputs")?;
+
+    let component = engine.component(&source).map_err(LoadError::Compile)?;
+    let context = Arc::new(ModelContext {
+        name: model.name.clone(),
+        host_dir,
+        settings: crate::wasm::GuestSettings {
+            name: model.name.clone(),
+            version: model.version.clone(),
+            uri: guest_uri,
+            extra: serde_json::to_string(&settings.parameters.extra.clone().unwrap_or_default())
+                .expect("JSON values serialize"),
+            parameters: guest_parameters(settings),
+        },
+    });
+    let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
+    let (pool, runtime_metadata) = WorkerPool::start(component, context, workers)?;
+
+    let metadata = ModelMetadata {
+        platform: if settings.platform.is_empty() {
+            runtime_metadata.platform
+        } else {
+            settings.platform.clone()
+        },
+        inputs: if declared_inputs.is_empty() {
+            runtime_metadata.inputs
+        } else {
+            declared_inputs.clone()
+        },
+        outputs: if declared_outputs.is_empty() {
+            runtime_metadata.outputs
+        } else {
+            declared_outputs
+        },
+        parameters: runtime_metadata.parameters,
+    };
+    Ok(LoadedModel {
+        name: model.name.clone(),
+        version: model.version.clone(),
+        metadata,
+        declared_inputs,
+        pool,
+    })
+}
+
+/// `implementation` → a built-in runtime or a `.wasm` file in the model's folder.
+fn resolve_implementation(
+    settings: &ModelSettings,
+    folder: &Path,
+) -> Result<ComponentSource, LoadError> {
+    let built_in: Vec<&str> = BUILT_IN_RUNTIMES.iter().map(|(name, _)| *name).collect();
+    let Some(implementation) = settings.implementation.as_deref() else {
+        return Err(LoadError::Implementation(format!(
+            "model-settings.json has no `implementation`: name a built-in runtime ({}) or a .wasm component",
+            built_in.join(", ")
+        )));
+    };
+    if let Some((name, bytes)) = BUILT_IN_RUNTIMES
+        .iter()
+        .find(|(name, _)| *name == implementation)
+    {
+        debug_assert!(built_in_runtime(name).is_some());
+        return Ok(ComponentSource::BuiltIn { name, bytes });
+    }
+    if implementation.ends_with(".wasm") {
+        let path = folder.join(implementation);
+        if !path.is_file() {
+            return Err(LoadError::Implementation(format!(
+                "implementation '{implementation}': no such component file {}",
+                path.display()
+            )));
+        }
+        return Ok(ComponentSource::File(path));
+    }
+    Err(LoadError::Implementation(format!(
+        "implementation '{implementation}' is not a runtime mlhost serves: name a built-in runtime ({}) \
+         or the path of a .wasm component relative to the model's folder",
+        built_in.join(", ")
+    )))
+}
+
+/// Works out which host folder the guest sees as `/model`, and the uri as the guest sees it.
+///
+/// The model's folder is preopened; a uri that points outside it opens the uri's own folder
+/// instead. Nothing else of the host is visible.
+fn resolve_uri(uri: Option<&str>, folder: &Path) -> Result<(PathBuf, String), LoadError> {
+    let folder = folder
+        .canonicalize()
+        .map_err(|error| LoadError::Uri(format!("{}: {error}", folder.display())))?;
+    let target = folder.join(uri.unwrap_or("."));
+    let target = target
+        .canonicalize()
+        .map_err(|error| LoadError::Uri(format!("{}: {error}", target.display())))?;
+    let (host_dir, relative) = match target.strip_prefix(&folder) {
+        Ok(relative) => (folder.clone(), relative.to_path_buf()),
+        Err(_) if target.is_dir() => (target.clone(), PathBuf::new()),
+        Err(_) => {
+            let parent = target.parent().unwrap_or(&target).to_path_buf();
+            let file = PathBuf::from(target.file_name().unwrap_or_default());
+            (parent, file)
+        }
+    };
+    let mut guest = crate::wasm::GUEST_MODEL_DIR.to_string();
+    for part in relative.components() {
+        if let Component::Normal(part) = part {
+            guest.push('/');
+            guest.push_str(&part.to_string_lossy());
+        }
+    }
+    Ok((host_dir, guest))
+}
+
+/// Every entry of `parameters` but `uri`, `version` and `extra`, as JSON text, for the runtime.
+fn guest_parameters(settings: &ModelSettings) -> Vec<(String, String)> {
+    let parameters = &settings.parameters;
+    let named = [
+        ("format", &parameters.format),
+        ("content_type", &parameters.content_type),
+    ];
+    named
+        .into_iter()
+        .filter_map(|(name, value)| {
+            value
+                .as_ref()
+                .map(|value| (name.to_string(), serde_json::Value::from(value.clone())))
+        })
+        .chain(
+            parameters
+                .other
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone())),
+        )
+        .map(|(name, value)| (name, value.to_string()))
+        .collect()
+}
+
+fn declared_tensors(
+    tensors: &[TensorSettings],
+    field: &str,
+) -> Result<Vec<TensorMetadata>, LoadError> {
+    tensors
+        .iter()
+        .enumerate()
+        .map(|(index, tensor)| {
+            let datatype: DataType = tensor.datatype.parse().map_err(|error| {
+                LoadError::Metadata(format!(
+                    "model-settings.json: field `{field}[{index}].datatype`: {error}"
+                ))
+            })?;
+            let parameters: Parameters = tensor
+                .parameters
+                .iter()
+                .flatten()
+                .filter_map(|(name, value)| {
+                    value.as_str().map(|text| {
+                        (
+                            name.clone(),
+                            crate::codec::ParameterValue::String(text.to_string()),
+                        )
+                    })
+                })
+                .collect();
+            Ok(TensorMetadata {
+                name: tensor.name.clone(),
+                datatype,
+                shape: tensor.shape.clone(),
+                parameters,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_inside_the_model_folder_is_seen_under_model() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("m/sub")).unwrap();
+        std::fs::write(dir.path().join("m/sub/w.json"), "{}").unwrap();
+        let folder = dir.path().join("m");
+        let canonical = folder.canonicalize().unwrap();
+
+        assert_eq!(
+            resolve_uri(None, &folder).unwrap(),
+            (canonical.clone(), "/model".into())
+        );
+        assert_eq!(
+            resolve_uri(Some("./sub/w.json"), &folder).unwrap(),
+            (canonical, "/model/sub/w.json".into())
+        );
+        assert!(matches!(
+            resolve_uri(Some("missing.json"), &folder),
+            Err(LoadError::Uri(_))
+        ));
+    }
+
+    #[test]
+    fn uri_outside_the_model_folder_opens_only_that_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("m")).unwrap();
+        std::fs::create_dir_all(dir.path().join("weights")).unwrap();
+        std::fs::write(dir.path().join("weights/w.json"), "{}").unwrap();
+        let weights = dir.path().join("weights").canonicalize().unwrap();
+        assert_eq!(
+            resolve_uri(Some("../weights/w.json"), &dir.path().join("m")).unwrap(),
+            (weights, "/model/w.json".into())
+        );
+    }
+
+    #[test]
+    fn unknown_implementations_say_what_to_do() {
+        let settings = ModelSettings {
+            implementation: Some("mlserver_sklearn.SKLearnModel".into()),
+            ..Default::default()
+        };
+        let error = resolve_implementation(&settings, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("not a runtime mlhost serves") && error.contains("linear"),
+            "{error}"
+        );
+        let missing = ModelSettings::default();
+        assert!(resolve_implementation(&missing, Path::new(".")).is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! The WebAssembly executor: compiles runtime components and runs model instances.
+//!
+//! One [`WasmEngine`] (one wasmtime `Engine`) serves the whole process. Each runtime component
+//! is compiled once and kept as an `InstancePre`; every model instance gets its own `Store`,
+//! created and used on one worker thread only (see [`crate::workers`]).
+
+mod bindings;
+mod builtin;
+mod convert;
+mod engine;
+mod instance;
+
+pub use builtin::{BUILT_IN_RUNTIMES, built_in_runtime};
+pub use convert::GuestSettings;
+pub use engine::{ComponentSource, RuntimeComponent, WasmEngine};
+pub use instance::{CallError, GUEST_MODEL_DIR, InstanceError, ModelContext, ModelInstance};
