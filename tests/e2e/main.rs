@@ -1,1 +1,9 @@
+//! End-to-end tests: each starts the real `mlhost` binary on a free port and talks to it over
+//! real sockets, as clients do.
 
+mod bad_input;
+mod endpoints;
+mod inference;
+mod models;
+mod server;
+mod support;

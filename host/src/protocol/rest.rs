@@ -49,13 +49,37 @@ pub fn router(service: Arc<InferenceService>, options: &RestOptions) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .with_state(service);
+    // MLServer's root_path: the routes answer under the prefix, and without it (as behind a
+    // proxy that strips the prefix).
     let root = options.root_path.trim_end_matches('/');
-    if root.is_empty() {
+    let routes = if root.is_empty() {
         routes
     } else {
-        Router::new().nest(root, routes)
+        Router::new().nest(root, routes.clone()).merge(routes)
+    };
+    let max_body_bytes = options.max_body_bytes;
+    routes
+        .layer(axum::middleware::from_fn(move |request, next| {
+            reject_oversized(max_body_bytes, request, next)
+        }))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// Refuses a body whose announced length is over the limit before reading any of it (a body
+/// without a length is cut off at the limit by `DefaultBodyLimit`).
+async fn reject_oversized(max_body_bytes: usize, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match announced {
+        Some(length) if length > max_body_bytes as u64 => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body of {length} bytes is over the limit of {max_body_bytes} bytes"),
+        ),
+        _ => next.run(request).await,
     }
 }
 

@@ -5,4 +5,4 @@ wasmtime::component::bindgen!({
     world: "mlhost:runtime/runtime@0.1.0",
 });
 
-pub use mlhost::runtime::types;
+pub use self::mlhost::runtime::types;

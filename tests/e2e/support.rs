@@ -1,0 +1,284 @@
+//! Test support: start the real `mlhost` binary and talk raw HTTP/1.1 to it.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// The workspace's root folder.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The example models shipped with the repository.
+pub fn example_models() -> PathBuf {
+    workspace().join("examples/models")
+}
+
+/// The linear runtime as a standalone component file (built by the host's build script).
+pub fn linear_component() -> PathBuf {
+    let binary = Path::new(env!("CARGO_BIN_EXE_mlhost"));
+    let target = binary.parent().unwrap().parent().unwrap();
+    let path = target.join("mlhost-guests/wasm32-wasip2/guest/mlhost_runtime_linear.wasm");
+    assert!(path.is_file(), "no component at {}", path.display());
+    path
+}
+
+/// A running `mlhost serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub address: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `mlhost serve --models DIR` on a free port and waits until it is ready.
+    pub fn start(models: &Path) -> Server {
+        Server::start_with(models, &[], &[])
+    }
+
+    /// Starts the server with extra arguments and environment variables.
+    pub fn start_with(models: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let server = Server::spawn(models, args, env);
+        server.wait_ready();
+        server
+    }
+
+    /// Starts the server without waiting for it to be ready.
+    pub fn spawn(models: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mlhost"));
+        command
+            .arg("serve")
+            .arg("--models")
+            .arg(models)
+            .args(["--host", "127.0.0.1", "--http-port", "0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("start mlhost");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = mpsc::channel();
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(address) = line.split("listening on http://").nth(1) {
+                        let _ = address_tx.send(address.trim().parse::<SocketAddr>().unwrap());
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let address = match address_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("mlhost did not start: {:?}", logs.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            address,
+            logs,
+        }
+    }
+
+    /// Polls `/v2/health/ready` until it answers 200.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.get("/v2/health/ready").status == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("mlhost did not become ready: {:?}", self.logs());
+    }
+
+    /// Everything the server has logged so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// A new keep-alive connection to the server.
+    pub fn connect(&self) -> Connection {
+        Connection::open(self.address)
+    }
+
+    /// `GET path` on a new connection.
+    pub fn get(&self, path: &str) -> Response {
+        self.connect().request("GET", path, &[], b"")
+    }
+
+    /// `POST path` with a JSON body on a new connection.
+    pub fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.connect().post(path, body.to_string().as_bytes())
+    }
+
+    /// Asks the server to stop (SIGTERM) and returns whether it exited cleanly in time.
+    #[cfg(unix)]
+    pub fn terminate(mut self) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `error` message of an error body, checking the body is exactly `{"error": "..."}`.
+    pub fn error(&self) -> String {
+        let json = self.json();
+        let object = json.as_object().expect("error body is an object");
+        assert_eq!(object.len(), 1, "error body has only `error`: {json}");
+        object["error"].as_str().expect("error is a string").to_string()
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// One HTTP/1.1 keep-alive connection, written and read by hand as curl would.
+pub struct Connection {
+    reader: BufReader<TcpStream>,
+}
+
+impl Connection {
+    pub fn open(address: SocketAddr) -> Connection {
+        let stream = TcpStream::connect(address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        Connection {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn post(&mut self, path: &str, body: &[u8]) -> Response {
+        self.request("POST", path, &[("Content-Type", "application/json")], body)
+    }
+
+    /// Sends one request and reads its response; the connection stays open for the next.
+    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: mlhost\r\nContent-Length: {}\r\n", body.len());
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes()).expect("write request head");
+        stream.write_all(body).expect("write request body");
+        self.read_response()
+    }
+
+    /// Writes raw bytes (a hand-made request) and reads one response.
+    pub fn raw(&mut self, bytes: &[u8]) -> Response {
+        self.reader.get_mut().write_all(bytes).expect("write request");
+        self.read_response()
+    }
+
+    fn read_line(&mut self) -> String {
+        let mut line = String::new();
+        let read = self.reader.read_line(&mut line).expect("read response line");
+        assert!(read > 0, "the server closed the connection");
+        line.trim_end_matches(['\r', '\n']).to_string()
+    }
+
+    fn read_response(&mut self) -> Response {
+        let status_line = self.read_line();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let line = self.read_line();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').expect("header line");
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(key, _): &&(String, String)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.clone())
+        };
+        let body = if let Some(length) = find("content-length") {
+            let mut body = vec![0; length.parse().unwrap()];
+            self.reader.read_exact(&mut body).expect("read body");
+            body
+        } else if find("transfer-encoding").is_some_and(|value| value.contains("chunked")) {
+            let mut body = Vec::new();
+            loop {
+                let size = usize::from_str_radix(&self.read_line(), 16).expect("chunk size");
+                let mut chunk = vec![0; size + 2];
+                self.reader.read_exact(&mut chunk).expect("read chunk");
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+            body
+        } else {
+            Vec::new()
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// Writes `files` (relative path → contents) under a new temporary folder.
+pub fn model_folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, contents) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    dir
+}
