@@ -5,7 +5,7 @@
 //! bindings of the `mlhost:runtime` WIT package) behind one trait, [`Model`], one macro,
 //! [`export_model!`], and typed views of tensors.
 //!
-//! ```no_run
+//! ```
 //! use mlhost_guest::{export_model, Error, InferenceRequest, InferenceResponse, Model,
 //!     ModelMetadata, ModelSettings, Tensor, TensorMetadata, Datatype};
 //!
@@ -31,6 +31,13 @@
 //! }
 //!
 //! export_model!(Doubler);
+//!
+//! # // The model is plain Rust: call it directly in a test.
+//! let x = Tensor::from_values("x", &[2], &[1.5f32, -2.0])?;
+//! let request = InferenceRequest { id: None, inputs: vec![x], outputs: vec![], parameters: vec![] };
+//! let response = Doubler.predict(request)?;
+//! assert_eq!(response.outputs[0].values::<f64>()?, vec![3.0, -4.0]);
+//! # Ok::<(), Error>(())
 //! ```
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2` (a `cdylib` crate) and point a
@@ -104,16 +111,25 @@ impl<M: Model> GuestModel for Exported<M> {
 
 /// Exports a type implementing [`Model`] as the component's runtime.
 ///
-/// Use it once, at the root of the runtime crate: `export_model!(MyModel);`.
+/// Use it once, at the root of the runtime crate: `export_model!(MyModel);`. The exports exist
+/// only in wasm32 builds, so the crate still builds (and unit-tests) natively.
 #[macro_export]
 macro_rules! export_model {
     ($model:ty) => {
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __MlhostRuntime;
             impl $crate::bindings::exports::mlhost::runtime::model::Guest for __MlhostRuntime {
                 type Model = $crate::Exported<$model>;
             }
-    $crate::bindings::__export_runtime!(__MlhostRuntime with_types_in $crate::bindings);
+            $crate::bindings::__export_runtime!(__MlhostRuntime with_types_in $crate::bindings);
+        };
+        // Natively there are no exports; keep the model's code alive for tests and lints.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$model as $crate::Model>::load;
+            let _ = <$model as $crate::Model>::metadata;
+            let _ = <$model as $crate::Model>::predict;
         };
     };
 }

@@ -175,3 +175,66 @@ fn check_count(name: &str, shape: &[u64], count: usize) -> Result<(), Error> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_values_round_trip_through_little_endian_bytes() {
+        let tensor = Tensor::from_values("t", &[2, 2], &[1i32, -2, 3, i32::MAX]).unwrap();
+        assert_eq!(tensor.datatype, Datatype::Int32);
+        assert_eq!(&tensor.data[..4], &1i32.to_le_bytes());
+        assert_eq!(tensor.values::<i32>().unwrap(), vec![1, -2, 3, i32::MAX]);
+        assert_eq!(
+            tensor.to_f64_vec().unwrap(),
+            vec![1.0, -2.0, 3.0, i32::MAX as f64]
+        );
+        assert_eq!(
+            (tensor.rows(), tensor.row_len(), tensor.num_elements()),
+            (2, 2, 4)
+        );
+        assert!(tensor.values::<f32>().is_err(), "wrong element type");
+        assert!(
+            Tensor::from_values("t", &[3], &[1.0f64]).is_err(),
+            "shape mismatch"
+        );
+    }
+
+    #[test]
+    fn half_precision_and_bool_convert_to_f64() {
+        let halves = Tensor::from_values(
+            "h",
+            &[2],
+            &[half::f16::from_f32(0.5), half::f16::from_f32(-4.0)],
+        )
+        .unwrap();
+        assert_eq!(halves.to_f64_vec().unwrap(), vec![0.5, -4.0]);
+        let flags = Tensor::from_values("b", &[2], &[true, false]).unwrap();
+        assert_eq!(flags.data, vec![1, 0]);
+        assert_eq!(flags.to_f32_vec().unwrap(), vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn bytes_tensors_hold_length_prefixed_elements() {
+        let tensor = Tensor::from_bytes_elements("s", &[2], &["hé", ""]).unwrap();
+        assert_eq!(
+            tensor.data,
+            [
+                &3u32.to_le_bytes()[..],
+                "hé".as_bytes(),
+                &0u32.to_le_bytes()
+            ]
+            .concat()
+        );
+        assert_eq!(tensor.strings().unwrap(), vec!["hé", ""]);
+        assert!(tensor.to_f64_vec().is_err());
+
+        let mut truncated = tensor.clone();
+        truncated.data.truncate(5);
+        assert!(matches!(
+            truncated.bytes_elements(),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+}

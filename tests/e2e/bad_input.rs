@@ -4,7 +4,8 @@ use crate::support::{Connection, Server, example_models};
 use serde_json::json;
 
 fn iris_input(datatype: &str, shape: serde_json::Value, data: serde_json::Value) -> String {
-    json!({"inputs": [{"name": "input-0", "datatype": datatype, "shape": shape, "data": data}]}).to_string()
+    json!({"inputs": [{"name": "input-0", "datatype": datatype, "shape": shape, "data": data}]})
+        .to_string()
 }
 
 /// Sends a good request on the same connection and checks it still answers correctly.
@@ -52,7 +53,12 @@ fn bad_requests_get_a_clear_4xx_and_the_connection_stays_usable() {
     ];
     for (case, path, body, status, needle) in cases {
         let response = connection.post(path, body.as_bytes());
-        assert_eq!(response.status, status, "{case}: {:?}", String::from_utf8_lossy(&response.body));
+        assert_eq!(
+            response.status,
+            status,
+            "{case}: {:?}",
+            String::from_utf8_lossy(&response.body)
+        );
         let error = response.error();
         assert!(error.contains(needle), "{case}: {error:?} lacks {needle:?}");
         still_serves(&mut connection);
@@ -77,8 +83,13 @@ fn oversized_bodies_get_413_with_a_json_error() {
     let server = Server::start(&example_models());
     let mut connection = server.connect();
     // Announce a 65 MiB body: the server refuses it without waiting for the bytes.
-    let head = "POST /v2/models/iris/infer HTTP/1.1\r\nHost: mlhost\r\nContent-Length: 68157440\r\n\r\n{";
+    let head =
+        "POST /v2/models/iris/infer HTTP/1.1\r\nHost: mlhost\r\nContent-Length: 68157440\r\n\r\n{";
     let response = connection.raw(head.as_bytes());
     assert_eq!(response.status, 413);
-    assert!(response.error().contains("over the limit"), "{}", response.error());
+    assert!(
+        response.error().contains("over the limit"),
+        "{}",
+        response.error()
+    );
 }

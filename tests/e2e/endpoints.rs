@@ -39,19 +39,32 @@ fn model_metadata_comes_from_the_runtime_or_the_settings() {
         ]
     });
     assert_eq!(server.get("/v2/models/iris").json(), expected_iris);
-    assert_eq!(server.get("/v2/models/iris/versions/1").json(), expected_iris);
+    assert_eq!(
+        server.get("/v2/models/iris/versions/1").json(),
+        expected_iris
+    );
 
     // house-prices declares its inputs and outputs in model-settings.json: they win.
     let metadata = server.get("/v2/models/house-prices").json();
-    assert_eq!(metadata["inputs"], json!([{"name": "features", "datatype": "FP32", "shape": [-1, 3]}]));
-    assert_eq!(metadata["outputs"], json!([{"name": "predict", "datatype": "FP64", "shape": [-1, 1]}]));
+    assert_eq!(
+        metadata["inputs"],
+        json!([{"name": "features", "datatype": "FP32", "shape": [-1, 3]}])
+    );
+    assert_eq!(
+        metadata["outputs"],
+        json!([{"name": "predict", "datatype": "FP64", "shape": [-1, 1]}])
+    );
     assert_eq!(metadata["versions"], json!([]));
 }
 
 #[test]
 fn model_readiness_by_name_and_version() {
     let server = Server::start(&example_models());
-    for path in ["/v2/models/iris/ready", "/v2/models/iris/versions/1/ready", "/v2/models/house-prices/ready"] {
+    for path in [
+        "/v2/models/iris/ready",
+        "/v2/models/iris/versions/1/ready",
+        "/v2/models/house-prices/ready",
+    ] {
         let response = server.get(path);
         assert_eq!(response.status, 200, "{path}");
         assert!(response.body.is_empty());
@@ -84,6 +97,10 @@ fn root_path_prefixes_every_route() {
     let server = Server::start_with(&example_models(), &[], &[("MLHOST_ROOT_PATH", "/serving")]);
     assert_eq!(server.get("/serving/v2/health/live").status, 200);
     assert_eq!(server.get("/serving/v2/models/iris").json()["name"], "iris");
-    assert_eq!(server.get("/v2/health/live").status, 200, "also without the prefix");
+    assert_eq!(
+        server.get("/v2/health/live").status,
+        200,
+        "also without the prefix"
+    );
     assert_eq!(server.get("/elsewhere/v2/health/live").status, 404);
 }

@@ -13,9 +13,21 @@ impl Logistic {
     fn example() -> Logistic {
         let text = std::fs::read_to_string(example_models().join("iris/linear.json")).unwrap();
         let file: Value = serde_json::from_str(&text).unwrap();
-        let matrix = |value: &Value| -> Vec<f64> { value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+        let matrix = |value: &Value| -> Vec<f64> {
+            value
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        };
         Logistic {
-            coefficients: file["coefficients"].as_array().unwrap().iter().map(matrix).collect(),
+            coefficients: file["coefficients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(matrix)
+                .collect(),
             intercepts: matrix(&file["intercepts"]),
         }
     }
@@ -36,13 +48,22 @@ impl Logistic {
 }
 
 fn floats(value: &Value) -> Vec<f64> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
 }
 
 #[test]
 fn logistic_regression_gives_the_probabilities_computed_by_hand() {
     let server = Server::start(&example_models());
-    let rows = [[5.1, 3.5, 1.4, 0.2], [5.9, 3.0, 4.2, 1.5], [6.7, 3.0, 5.2, 2.3]];
+    let rows = [
+        [5.1, 3.5, 1.4, 0.2],
+        [5.9, 3.0, 4.2, 1.5],
+        [6.7, 3.0, 5.2, 2.3],
+    ];
     let response = server.post_json(
         "/v2/models/iris/infer",
         &json!({
@@ -59,14 +80,20 @@ fn logistic_regression_gives_the_probabilities_computed_by_hand() {
     assert_eq!(proba["datatype"], "FP64");
     assert_eq!(proba["shape"], json!([3, 3]));
     let model = Logistic::example();
-    let expected: Vec<f64> = rows.iter().flat_map(|row| model.probabilities(row)).collect();
+    let expected: Vec<f64> = rows
+        .iter()
+        .flat_map(|row| model.probabilities(row))
+        .collect();
     let actual = floats(&proba["data"]);
     assert_eq!(actual.len(), 9);
     for (a, e) in actual.iter().zip(&expected) {
         assert!((a - e).abs() < 1e-12, "{actual:?} != {expected:?}");
     }
     // The three flowers are one of each species.
-    assert_eq!(json["outputs"][1], json!({"name": "predict", "datatype": "INT64", "shape": [3], "data": [0, 1, 2]}));
+    assert_eq!(
+        json["outputs"][1],
+        json!({"name": "predict", "datatype": "INT64", "shape": [3], "data": [0, 1, 2]})
+    );
 }
 
 #[test]
@@ -108,7 +135,10 @@ fn flat_and_nested_data_and_any_numeric_datatype_agree() {
         assert_eq!(response.status, 200, "{datatype}: {:?}", response.json());
         answers.push(response.json()["outputs"].clone());
     }
-    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]), "{answers:?}");
+    assert!(
+        answers.windows(2).all(|pair| pair[0] == pair[1]),
+        "{answers:?}"
+    );
 }
 
 #[test]

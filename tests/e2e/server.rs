@@ -15,11 +15,21 @@ fn an_unusable_port_is_a_clear_error() {
     let port = listener.local_addr().unwrap().port().to_string();
     let dir = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_mlhost"))
-        .args(["serve", "--host", "127.0.0.1", "--http-port", &port, "--models"])
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            &port,
+            "--models",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
 }

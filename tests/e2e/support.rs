@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 /// The workspace's root folder.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The example models shipped with the repository.
@@ -158,8 +161,12 @@ pub struct Response {
 impl Response {
     /// The body as JSON (panics with the body when it is not).
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "not JSON ({error}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     /// The `error` message of an error body, checking the body is exactly `{"error": "..."}`.
@@ -167,7 +174,10 @@ impl Response {
         let json = self.json();
         let object = json.as_object().expect("error body is an object");
         assert_eq!(object.len(), 1, "error body has only `error`: {json}");
-        object["error"].as_str().expect("error is a string").to_string()
+        object["error"]
+            .as_str()
+            .expect("error is a string")
+            .to_string()
     }
 
     /// A header's value.
@@ -187,7 +197,9 @@ pub struct Connection {
 impl Connection {
     pub fn open(address: SocketAddr) -> Connection {
         let stream = TcpStream::connect(address).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
         Connection {
             reader: BufReader::new(stream),
         }
@@ -198,27 +210,44 @@ impl Connection {
     }
 
     /// Sends one request and reads its response; the connection stays open for the next.
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: mlhost\r\nContent-Length: {}\r\n", body.len());
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: mlhost\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes()).expect("write request head");
+        stream
+            .write_all(head.as_bytes())
+            .expect("write request head");
         stream.write_all(body).expect("write request body");
         self.read_response()
     }
 
     /// Writes raw bytes (a hand-made request) and reads one response.
     pub fn raw(&mut self, bytes: &[u8]) -> Response {
-        self.reader.get_mut().write_all(bytes).expect("write request");
+        self.reader
+            .get_mut()
+            .write_all(bytes)
+            .expect("write request");
         self.read_response()
     }
 
     fn read_line(&mut self) -> String {
         let mut line = String::new();
-        let read = self.reader.read_line(&mut line).expect("read response line");
+        let read = self
+            .reader
+            .read_line(&mut line)
+            .expect("read response line");
         assert!(read > 0, "the server closed the connection");
         line.trim_end_matches(['\r', '\n']).to_string()
     }

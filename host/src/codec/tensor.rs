@@ -154,7 +154,7 @@ impl Tensor {
         let expected = self.num_elements();
         let actual = match self.datatype.element_size() {
             Some(size) => {
-                if self.data.len() % size != 0 {
+                if !self.data.len().is_multiple_of(size) {
                     return Err(TensorError::ElementCount {
                         shape: self.shape.clone(),
                         expected,

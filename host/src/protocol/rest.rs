@@ -68,7 +68,11 @@ pub fn router(service: Arc<InferenceService>, options: &RestOptions) -> Router {
 
 /// Refuses a body whose announced length is over the limit before reading any of it (a body
 /// without a length is cut off at the limit by `DefaultBodyLimit`).
-async fn reject_oversized(max_body_bytes: usize, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn reject_oversized(
+    max_body_bytes: usize,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -77,7 +81,9 @@ async fn reject_oversized(max_body_bytes: usize, request: axum::extract::Request
     match announced {
         Some(length) if length > max_body_bytes as u64 => error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body of {length} bytes is over the limit of {max_body_bytes} bytes"),
+            format!(
+                "the request body of {length} bytes is over the limit of {max_body_bytes} bytes"
+            ),
         ),
         _ => next.run(request).await,
     }

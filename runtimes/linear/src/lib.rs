@@ -249,3 +249,42 @@ impl Model for Linear {
 }
 
 export_model!(Linear);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(json: &str) -> Result<Linear, Error> {
+        Linear::from_file(serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn binary_logistic_uses_the_sigmoid_and_both_classes() {
+        let model = model(r#"{"kind": "logistic", "coefficients": [[1.0]], "intercepts": [0.0], "classes": [3, 7]}"#).unwrap();
+        let scores = model.decision_function(&[0.0, 2.0], 2);
+        let probabilities = model.probabilities(&scores, 2);
+        let sigmoid_2 = 1.0 / (1.0 + (-2.0f64).exp());
+        assert_eq!(probabilities, vec![0.5, 0.5, 1.0 - sigmoid_2, sigmoid_2]);
+        assert_eq!(model.labels(&probabilities), vec![3, 7]);
+    }
+
+    #[test]
+    fn multinomial_probabilities_sum_to_one() {
+        let model = model(r#"{"kind": "logistic", "coefficients": [[1, 0], [0, 1], [-1, -1]], "intercepts": [0, 0, 0]}"#).unwrap();
+        let probabilities = model.probabilities(&model.decision_function(&[3.0, 1.0], 1), 1);
+        assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(model.labels(&probabilities), vec![0]);
+    }
+
+    #[test]
+    fn inconsistent_files_are_rejected() {
+        for json in [
+            r#"{"kind": "linear", "coefficients": [], "intercepts": []}"#,
+            r#"{"kind": "linear", "coefficients": [[1, 2], [3]], "intercepts": [0, 0]}"#,
+            r#"{"kind": "linear", "coefficients": [[1, 2]], "intercepts": [0, 0]}"#,
+            r#"{"kind": "logistic", "coefficients": [[1]], "intercepts": [0], "classes": [1, 2, 3]}"#,
+        ] {
+            assert!(matches!(model(json), Err(Error::InvalidModel(_))), "{json}");
+        }
+    }
+}
