@@ -122,7 +122,7 @@ macro_rules! export_model {
             impl $crate::bindings::exports::mlhost::runtime::model::Guest for __MlhostRuntime {
                 type Model = $crate::Exported<$model>;
             }
-            $crate::bindings::__export_runtime!(__MlhostRuntime with_types_in $crate::bindings);
+    $crate::bindings::__export_runtime!(__MlhostRuntime with_types_in $crate::bindings);
         };
         // Natively there are no exports; keep the model's code alive for tests and lints.
         #[cfg(not(target_arch = "wasm32"))]

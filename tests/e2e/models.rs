@@ -41,6 +41,10 @@ fn a_broken_model_is_unavailable_and_the_others_serve() {
             "missing-uri/model-settings.json",
             r#"{"implementation": "linear", "parameters": {"uri": "./nope.json"}}"#,
         ),
+        (
+            "escaping-uri/model-settings.json",
+            r#"{"implementation": "linear", "parameters": {"uri": "../good/linear.json"}}"#,
+        ),
     ]);
     let server = Server::start(dir.path());
     assert_eq!(
@@ -53,6 +57,7 @@ fn a_broken_model_is_unavailable_and_the_others_serve() {
         ("typo", "unknown field `max_batch_sise`"),
         ("sklearn", "not a runtime mlhost serves"),
         ("missing-uri", "invalid uri"),
+        ("escaping-uri", "outside the model's folder"),
     ] {
         let ready = server.get(&format!("/v2/models/{model}/ready"));
         assert_eq!(ready.status, 400, "{model}");

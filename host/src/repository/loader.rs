@@ -2,19 +2,17 @@
 
 use super::discovery::DiscoveredModel;
 use crate::codec::{DataType, ModelMetadata, Parameters, TensorMetadata};
-use crate::config::{ConfigError, ModelSettings, Settings, TensorSettings};
-use crate::wasm::{
-    BUILT_IN_RUNTIMES, ComponentSource, InstanceError, ModelContext, WasmEngine, built_in_runtime,
-};
+use crate::config::{ModelSettings, Settings, TensorSettings};
+use crate::wasm::{BUILT_IN_RUNTIMES, ComponentSource, InstanceError, ModelContext, WasmEngine};
 use crate::workers::WorkerPool;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use std::sync::Arc;
 
 /// Why a model could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error(transparent)]
-    Settings(#[from] ConfigError),
+    #[error("{0}")]
+    Settings(String),
     #[error("{0}")]
     Implementation(String),
     #[error("invalid uri: {0}")]
@@ -49,17 +47,17 @@ pub fn load_model(
 ) -> Result<LoadedModel, LoadError> {
     let settings = match &model.settings {
         Ok(settings) => settings,
-        Err(error) => return Err(LoadError::Implementation(error.to_string())),
+        Err(error) => return Err(LoadError::Settings(error.to_string())),
     };
     let source = resolve_implementation(settings, &model.folder)?;
-    let (host_dir, guest_uri) = resolve_uri(settings.parameters.uri.as_deref(), &model.folder)?;
+    let guest_uri = resolve_uri(settings.parameters.uri.as_deref(), &model.folder)?;
     let declared_inputs = declared_tensors(&settings.inputs, "inputs")?;
     let declared_outputs = declared_tensors(&settings.outputs, "outputs")?;
 
     let component = engine.component(&source).map_err(LoadError::Compile)?;
     let context = Arc::new(ModelContext {
         name: model.name.clone(),
-        host_dir,
+        host_dir: model.folder.clone(),
         settings: crate::wasm::GuestSettings {
             name: model.name.clone(),
             version: model.version.clone(),
@@ -115,7 +113,6 @@ fn resolve_implementation(
         .iter()
         .find(|(name, _)| *name == implementation)
     {
-        debug_assert!(built_in_runtime(name).is_some());
         return Ok(ComponentSource::BuiltIn { name, bytes });
     }
     if implementation.ends_with(".wasm") {
@@ -135,11 +132,9 @@ fn resolve_implementation(
     )))
 }
 
-/// Works out which host folder the guest sees as `/model`, and the uri as the guest sees it.
-///
-/// The model's folder is preopened; a uri that points outside it opens the uri's own folder
-/// instead. Nothing else of the host is visible.
-fn resolve_uri(uri: Option<&str>, folder: &Path) -> Result<(PathBuf, String), LoadError> {
+/// Works out the uri as the guest sees it: the model's folder is preopened at `/model`, and the
+/// uri must lie inside it (a runtime sees nothing else of the host).
+fn resolve_uri(uri: Option<&str>, folder: &Path) -> Result<String, LoadError> {
     let folder = folder
         .canonicalize()
         .map_err(|error| LoadError::Uri(format!("{}: {error}", folder.display())))?;
@@ -147,15 +142,13 @@ fn resolve_uri(uri: Option<&str>, folder: &Path) -> Result<(PathBuf, String), Lo
     let target = target
         .canonicalize()
         .map_err(|error| LoadError::Uri(format!("{}: {error}", target.display())))?;
-    let (host_dir, relative) = match target.strip_prefix(&folder) {
-        Ok(relative) => (folder.clone(), relative.to_path_buf()),
-        Err(_) if target.is_dir() => (target.clone(), PathBuf::new()),
-        Err(_) => {
-            let parent = target.parent().unwrap_or(&target).to_path_buf();
-            let file = PathBuf::from(target.file_name().unwrap_or_default());
-            (parent, file)
-        }
-    };
+    let relative = target.strip_prefix(&folder).map_err(|_| {
+        LoadError::Uri(format!(
+            "{} is outside the model's folder {}: a runtime can only read its own folder",
+            target.display(),
+            folder.display()
+        ))
+    })?;
     let mut guest = crate::wasm::GUEST_MODEL_DIR.to_string();
     for part in relative.components() {
         if let Component::Normal(part) = part {
@@ -163,7 +156,7 @@ fn resolve_uri(uri: Option<&str>, folder: &Path) -> Result<(PathBuf, String), Lo
             guest.push_str(&part.to_string_lossy());
         }
     }
-    Ok((host_dir, guest))
+    Ok(guest)
 }
 
 /// Every entry of `parameters` but `uri`, `version` and `extra`, as JSON text, for the runtime.
@@ -236,15 +229,16 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("m/sub")).unwrap();
         std::fs::write(dir.path().join("m/sub/w.json"), "{}").unwrap();
         let folder = dir.path().join("m");
-        let canonical = folder.canonicalize().unwrap();
 
-        assert_eq!(
-            resolve_uri(None, &folder).unwrap(),
-            (canonical.clone(), "/model".into())
-        );
+        assert_eq!(resolve_uri(None, &folder).unwrap(), "/model");
         assert_eq!(
             resolve_uri(Some("./sub/w.json"), &folder).unwrap(),
-            (canonical, "/model/sub/w.json".into())
+            "/model/sub/w.json"
+        );
+        let absolute = folder.join("sub").canonicalize().unwrap();
+        assert_eq!(
+            resolve_uri(absolute.to_str(), &folder).unwrap(),
+            "/model/sub"
         );
         assert!(matches!(
             resolve_uri(Some("missing.json"), &folder),
@@ -253,15 +247,14 @@ mod tests {
     }
 
     #[test]
-    fn uri_outside_the_model_folder_opens_only_that_folder() {
+    fn uri_outside_the_model_folder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("m")).unwrap();
-        std::fs::create_dir_all(dir.path().join("weights")).unwrap();
-        std::fs::write(dir.path().join("weights/w.json"), "{}").unwrap();
-        let weights = dir.path().join("weights").canonicalize().unwrap();
-        assert_eq!(
-            resolve_uri(Some("../weights/w.json"), &dir.path().join("m")).unwrap(),
-            (weights, "/model/w.json".into())
+        std::fs::write(dir.path().join("secret.json"), "{}").unwrap();
+        let error = resolve_uri(Some("../secret.json"), &dir.path().join("m")).unwrap_err();
+        assert!(
+            error.to_string().contains("outside the model's folder"),
+            "{error}"
         );
     }
 

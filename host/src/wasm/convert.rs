@@ -159,7 +159,20 @@ pub(super) fn response_from_wit(
     Ok((outputs, parameters_from_wit(response.parameters)))
 }
 
+/// Takes the runtime's description of its model; names must be unique.
 pub(super) fn metadata_from_wit(metadata: wit::ModelMetadata) -> Result<ModelMetadata, String> {
+    for (kind, tensors) in [("input", &metadata.inputs), ("output", &metadata.outputs)] {
+        let mut names = std::collections::HashSet::new();
+        if let Some(duplicate) = tensors
+            .iter()
+            .find(|tensor| !names.insert(tensor.name.as_str()))
+        {
+            return Err(format!(
+                "the {kind} '{}' is described twice",
+                duplicate.name
+            ));
+        }
+    }
     let tensors = |tensors: Vec<wit::TensorMetadata>| {
         tensors
             .into_iter()

@@ -10,7 +10,7 @@ mod convert;
 mod engine;
 mod instance;
 
-pub use builtin::{BUILT_IN_RUNTIMES, built_in_runtime};
+pub use builtin::BUILT_IN_RUNTIMES;
 pub use convert::GuestSettings;
 pub use engine::{ComponentSource, RuntimeComponent, WasmEngine};
 pub use instance::{CallError, GUEST_MODEL_DIR, InstanceError, ModelContext, ModelInstance};
