@@ -20,13 +20,17 @@ const RUNTIMES: &[(&str, &str, &str)] = &[(
     "mlhost_runtime_linear.wasm",
 )];
 
+/// Test-only guests (hostile runtimes): built alongside, not embedded; the tests load them from
+/// `<target>/mlhost-guests/wasm32-wasip2/guest/`.
+const TEST_GUESTS: &[&str] = &["mlhost-test-hostile"];
+
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    for watched in ["wit", "guest-sdk", "runtimes", "Cargo.lock"] {
+    for watched in ["wit", "guest-sdk", "runtimes", "tests/guests", "Cargo.lock"] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()
@@ -54,7 +58,11 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for (_, package, _) in RUNTIMES {
+    for package in RUNTIMES
+        .iter()
+        .map(|(_, package, _)| package)
+        .chain(TEST_GUESTS)
+    {
         command.args(["--package", package]);
     }
     // The outer build's flags are for the host; the guests get their own.

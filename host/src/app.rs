@@ -4,14 +4,11 @@ use crate::config::Settings;
 use crate::protocol::rest::{self, RestOptions};
 use crate::protocol::{InferenceService, ServerInfo};
 use crate::repository::{self, ModelState, Repository};
-use crate::wasm::WasmEngine;
+use crate::wasm::{EngineOptions, WasmEngine};
 use anyhow::Context;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// The largest request body the REST server accepts (64 MiB).
-pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// What `run` serves.
 #[derive(Debug, Clone)]
@@ -42,8 +39,11 @@ pub async fn run(
         tracing::warn!("use_structured_logging is not supported yet: logging as text");
     }
 
-    let engine = WasmEngine::new()
-        .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))?;
+    let engine = WasmEngine::new(&EngineOptions {
+        instance_pool_size: settings.instance_pool_size,
+        max_memory_bytes: settings.memory_limit_mb.saturating_mul(1024 * 1024),
+    })
+    .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))?;
     let repository = Arc::new(Repository::default());
     let service = Arc::new(InferenceService::new(
         repository.clone(),
@@ -80,7 +80,10 @@ pub async fn run(
 
     let options = RestOptions {
         root_path: settings.root_path.clone(),
-        max_body_bytes: MAX_BODY_BYTES,
+        max_body_bytes: usize::try_from(settings.max_request_body_mb.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX),
+        max_tensor_elements: settings.max_tensor_elements,
+        gzip_enabled: settings.gzip_enabled,
     };
     axum::serve(listener, rest::router(service, &options))
         .with_graceful_shutdown(shutdown)

@@ -8,9 +8,15 @@
 use crate::codec::{InferenceRequest, ModelMetadata, Parameters, Tensor};
 use crate::wasm::{CallError, InstanceError, ModelContext, ModelInstance, RuntimeComponent};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long past a request's deadline the async side waits for its worker before giving up on
+/// it (a worker stuck in a host call cannot be interrupted by the epoch).
+const DEADLINE_GRACE: Duration = Duration::from_millis(500);
 
 /// Requests a model's queue holds per worker before new ones are refused.
 pub const QUEUE_CAPACITY_PER_WORKER: usize = 256;
@@ -31,6 +37,7 @@ pub enum PoolError {
 
 struct Job {
     request: InferenceRequest,
+    deadline: Instant,
     reply: oneshot::Sender<Result<CallOutput, CallError>>,
 }
 
@@ -38,6 +45,7 @@ struct Job {
 pub struct WorkerPool {
     jobs: Sender<Job>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    recreated: Arc<AtomicU64>,
 }
 
 impl WorkerPool {
@@ -53,6 +61,7 @@ impl WorkerPool {
         let workers = workers.max(1);
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(workers * QUEUE_CAPACITY_PER_WORKER);
         let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
+        let recreated = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::with_capacity(workers);
         for index in 0..workers {
             let (component, context, queue, loaded) = (
@@ -61,6 +70,7 @@ impl WorkerPool {
                 queue.clone(),
                 loaded_tx.clone(),
             );
+            let recreated = recreated.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("mlhost-worker-{}-{index}", context.name))
                 .spawn(move || {
@@ -75,7 +85,7 @@ impl WorkerPool {
                         }
                     };
                     drop(loaded);
-                    serve(instance, &component, &context, &queue);
+                    serve(instance, &component, &context, &queue, &recreated);
                 })
                 .map_err(|error| {
                     InstanceError::Instantiate(wasmtime::Error::msg(error.to_string()))
@@ -101,22 +111,41 @@ impl WorkerPool {
             WorkerPool {
                 jobs,
                 threads: Mutex::new(threads),
+                recreated,
             },
             metadata,
         ))
     }
 
-    /// Queues a request and waits for its answer, without blocking the async runtime.
-    pub async fn infer(&self, request: InferenceRequest) -> Result<CallOutput, PoolError> {
+    /// Queues a request and waits for its answer, without blocking the async runtime. The call
+    /// is stopped at `deadline`, counting the time spent queued.
+    pub async fn infer(
+        &self,
+        request: InferenceRequest,
+        deadline: Instant,
+    ) -> Result<CallOutput, PoolError> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .try_send(Job { request, reply })
+            .try_send(Job {
+                request,
+                deadline,
+                reply,
+            })
             .map_err(|error| match error {
                 TrySendError::Full(_) => PoolError::Overloaded,
                 TrySendError::Disconnected(_) => PoolError::Stopped,
             })?;
+        let answer = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), answer)
+            .await
+            .map_err(|_| PoolError::Call(CallError::DeadlineExceeded(timeout)))?;
         // A worker that panics drops the reply sender: the request fails instead of hanging.
-        Ok(answer.await.map_err(|_| PoolError::Stopped)??)
+        Ok(answer.map_err(|_| PoolError::Stopped)??)
+    }
+
+    /// How many times a worker has replaced its instance after a trap.
+    pub fn instances_recreated(&self) -> u64 {
+        self.recreated.load(Ordering::Relaxed)
     }
 
     /// Stops taking requests, lets the workers finish what is queued, and joins them.
@@ -136,38 +165,56 @@ fn serve(
     component: &RuntimeComponent,
     context: &ModelContext,
     queue: &Receiver<Job>,
+    recreated: &AtomicU64,
 ) {
     let mut instance = Some(instance);
     for job in queue.iter() {
         if job.reply.is_closed() {
             continue; // the client has gone
         }
+        if instance.is_none() {
+            instance = recreate(component, context, recreated);
+        }
         let result = match instance.as_mut() {
-            Some(live) => live.predict(job.request),
-            None => match ModelInstance::new(component, context) {
-                Ok((mut fresh, _)) => {
-                    let result = fresh.predict(job.request);
-                    instance = Some(fresh);
-                    result
-                }
-                Err(error) => Err(CallError::Failed(format!(
-                    "the model instance could not be re-created: {error}"
-                ))),
-            },
+            Some(live) => live.predict(job.request, job.deadline),
+            None => Err(CallError::Failed(
+                "the model instance could not be re-created".to_string(),
+            )),
         };
-        let trapped = matches!(result, Err(CallError::Trap(_)));
-        if let Err(CallError::Trap(trap)) = &result {
-            tracing::warn!(model = %context.name, "runtime trapped, re-creating its instance: {trap:#}");
+        let poisoned = matches!(&result, Err(error) if error.poisons_instance());
+        if let Err(error) = &result
+            && poisoned
+        {
+            tracing::warn!(model = %context.name, "{error}; re-creating the instance");
         }
         let _ = job.reply.send(result);
-        if trapped {
-            instance = None;
-            match ModelInstance::new(component, context) {
-                Ok((fresh, _)) => instance = Some(fresh),
-                Err(error) => {
-                    tracing::error!(model = %context.name, "cannot re-create the instance: {error}");
-                }
-            }
+        if poisoned {
+            // Drop the trapped Store before making its replacement (which may reuse its slot).
+            drop(instance.take());
+            instance = recreate(component, context, recreated);
+        }
+    }
+}
+
+fn recreate(
+    component: &RuntimeComponent,
+    context: &ModelContext,
+    recreated: &AtomicU64,
+) -> Option<ModelInstance> {
+    let started = Instant::now();
+    match ModelInstance::new(component, context) {
+        Ok((fresh, _)) => {
+            recreated.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                model = %context.name,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "instance re-created"
+            );
+            Some(fresh)
+        }
+        Err(error) => {
+            tracing::error!(model = %context.name, "cannot re-create the instance: {error}");
+            None
         }
     }
 }

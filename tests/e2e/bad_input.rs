@@ -37,7 +37,7 @@ fn bad_requests_get_a_clear_4xx_and_the_connection_stays_usable() {
         ("string for a number", "/v2/models/iris/infer", iris_input("FP32", json!([1, 4]), json!([1, 2, 3, "x"])), 400, "expected a number"),
         ("number for BYTES", "/v2/models/iris/infer", iris_input("BYTES", json!([1]), json!([1])), 400, "expected a string"),
         ("negative dimension", "/v2/models/iris/infer", iris_input("FP32", json!([-1, 4]), json!([1, 2, 3, 4])), 400, "negative dimension"),
-        ("overflowing shape", "/v2/models/iris/infer", iris_input("FP32", json!([4294967296u64, 4294967296u64, 16]), json!([1])), 400, "more elements than mlhost accepts"),
+        ("overflowing shape", "/v2/models/iris/infer", iris_input("FP32", json!([4294967296u64, 4294967296u64, 16]), json!([1])), 400, "more than the 268435456 elements"),
         ("wrong input name", "/v2/models/iris/infer", json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}).to_string(), 400, "unknown input 'x'"),
         ("duplicate input", "/v2/models/iris/infer", json!({"inputs": [
             {"name": "input-0", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]},

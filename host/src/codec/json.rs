@@ -71,13 +71,14 @@ struct RequestedOutputJson {
     parameters: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Decodes a JSON inference request body, checking every tensor against its shape and datatype.
-pub fn decode_request(body: &[u8]) -> Result<InferenceRequest, DecodeError> {
+/// Decodes a JSON inference request body, checking every tensor against its shape and datatype,
+/// and its element count against `max_elements`.
+pub fn decode_request(body: &[u8], max_elements: u64) -> Result<InferenceRequest, DecodeError> {
     let request: RequestJson<'_> = serde_json::from_slice(body)?;
     let inputs = request
         .inputs
         .into_iter()
-        .map(decode_input)
+        .map(|input| decode_input(input, max_elements))
         .collect::<Result<Vec<_>, _>>()?;
     let outputs = request
         .outputs
@@ -98,13 +99,13 @@ pub fn decode_request(body: &[u8]) -> Result<InferenceRequest, DecodeError> {
     })
 }
 
-fn decode_input(input: InputJson<'_>) -> Result<Tensor, DecodeError> {
+fn decode_input(input: InputJson<'_>, max_elements: u64) -> Result<Tensor, DecodeError> {
     let tensor_error = |source| DecodeError::Tensor {
         input: input.name.clone(),
         source,
     };
     let datatype: DataType = input.datatype.parse().map_err(tensor_error)?;
-    let (shape, expected) = checked_shape(&input.shape).map_err(tensor_error)?;
+    let (shape, expected) = checked_shape(&input.shape, max_elements).map_err(tensor_error)?;
 
     let raw = input.data.get();
     // Each element takes at least two characters of JSON ("1,"): never reserve more than the
@@ -472,7 +473,7 @@ mod tests {
     use super::*;
 
     fn decode(body: &str) -> Result<InferenceRequest, DecodeError> {
-        decode_request(body.as_bytes())
+        decode_request(body.as_bytes(), 1 << 31)
     }
 
     fn input(datatype: &str, shape: &str, data: &str) -> String {
@@ -570,7 +571,7 @@ mod tests {
                 "FP32",
                 "[4294967296,4294967296]",
                 "[1]",
-                "more elements than mlhost accepts",
+                "more than the 2147483648 elements",
             ),
         ] {
             let error = decode(&input(datatype, shape, data))

@@ -7,7 +7,7 @@
 pub mod json;
 mod tensor;
 
-pub use tensor::{DataType, MAX_ELEMENTS, Tensor, TensorError, checked_shape};
+pub use tensor::{DataType, Tensor, TensorError, checked_shape};
 
 /// A parameter value, as the protocol allows them.
 #[derive(Debug, Clone, PartialEq)]

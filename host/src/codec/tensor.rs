@@ -100,8 +100,8 @@ pub enum TensorError {
     UnknownDatatype(String),
     #[error("shape {0:?} has a negative dimension")]
     NegativeDimension(Vec<i64>),
-    #[error("shape {0:?} holds more elements than mlhost accepts")]
-    ShapeTooLarge(Vec<i64>),
+    #[error("shape {0:?} holds more than the {1} elements a tensor may have")]
+    ShapeTooLarge(Vec<i64>, u64),
     #[error("shape {shape:?} holds {expected} elements but {actual} were given")]
     ElementCount {
         shape: Vec<u64>,
@@ -112,20 +112,17 @@ pub enum TensorError {
     MalformedBytes(&'static str),
 }
 
-/// Most elements one tensor may hold (2³¹, as Triton's limit on a tensor's byte size).
-pub const MAX_ELEMENTS: u64 = 1 << 31;
-
 /// Converts a protocol shape to unsigned dimensions, checking for negative dimensions and for
-/// an element count that overflows or passes [`MAX_ELEMENTS`]. Returns the shape and its count.
-pub fn checked_shape(shape: &[i64]) -> Result<(Vec<u64>, u64), TensorError> {
+/// an element count that overflows or passes `max_elements`. Returns the shape and its count.
+pub fn checked_shape(shape: &[i64], max_elements: u64) -> Result<(Vec<u64>, u64), TensorError> {
     let mut dims = Vec::with_capacity(shape.len());
     let mut count: u64 = 1;
     for &dim in shape {
         let dim = u64::try_from(dim).map_err(|_| TensorError::NegativeDimension(shape.to_vec()))?;
         count = count
             .checked_mul(dim)
-            .filter(|&count| count <= MAX_ELEMENTS)
-            .ok_or_else(|| TensorError::ShapeTooLarge(shape.to_vec()))?;
+            .filter(|&count| count <= max_elements)
+            .ok_or_else(|| TensorError::ShapeTooLarge(shape.to_vec(), max_elements))?;
         dims.push(dim);
     }
     Ok((dims, count))
@@ -237,20 +234,14 @@ mod tests {
 
     #[test]
     fn shape_checks_catch_negative_and_overflowing_dimensions() {
-        assert_eq!(checked_shape(&[2, 3]), Ok((vec![2, 3], 6)));
-        assert_eq!(checked_shape(&[]), Ok((vec![], 1)));
+        assert_eq!(checked_shape(&[2, 3], 6), Ok((vec![2, 3], 6)));
+        assert_eq!(checked_shape(&[], 6), Ok((vec![], 1)));
+        assert!(matches!(checked_shape(&[2, -1], 6), Err(TensorError::NegativeDimension(_))));
         assert!(matches!(
-            checked_shape(&[2, -1]),
-            Err(TensorError::NegativeDimension(_))
+            checked_shape(&[i64::MAX, i64::MAX, 4], u64::MAX),
+            Err(TensorError::ShapeTooLarge(..))
         ));
-        assert!(matches!(
-            checked_shape(&[i64::MAX, i64::MAX, 4]),
-            Err(TensorError::ShapeTooLarge(_))
-        ));
-        assert!(matches!(
-            checked_shape(&[1 << 20, 1 << 20]),
-            Err(TensorError::ShapeTooLarge(_))
-        ));
+        assert!(matches!(checked_shape(&[2, 4], 7), Err(TensorError::ShapeTooLarge(_, 7))));
     }
 
     #[test]

@@ -57,6 +57,23 @@ pub struct Settings {
     /// Extensions listed in `GET /v2` besides those mlhost implements.
     pub extensions: Vec<String>,
 
+    // Limits (mlhost's own settings; a model's model-settings.json may lower the first three).
+    /// Linear memory each model instance may use, in MiB. Also the most a model may ask for.
+    pub memory_limit_mb: u64,
+    /// The longest an inference call may run, in seconds; a request's `timeout` parameter
+    /// (microseconds, as Triton's) can only shorten it.
+    pub timeout_seconds: f64,
+    /// The most output data one call may return, in MiB.
+    pub max_output_mb: u64,
+    /// The largest request body, in MiB (after gzip decompression).
+    pub max_request_body_mb: u64,
+    /// The most elements one tensor may hold.
+    pub max_tensor_elements: u64,
+    /// What a model instance may write to stdout and stderr per call, in KiB; the rest is dropped.
+    pub guest_log_limit_kb: u64,
+    /// Model instances the pooling allocator keeps slots for (0: allocate on demand instead).
+    pub instance_pool_size: u32,
+
     // MLServer settings accepted for compatibility; mlhost does not act on them.
     pub parallel_workers_timeout: Option<Value>,
     pub environments_dir: Option<Value>,
@@ -94,6 +111,13 @@ impl Default for Settings {
             cors_settings: None,
             gzip_enabled: true,
             extensions: Vec::new(),
+            memory_limit_mb: 1024,
+            timeout_seconds: 60.0,
+            max_output_mb: 256,
+            max_request_body_mb: 64,
+            max_tensor_elements: 1 << 28,
+            guest_log_limit_kb: 64,
+            instance_pool_size: 256,
             parallel_workers_timeout: None,
             environments_dir: None,
             model_repository_implementation: None,

@@ -28,6 +28,12 @@ pub struct ModelSettings {
     pub max_batch_time: f64,
     /// Parameters: uri, version, extra, ...
     pub parameters: ModelParameters,
+    /// Linear memory per instance in MiB (at most the server's `memory_limit_mb`).
+    pub memory_limit_mb: Option<u64>,
+    /// The longest an inference call may run, in seconds (at most the server's).
+    pub timeout_seconds: Option<f64>,
+    /// The most output data one call may return, in MiB (at most the server's).
+    pub max_output_mb: Option<u64>,
 
     // MLServer fields accepted for compatibility; mlhost does not act on them.
     pub warm_workers: Option<Value>,

@@ -17,6 +17,12 @@ pub enum ServiceError {
     /// The model exists but cannot serve now (failed to load, overloaded, stopped).
     #[error("{0}")]
     Unavailable(String),
+    /// The request ran past its deadline.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// The request's body is over the size limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// The runtime failed.
     #[error("{0}")]
     Internal(String),
@@ -29,6 +35,8 @@ impl ServiceError {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
+            ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -47,6 +55,9 @@ impl From<PoolError> for ServiceError {
     fn from(error: PoolError) -> Self {
         match error {
             PoolError::Call(CallError::InvalidInput(message)) => ServiceError::BadRequest(message),
+            PoolError::Call(error @ CallError::DeadlineExceeded(_)) => {
+                ServiceError::DeadlineExceeded(error.to_string())
+            }
             PoolError::Call(error) => ServiceError::Internal(error.to_string()),
             PoolError::Overloaded | PoolError::Stopped => {
                 ServiceError::Unavailable(error.to_string())

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -22,12 +22,27 @@ const INLINE_CODEC_BYTES: usize = 256 * 1024;
 pub struct RestOptions {
     /// A prefix for every path (MLServer's `root_path`), e.g. `/serving`; empty for none.
     pub root_path: String,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body accepted, in bytes (after decompression).
     pub max_body_bytes: usize,
+    /// The most elements one tensor may hold.
+    pub max_tensor_elements: u64,
+    /// Accept `Content-Encoding: gzip` bodies.
+    pub gzip_enabled: bool,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+struct RestState {
+    service: Arc<InferenceService>,
+    options: Arc<RestOptions>,
 }
 
 /// Builds the REST router over the inference core.
 pub fn router(service: Arc<InferenceService>, options: &RestOptions) -> Router {
+    let state = RestState {
+        service,
+        options: Arc::new(options.clone()),
+    };
     let routes = Router::new()
         .route("/v2/health/live", get(live))
         .route("/v2/health/ready", get(ready))
@@ -49,7 +64,7 @@ pub fn router(service: Arc<InferenceService>, options: &RestOptions) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(service);
+        .with_state(state);
     // MLServer's root_path: the routes answer under the prefix, and without it (as behind a
     // proxy that strips the prefix).
     let root = options.root_path.trim_end_matches('/');
@@ -108,8 +123,8 @@ async fn live() -> StatusCode {
     StatusCode::OK
 }
 
-async fn ready(State(service): State<Arc<InferenceService>>) -> Response {
-    if service.is_ready() {
+async fn ready(State(state): State<RestState>) -> Response {
+    if state.service.is_ready() {
         StatusCode::OK.into_response()
     } else {
         error_response(
@@ -126,8 +141,8 @@ struct ServerMetadataJson<'a> {
     extensions: &'a [String],
 }
 
-async fn server_metadata(State(service): State<Arc<InferenceService>>) -> Response {
-    let info = service.info();
+async fn server_metadata(State(state): State<RestState>) -> Response {
+    let info = state.service.info();
     axum::Json(ServerMetadataJson {
         name: &info.name,
         version: &info.version,
@@ -184,18 +199,15 @@ fn metadata_response(service: &InferenceService, name: &str, version: Option<&st
     .into_response()
 }
 
-async fn model_metadata(
-    State(service): State<Arc<InferenceService>>,
-    Path(name): Path<String>,
-) -> Response {
-    metadata_response(&service, &name, None)
+async fn model_metadata(State(state): State<RestState>, Path(name): Path<String>) -> Response {
+    metadata_response(&state.service, &name, None)
 }
 
 async fn model_version_metadata(
-    State(service): State<Arc<InferenceService>>,
+    State(state): State<RestState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
-    metadata_response(&service, &name, Some(&version))
+    metadata_response(&state.service, &name, Some(&version))
 }
 
 fn ready_response(service: &InferenceService, name: &str, version: Option<&str>) -> Response {
@@ -207,42 +219,43 @@ fn ready_response(service: &InferenceService, name: &str, version: Option<&str>)
     }
 }
 
-async fn model_ready(
-    State(service): State<Arc<InferenceService>>,
-    Path(name): Path<String>,
-) -> Response {
-    ready_response(&service, &name, None)
+async fn model_ready(State(state): State<RestState>, Path(name): Path<String>) -> Response {
+    ready_response(&state.service, &name, None)
 }
 
 async fn model_version_ready(
-    State(service): State<Arc<InferenceService>>,
+    State(state): State<RestState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
-    ready_response(&service, &name, Some(&version))
+    ready_response(&state.service, &name, Some(&version))
 }
 
 async fn infer(
-    State(service): State<Arc<InferenceService>>,
+    State(state): State<RestState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    infer_response(&service, &name, None, body).await
+    infer_response(&state, &name, None, &headers, body).await
 }
 
 async fn infer_version(
-    State(service): State<Arc<InferenceService>>,
+    State(state): State<RestState>,
     Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    infer_response(&service, &name, Some(&version), body).await
+    infer_response(&state, &name, Some(&version), &headers, body).await
 }
 
 async fn infer_response(
-    service: &InferenceService,
+    state: &RestState,
     name: &str,
     version: Option<&str>,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let service = &state.service;
     let body = match body {
         Ok(body) => body,
         Err(rejection) => return error_response(rejection.status(), rejection.body_text()),
@@ -251,7 +264,7 @@ async fn infer_response(
     if let Err(error) = service.model(name, version) {
         return error.into_response();
     }
-    let request = match decode(body).await {
+    let request = match decode(body, headers, &state.options).await {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
@@ -264,18 +277,70 @@ async fn infer_response(
     }
 }
 
-async fn decode(body: Bytes) -> Result<InferenceRequest, ServiceError> {
-    let large = body.len() > INLINE_CODEC_BYTES;
-    let decode = move || {
-        json::decode_request(&body).map_err(|error| ServiceError::BadRequest(error.to_string()))
+/// Decodes a request body: gunzips it within the size limit if needed, then parses the JSON.
+/// Large or compressed bodies are handled on a blocking thread.
+async fn decode(
+    body: Bytes,
+    headers: &HeaderMap,
+    options: &RestOptions,
+) -> Result<InferenceRequest, ServiceError> {
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or(""))
+    {
+        None | Some("identity") => false,
+        Some("gzip") if options.gzip_enabled => true,
+        Some("gzip") => {
+            return Err(ServiceError::BadRequest(
+                "gzip bodies are disabled (gzip_enabled: false)".to_string(),
+            ));
+        }
+        Some(other) => {
+            return Err(ServiceError::BadRequest(format!(
+                "unsupported Content-Encoding '{other}'; send identity or gzip"
+            )));
+        }
     };
-    if large {
+    let (max_body_bytes, max_elements) = (options.max_body_bytes, options.max_tensor_elements);
+    let decode = move || {
+        let body = if gzip {
+            gunzip(&body, max_body_bytes)?
+        } else {
+            body
+        };
+        json::decode_request(&body, max_elements)
+            .map_err(|error| ServiceError::BadRequest(error.to_string()))
+    };
+    if gzip || body_is_large(headers) {
         tokio::task::spawn_blocking(decode)
             .await
             .map_err(|error| ServiceError::Internal(format!("decoding failed: {error}")))?
     } else {
         decode()
     }
+}
+
+fn body_is_large(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
+        .is_none_or(|length| length > INLINE_CODEC_BYTES)
+}
+
+/// Decompresses a gzip body, refusing to produce more than `limit` bytes (no zip bombs).
+fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ServiceError> {
+    use std::io::Read;
+    let mut decompressed = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut decompressed)
+        .map_err(|error| ServiceError::BadRequest(format!("malformed gzip body: {error}")))?;
+    if decompressed.len() > limit {
+        return Err(ServiceError::TooLarge(format!(
+            "the decompressed request body is over the limit of {limit} bytes"
+        )));
+    }
+    Ok(decompressed.into())
 }
 
 async fn encode(response: InferenceResponse) -> Result<Vec<u8>, ServiceError> {

@@ -1,11 +1,12 @@
 //! The inference core: health, metadata and inference, the same for every front end.
 
 use super::ServiceError;
-use crate::codec::{InferenceRequest, InferenceResponse, Tensor, TensorMetadata};
+use crate::codec::{InferenceRequest, InferenceResponse, ParameterValue, Tensor, TensorMetadata};
 use crate::repository::{LoadedModel, Repository};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// What `GET /v2` reports.
 #[derive(Debug, Clone)]
@@ -70,10 +71,15 @@ impl InferenceService {
         version: Option<&str>,
         request: InferenceRequest,
     ) -> Result<InferenceResponse, ServiceError> {
+        let received = Instant::now();
         let model = self.model(name, version)?;
         check_request(&model, &request)?;
+        let timeout = match requested_timeout(&request)? {
+            Some(requested) => requested.min(model.limits.timeout),
+            None => model.limits.timeout,
+        };
         let id = request.id.clone();
-        let (outputs, parameters) = model.pool.infer(request).await?;
+        let (outputs, parameters) = model.pool.infer(request, received + timeout).await?;
         Ok(InferenceResponse {
             model_name: model.name.clone(),
             model_version: model.version.clone(),
@@ -82,6 +88,27 @@ impl InferenceService {
             parameters,
         })
     }
+}
+
+/// The request's own deadline: the `timeout` parameter, in microseconds as Triton's.
+fn requested_timeout(request: &InferenceRequest) -> Result<Option<Duration>, ServiceError> {
+    let Some((_, value)) = request
+        .parameters
+        .iter()
+        .find(|(name, _)| name == "timeout")
+    else {
+        return Ok(None);
+    };
+    let micros = match value {
+        ParameterValue::Int64(micros) if *micros > 0 => *micros as u64,
+        ParameterValue::Uint64(micros) if *micros > 0 => *micros,
+        _ => {
+            return Err(ServiceError::BadRequest(
+                "the `timeout` parameter must be a positive number of microseconds".to_string(),
+            ));
+        }
+    };
+    Ok(Some(Duration::from_micros(micros)))
 }
 
 /// Checks what the host can check before the runtime sees the request: inputs present, unique,

@@ -3,7 +3,9 @@
 use super::discovery::DiscoveredModel;
 use crate::codec::{DataType, ModelMetadata, Parameters, TensorMetadata};
 use crate::config::{ModelSettings, Settings, TensorSettings};
-use crate::wasm::{BUILT_IN_RUNTIMES, ComponentSource, InstanceError, ModelContext, WasmEngine};
+use crate::wasm::{
+    BUILT_IN_RUNTIMES, ComponentSource, InstanceError, InstanceLimits, ModelContext, WasmEngine,
+};
 use crate::workers::WorkerPool;
 use std::path::{Component, Path};
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub struct LoadedModel {
     pub metadata: ModelMetadata,
     /// The inputs model-settings.json declares; requests are checked against them.
     pub declared_inputs: Vec<TensorMetadata>,
+    /// The bounds the model's instances run within.
+    pub limits: InstanceLimits,
     /// The workers running the model.
     pub pool: WorkerPool,
 }
@@ -54,6 +58,7 @@ pub fn load_model(
     let declared_inputs = declared_tensors(&settings.inputs, "inputs")?;
     let declared_outputs = declared_tensors(&settings.outputs, "outputs")?;
 
+    let limits = instance_limits(settings, server)?;
     let component = engine.component(&source).map_err(LoadError::Compile)?;
     let context = Arc::new(ModelContext {
         name: model.name.clone(),
@@ -66,6 +71,7 @@ pub fn load_model(
                 .expect("JSON values serialize"),
             parameters: guest_parameters(settings),
         },
+        limits,
     });
     let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
     let (pool, runtime_metadata) = WorkerPool::start(component, context, workers)?;
@@ -93,7 +99,52 @@ pub fn load_model(
         version: model.version.clone(),
         metadata,
         declared_inputs,
+        limits,
         pool,
+    })
+}
+
+/// The model's limits: its own settings where given, never above the server's.
+fn instance_limits(
+    settings: &ModelSettings,
+    server: &Settings,
+) -> Result<InstanceLimits, LoadError> {
+    const MIB: u64 = 1024 * 1024;
+    let over = |field: &str, value: String, cap: String| {
+        LoadError::Settings(format!(
+            "model-settings.json: field `{field}`: {value} is over the server's limit of {cap}"
+        ))
+    };
+    let memory_mb = settings.memory_limit_mb.unwrap_or(server.memory_limit_mb);
+    if memory_mb > server.memory_limit_mb {
+        return Err(over(
+            "memory_limit_mb",
+            memory_mb.to_string(),
+            server.memory_limit_mb.to_string(),
+        ));
+    }
+    let timeout = settings.timeout_seconds.unwrap_or(server.timeout_seconds);
+    if !(timeout > 0.0 && timeout <= server.timeout_seconds) {
+        return Err(over(
+            "timeout_seconds",
+            timeout.to_string(),
+            server.timeout_seconds.to_string(),
+        ));
+    }
+    let output_mb = settings.max_output_mb.unwrap_or(server.max_output_mb);
+    if output_mb > server.max_output_mb {
+        return Err(over(
+            "max_output_mb",
+            output_mb.to_string(),
+            server.max_output_mb.to_string(),
+        ));
+    }
+    Ok(InstanceLimits {
+        memory_bytes: memory_mb.saturating_mul(MIB),
+        timeout: std::time::Duration::from_secs_f64(timeout),
+        max_output_bytes: output_mb.saturating_mul(MIB),
+        log_budget: usize::try_from(server.guest_log_limit_kb.saturating_mul(1024))
+            .unwrap_or(usize::MAX),
     })
 }
 

@@ -150,7 +150,7 @@ pub(super) fn response_from_wit(
                 parameters: parameters_from_wit(tensor.parameters),
             };
             let shape: Vec<i64> = tensor.shape.iter().map(|&dim| dim as i64).collect();
-            crate::codec::checked_shape(&shape)
+            crate::codec::checked_shape(&shape, u64::MAX)
                 .and_then(|_| tensor.validate())
                 .map_err(|error| format!("output '{}': {error}", tensor.name))?;
             Ok(tensor)

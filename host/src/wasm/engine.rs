@@ -5,9 +5,21 @@ use super::instance::InstanceState;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of call deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// How the engine allocates instances.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Instance slots of the pooling allocator; 0 allocates on demand instead.
+    pub instance_pool_size: u32,
+    /// The largest linear memory any instance may have, in bytes.
+    pub max_memory_bytes: u64,
+}
 
 /// Where a runtime component comes from.
 #[derive(Debug, Clone)]
@@ -62,12 +74,31 @@ pub struct WasmEngine {
 }
 
 impl WasmEngine {
-    /// Creates the engine and a linker that provides WASI preview 2 (sync) to guests.
-    pub fn new() -> wasmtime::Result<Self> {
+    /// Creates the engine, starts its epoch ticker (the clock of every call's deadline), and
+    /// makes a linker that provides WASI preview 2 (sync) to guests.
+    ///
+    /// With a pool, instances take pre-reserved slots and copy-on-write memory images, so
+    /// re-creating an instance after a trap costs microseconds.
+    pub fn new(options: &EngineOptions) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(OptLevel::Speed);
+        config.epoch_interruption(true);
+        if options.instance_pool_size > 0 {
+            let slots = options.instance_pool_size;
+            let mut pooling = PoolingAllocationConfig::new();
+            // A Rust wasip2 component holds a few core instances (the program and small shims),
+            // one memory and a few tables.
+            pooling
+                .total_component_instances(slots)
+                .total_core_instances(slots.saturating_mul(4))
+                .total_memories(slots.saturating_mul(2))
+                .total_tables(slots.saturating_mul(4))
+                .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX));
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        }
         let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Ok(WasmEngine {
@@ -132,4 +163,20 @@ impl WasmEngine {
             source: source.describe(),
         })
     }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own, until the engine is
+/// dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("mlhost-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn the epoch ticker");
 }

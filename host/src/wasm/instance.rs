@@ -2,20 +2,78 @@
 
 use super::bindings::{Runtime, types};
 use super::convert;
-use super::engine::RuntimeComponent;
+use super::engine::{EPOCH_TICK, RuntimeComponent};
+use super::guest_log::GuestLog;
 use crate::codec::{InferenceRequest, ModelMetadata, Tensor};
 use std::path::PathBuf;
-use wasmtime::Store;
+use std::time::{Duration, Instant};
 use wasmtime::component::{ResourceAny, ResourceTable};
+use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 /// Where the guest finds its model folder.
 pub const GUEST_MODEL_DIR: &str = "/model";
 
-/// Per-store state: the guest's WASI context (what it may see of the host) and its resources.
+/// The longest a runtime may take to load its model.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The most elements a guest's table may grow to.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// The bounds every instance of a model runs within.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InstanceLimits {
+    /// Linear memory, in bytes.
+    pub memory_bytes: u64,
+    /// The longest one call may run.
+    pub timeout: Duration,
+    /// The most output data one call may return, in bytes.
+    pub max_output_bytes: u64,
+    /// What the guest may write to stdout and stderr per call, in bytes.
+    pub log_budget: usize,
+}
+
+/// Per-store state: the guest's WASI context (what it may see of the host), its resources, its
+/// memory limiter and its output streams.
 pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
+    limiter: MemoryLimiter,
+    logs: [GuestLog; 2],
+}
+
+/// Caps an instance's linear memory, and remembers that a growth was refused so that the trap
+/// that follows is reported as what it is.
+struct MemoryLimiter {
+    limit: usize,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit of {} bytes exceeded (asked for {desired})",
+                self.limit
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
 }
 
 impl WasiView for InstanceState {
@@ -36,6 +94,8 @@ pub struct ModelContext {
     pub host_dir: PathBuf,
     /// The settings given to the runtime's `load`.
     pub settings: convert::GuestSettings,
+    /// Memory, time and output bounds.
+    pub limits: InstanceLimits,
 }
 
 /// Why an instance could not be created.
@@ -71,6 +131,25 @@ pub enum CallError {
     /// The guest trapped: its Store is unusable and must be replaced.
     #[error("the runtime trapped: {0:#}")]
     Trap(wasmtime::Error),
+    /// The call ran past its deadline and was stopped.
+    #[error("the request ran past its deadline of {0:?} and was stopped")]
+    DeadlineExceeded(Duration),
+    /// The guest tried to grow its memory past its limit and was stopped.
+    #[error("the runtime exceeded its memory limit of {} MiB and was stopped", .0 / (1024 * 1024))]
+    MemoryLimit(u64),
+    /// The guest returned more output data than allowed.
+    #[error("the runtime returned {size} bytes of output, over the limit of {limit} bytes")]
+    OutputTooLarge { size: u64, limit: u64 },
+}
+
+impl CallError {
+    /// Whether the call left the instance's Store unusable (every trap does).
+    pub fn poisons_instance(&self) -> bool {
+        matches!(
+            self,
+            CallError::Trap(_) | CallError::DeadlineExceeded(_) | CallError::MemoryLimit(_)
+        )
+    }
 }
 
 /// A live model instance. Lives on one worker thread; dropped (with its whole Store) after a trap.
@@ -78,6 +157,7 @@ pub struct ModelInstance {
     store: Store<InstanceState>,
     runtime: Runtime,
     model: ResourceAny,
+    max_output_bytes: u64,
 }
 
 impl ModelInstance {
@@ -96,11 +176,24 @@ impl ModelInstance {
                 dir: context.host_dir.clone(),
                 source,
             })?;
+        let logs = [
+            GuestLog::new(&context.name, "stdout", context.limits.log_budget),
+            GuestLog::new(&context.name, "stderr", context.limits.log_budget),
+        ];
+        wasi.stdout(logs[0].clone()).stderr(logs[1].clone());
         let state = InstanceState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: usize::try_from(context.limits.memory_bytes).unwrap_or(usize::MAX),
+                exceeded: false,
+            },
+            logs,
         };
         let mut store = Store::new(component.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(epoch_ticks(LOAD_TIMEOUT));
         let runtime = component
             .pre
             .instantiate(&mut store)
@@ -111,34 +204,81 @@ impl ModelInstance {
             .call_load(&mut store, &settings)
             .map_err(InstanceError::Trap)?
             .map_err(|error| InstanceError::Rejected(convert::error_message(error)))?;
+        store.set_epoch_deadline(epoch_ticks(context.limits.timeout));
         let metadata = guest
             .call_metadata(&mut store, model)
             .map_err(InstanceError::Trap)?;
+        end_call(&mut store);
         let metadata = convert::metadata_from_wit(metadata).map_err(InstanceError::Metadata)?;
         Ok((
             ModelInstance {
                 store,
                 runtime,
                 model,
+                max_output_bytes: context.limits.max_output_bytes,
             },
             metadata,
         ))
     }
 
-    /// Runs one request through the model; returns its outputs and response parameters.
+    /// Runs one request through the model, stopping it at `deadline`; returns its outputs and
+    /// response parameters. After an error that [poisons](CallError::poisons_instance) the
+    /// instance, drop it.
     pub fn predict(
         &mut self,
         request: InferenceRequest,
+        deadline: Instant,
     ) -> Result<(Vec<Tensor>, crate::codec::Parameters), CallError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(CallError::DeadlineExceeded(Duration::ZERO));
+        }
         let request = convert::request_to_wit(request);
+        self.store.set_epoch_deadline(epoch_ticks(remaining));
         let guest = self.runtime.mlhost_runtime_model().model();
-        let response = guest
-            .call_predict(&mut self.store, self.model, &request)
-            .map_err(CallError::Trap)?
+        let result = guest.call_predict(&mut self.store, self.model, &request);
+        end_call(&mut self.store);
+        let response = result
+            .map_err(|error| self.classify(error, remaining))?
             .map_err(|error| match error {
                 types::Error::InvalidInput(message) => CallError::InvalidInput(message),
                 other => CallError::Failed(convert::error_message(other)),
             })?;
+        let size: u64 = response
+            .outputs
+            .iter()
+            .map(|output| output.data.len() as u64)
+            .sum();
+        if size > self.max_output_bytes {
+            return Err(CallError::OutputTooLarge {
+                size,
+                limit: self.max_output_bytes,
+            });
+        }
         convert::response_from_wit(response).map_err(CallError::InvalidOutput)
     }
+
+    /// Names a failed call: deadline, memory limit, or another trap.
+    fn classify(&self, error: wasmtime::Error, timeout: Duration) -> CallError {
+        let limiter = &self.store.data().limiter;
+        if limiter.exceeded {
+            CallError::MemoryLimit(limiter.limit as u64)
+        } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            CallError::DeadlineExceeded(timeout)
+        } else {
+            CallError::Trap(error)
+        }
+    }
+}
+
+/// Ends a call: flushes the guest's logs and renews their budget.
+fn end_call(store: &mut Store<InstanceState>) {
+    for log in &store.data().logs {
+        log.end_call();
+    }
+}
+
+/// Epoch ticks covering `timeout` (at least one).
+fn epoch_ticks(timeout: Duration) -> u64 {
+    (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
 }

@@ -8,9 +8,12 @@ mod bindings;
 mod builtin;
 mod convert;
 mod engine;
+mod guest_log;
 mod instance;
 
 pub use builtin::BUILT_IN_RUNTIMES;
 pub use convert::GuestSettings;
-pub use engine::{ComponentSource, RuntimeComponent, WasmEngine};
-pub use instance::{CallError, GUEST_MODEL_DIR, InstanceError, ModelContext, ModelInstance};
+pub use engine::{ComponentSource, EPOCH_TICK, EngineOptions, RuntimeComponent, WasmEngine};
+pub use instance::{
+    CallError, GUEST_MODEL_DIR, InstanceError, InstanceLimits, ModelContext, ModelInstance,
+};
