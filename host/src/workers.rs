@@ -37,7 +37,9 @@ pub enum PoolError {
 
 struct Job {
     request: InferenceRequest,
+    /// When the call must be stopped, and the timeout that set it (for the error message).
     deadline: Instant,
+    timeout: Duration,
     reply: oneshot::Sender<Result<CallOutput, CallError>>,
 }
 
@@ -118,18 +120,19 @@ impl WorkerPool {
     }
 
     /// Queues a request and waits for its answer, without blocking the async runtime. The call
-    /// is stopped at `deadline`, counting the time spent queued.
+    /// is stopped at `deadline` (`timeout` after it arrived), counting the time spent queued.
     pub async fn infer(
         &self,
         request: InferenceRequest,
         deadline: Instant,
+        timeout: Duration,
     ) -> Result<CallOutput, PoolError> {
-        let timeout = deadline.saturating_duration_since(Instant::now());
         let (reply, answer) = oneshot::channel();
         self.jobs
             .try_send(Job {
                 request,
                 deadline,
+                timeout,
                 reply,
             })
             .map_err(|error| match error {
@@ -176,7 +179,7 @@ fn serve(
             instance = recreate(component, context, recreated);
         }
         let result = match instance.as_mut() {
-            Some(live) => live.predict(job.request, job.deadline),
+            Some(live) => live.predict(job.request, job.deadline, job.timeout),
             None => Err(CallError::Failed(
                 "the model instance could not be re-created".to_string(),
             )),

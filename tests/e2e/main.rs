@@ -4,6 +4,7 @@
 mod bad_input;
 mod endpoints;
 mod inference;
+mod isolation;
 mod models;
 mod server;
 mod support;

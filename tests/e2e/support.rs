@@ -107,6 +107,11 @@ impl Server {
         panic!("mlhost did not become ready: {:?}", self.logs());
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the server has logged so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()

@@ -236,12 +236,18 @@ mod tests {
     fn shape_checks_catch_negative_and_overflowing_dimensions() {
         assert_eq!(checked_shape(&[2, 3], 6), Ok((vec![2, 3], 6)));
         assert_eq!(checked_shape(&[], 6), Ok((vec![], 1)));
-        assert!(matches!(checked_shape(&[2, -1], 6), Err(TensorError::NegativeDimension(_))));
+        assert!(matches!(
+            checked_shape(&[2, -1], 6),
+            Err(TensorError::NegativeDimension(_))
+        ));
         assert!(matches!(
             checked_shape(&[i64::MAX, i64::MAX, 4], u64::MAX),
             Err(TensorError::ShapeTooLarge(..))
         ));
-        assert!(matches!(checked_shape(&[2, 4], 7), Err(TensorError::ShapeTooLarge(_, 7))));
+        assert!(matches!(
+            checked_shape(&[2, 4], 7),
+            Err(TensorError::ShapeTooLarge(_, 7))
+        ));
     }
 
     #[test]

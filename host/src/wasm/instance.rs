@@ -221,17 +221,19 @@ impl ModelInstance {
         ))
     }
 
-    /// Runs one request through the model, stopping it at `deadline`; returns its outputs and
+    /// Runs one request through the model, stopping it at `deadline` (set by `timeout`, which
+    /// the error names); returns its outputs and
     /// response parameters. After an error that [poisons](CallError::poisons_instance) the
     /// instance, drop it.
     pub fn predict(
         &mut self,
         request: InferenceRequest,
         deadline: Instant,
+        timeout: Duration,
     ) -> Result<(Vec<Tensor>, crate::codec::Parameters), CallError> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(CallError::DeadlineExceeded(Duration::ZERO));
+            return Err(CallError::DeadlineExceeded(timeout));
         }
         let request = convert::request_to_wit(request);
         self.store.set_epoch_deadline(epoch_ticks(remaining));
@@ -239,7 +241,7 @@ impl ModelInstance {
         let result = guest.call_predict(&mut self.store, self.model, &request);
         end_call(&mut self.store);
         let response = result
-            .map_err(|error| self.classify(error, remaining))?
+            .map_err(|error| self.classify(error, timeout))?
             .map_err(|error| match error {
                 types::Error::InvalidInput(message) => CallError::InvalidInput(message),
                 other => CallError::Failed(convert::error_message(other)),
