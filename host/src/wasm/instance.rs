@@ -168,7 +168,10 @@ impl ModelInstance {
         context: &ModelContext,
     ) -> Result<(Self, ModelMetadata), InstanceError> {
         let mut wasi = WasiCtx::builder();
-        wasi.allow_tcp(false)
+        // Workers are plain threads: let file operations block them instead of hopping to a
+        // blocking pool for each call.
+        wasi.allow_blocking_current_thread(true)
+            .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .preopened_dir(&context.host_dir, GUEST_MODEL_DIR, FsPerms::ReadOnly)

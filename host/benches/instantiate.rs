@@ -1,0 +1,102 @@
+//! How long re-creating a model instance takes (what a trap costs), with the pooling allocator
+//! and with on-demand allocation, measured in the same run; and one small inference call.
+//!
+//! Run with `cargo bench --bench instantiate`. Prints figures; asserts nothing.
+
+use mlhost::codec::{DataType, InferenceRequest, Tensor};
+use mlhost::wasm::{
+    BUILT_IN_RUNTIMES, ComponentSource, EngineOptions, GuestSettings, InstanceLimits, ModelContext,
+    ModelInstance, WasmEngine,
+};
+use std::time::{Duration, Instant};
+
+const ROUNDS: u32 = 2000;
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("linear.json"),
+        r#"{"kind": "logistic", "coefficients": [[1, 2, 3, 4], [4, 3, 2, 1], [0, 1, 0, 1]], "intercepts": [0, 0, 0]}"#,
+    )
+    .unwrap();
+    let context = ModelContext {
+        name: "bench".into(),
+        host_dir: dir.path().to_path_buf(),
+        settings: GuestSettings {
+            name: "bench".into(),
+            version: None,
+            uri: "/model".into(),
+            extra: "{}".into(),
+            parameters: vec![],
+        },
+        limits: InstanceLimits {
+            memory_bytes: 256 << 20,
+            timeout: Duration::from_secs(10),
+            max_output_bytes: 64 << 20,
+            log_budget: 64 << 10,
+        },
+    };
+    let (name, bytes) = BUILT_IN_RUNTIMES[0];
+
+    println!(
+        "re-creating a `{name}` model instance (instantiate + load + metadata), {ROUNDS} rounds"
+    );
+    let mut means = Vec::new();
+    for (label, pool) in [("on-demand allocation", 0), ("pooling allocator", 64)] {
+        let engine = WasmEngine::new(&EngineOptions {
+            instance_pool_size: pool,
+            max_memory_bytes: 256 << 20,
+        })
+        .unwrap();
+        let component = engine
+            .component(&ComponentSource::BuiltIn { name, bytes })
+            .unwrap();
+        for _ in 0..50 {
+            drop(ModelInstance::new(&component, &context).unwrap());
+        }
+        let started = Instant::now();
+        for _ in 0..ROUNDS {
+            drop(ModelInstance::new(&component, &context).unwrap());
+        }
+        let mean = started.elapsed() / ROUNDS;
+        println!(
+            "  {label:<22} {:>8.1} µs per instance",
+            mean.as_secs_f64() * 1e6
+        );
+        means.push(mean);
+
+        if pool > 0 {
+            let (mut instance, _) = ModelInstance::new(&component, &context).unwrap();
+            let data: Vec<u8> = [5.1f32, 3.5, 1.4, 0.2]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            let request = InferenceRequest {
+                inputs: vec![Tensor {
+                    name: "input-0".into(),
+                    datatype: DataType::Fp32,
+                    shape: vec![1, 4],
+                    data,
+                    parameters: vec![],
+                }],
+                ..Default::default()
+            };
+            let started = Instant::now();
+            for _ in 0..ROUNDS {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                instance
+                    .predict(request.clone(), deadline, Duration::from_secs(10))
+                    .unwrap();
+            }
+            let call = started.elapsed() / ROUNDS;
+            println!(
+                "  one 1-row predict call  {:>8.1} µs (pooling engine)",
+                call.as_secs_f64() * 1e6
+            );
+        }
+    }
+    println!(
+        "  pooling / on-demand: {:.2}x the time",
+        means[1].as_secs_f64() / means[0].as_secs_f64()
+    );
+}
