@@ -46,6 +46,7 @@ fn main() {
         let engine = WasmEngine::new(&EngineOptions {
             instance_pool_size: pool,
             max_memory_bytes: 256 << 20,
+            cache_dir: None,
         })
         .unwrap();
         let component = engine

@@ -3,7 +3,7 @@
 use crate::config::Settings;
 use crate::protocol::rest::{self, RestOptions};
 use crate::protocol::{InferenceService, ServerInfo};
-use crate::repository::{self, ModelState, Repository};
+use crate::repository::{ModelState, Repository};
 use crate::wasm::{EngineOptions, WasmEngine};
 use anyhow::Context;
 use std::future::Future;
@@ -42,15 +42,23 @@ pub async fn run(
     let engine = WasmEngine::new(&EngineOptions {
         instance_pool_size: settings.instance_pool_size,
         max_memory_bytes: settings.memory_limit_mb.saturating_mul(1024 * 1024),
+        cache_dir: settings.compilation_cache(),
     })
     .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))?;
-    let repository = Arc::new(Repository::default());
+    let repository = Arc::new(Repository::new(
+        config.models_root.clone(),
+        engine,
+        settings.clone(),
+    ));
     let service = Arc::new(InferenceService::new(
         repository.clone(),
         ServerInfo {
             name: settings.server_name.clone(),
             version: settings.server_version.clone(),
-            extensions: settings.extensions.clone(),
+            extensions: ["model_repository".to_string()]
+                .into_iter()
+                .chain(settings.extensions.iter().cloned())
+                .collect(),
         },
     ));
 
@@ -67,10 +75,8 @@ pub async fn run(
         tokio::spawn(async move {
             if settings.load_models_at_startup {
                 tracing::info!(root = %root.display(), "loading models");
-                if let Err(error) =
-                    repository::load_all(&repository, &engine, &root, &settings).await
-                {
-                    tracing::error!(root = %root.display(), "cannot read the model repository: {error}");
+                if let Err(error) = repository.load_all().await {
+                    tracing::error!(root = %root.display(), "{error}");
                 }
             }
             service.mark_started();

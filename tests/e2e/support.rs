@@ -35,6 +35,8 @@ pub struct Server {
     child: Child,
     pub address: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The compilation cache of this server alone, unless the test gave one.
+    _cache: tempfile::TempDir,
 }
 
 impl Server {
@@ -63,6 +65,8 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        let cache = tempfile::tempdir().unwrap();
+        command.env("MLHOST_COMPILATION_CACHE_DIR", cache.path());
         for (name, value) in env {
             command.env(name, value);
         }
@@ -92,6 +96,7 @@ impl Server {
             child,
             address,
             logs,
+            _cache: cache,
         }
     }
 

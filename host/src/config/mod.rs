@@ -73,6 +73,9 @@ pub struct Settings {
     pub guest_log_limit_kb: u64,
     /// Model instances the pooling allocator keeps slots for (0: allocate on demand instead).
     pub instance_pool_size: u32,
+    /// Where compiled components are cached: `null` for the platform's cache folder, `""` for
+    /// no cache.
+    pub compilation_cache_dir: Option<String>,
 
     // MLServer settings accepted for compatibility; mlhost does not act on them.
     pub parallel_workers_timeout: Option<Value>,
@@ -118,6 +121,7 @@ impl Default for Settings {
             max_tensor_elements: 1 << 28,
             guest_log_limit_kb: 64,
             instance_pool_size: 256,
+            compilation_cache_dir: None,
             parallel_workers_timeout: None,
             environments_dir: None,
             model_repository_implementation: None,
@@ -167,6 +171,15 @@ impl Settings {
             .filter(|(_, value)| value.as_ref().is_some_and(|value| !value.is_null()))
             .map(|(name, _)| name)
             .collect()
+    }
+
+    /// The folder of the compilation cache, or `None` when it is off.
+    pub fn compilation_cache(&self) -> Option<std::path::PathBuf> {
+        match self.compilation_cache_dir.as_deref() {
+            None => Some(crate::wasm::CompilationCache::default_dir()),
+            Some("") => None,
+            Some(dir) => Some(dir.into()),
+        }
     }
 
     /// The `tracing` filter directive the settings ask for.

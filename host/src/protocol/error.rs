@@ -1,6 +1,6 @@
 //! The inference core's errors, and their HTTP status codes (the gRPC mapping belongs here too).
 
-use crate::repository::LookupError;
+use crate::repository::{LookupError, RepositoryError};
 use crate::wasm::CallError;
 use crate::workers::PoolError;
 use axum::http::StatusCode;
@@ -12,8 +12,8 @@ pub enum ServiceError {
     #[error("{0}")]
     BadRequest(String),
     /// No such model, or no such version of it.
-    #[error(transparent)]
-    NotFound(LookupError),
+    #[error("{0}")]
+    NotFound(String),
     /// The model exists but cannot serve now (failed to load, overloaded, stopped).
     #[error("{0}")]
     Unavailable(String),
@@ -46,7 +46,17 @@ impl From<LookupError> for ServiceError {
     fn from(error: LookupError) -> Self {
         match error {
             LookupError::Unavailable { .. } => ServiceError::Unavailable(error.to_string()),
-            _ => ServiceError::NotFound(error),
+            _ => ServiceError::NotFound(error.to_string()),
+        }
+    }
+}
+
+impl From<RepositoryError> for ServiceError {
+    fn from(error: RepositoryError) -> Self {
+        match error {
+            RepositoryError::NotFound(_) => ServiceError::NotFound(error.to_string()),
+            RepositoryError::LoadFailed { .. } => ServiceError::BadRequest(error.to_string()),
+            RepositoryError::Io(_) => ServiceError::Internal(error.to_string()),
         }
     }
 }

@@ -62,6 +62,9 @@ pub fn router(service: Arc<InferenceService>, options: &RestOptions) -> Router {
             "/v2/models/{model}/versions/{version}/infer",
             post(infer_version),
         )
+        .route("/v2/repository/index", post(repository_index))
+        .route("/v2/repository/models/{model}/load", post(load_model))
+        .route("/v2/repository/models/{model}/unload", post(unload_model))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
@@ -358,6 +361,73 @@ async fn encode(response: InferenceResponse) -> Result<Vec<u8>, ServiceError> {
             .map_err(|error| ServiceError::Internal(format!("encoding failed: {error}")))?
     } else {
         encode()
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct IndexRequestJson {
+    #[serde(default)]
+    ready: bool,
+}
+
+#[derive(Serialize)]
+struct IndexEntryJson<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    state: &'a str,
+    reason: &'a str,
+}
+
+async fn repository_index(
+    State(state): State<RestState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return error_response(rejection.status(), rejection.body_text()),
+    };
+    let request: IndexRequestJson = if body.iter().all(u8::is_ascii_whitespace) {
+        IndexRequestJson::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(error) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed request body: {error}"),
+                );
+            }
+        }
+    };
+    match state.service.repository_index(request.ready).await {
+        Ok(entries) => axum::Json(
+            entries
+                .iter()
+                .map(|entry| IndexEntryJson {
+                    name: &entry.name,
+                    version: entry.version.as_deref(),
+                    state: entry.state,
+                    reason: &entry.reason,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn load_model(State(state): State<RestState>, Path(name): Path<String>) -> Response {
+    match state.service.load_model(&name).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn unload_model(State(state): State<RestState>, Path(name): Path<String>) -> Response {
+    match state.service.unload_model(&name).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(error) => error.into_response(),
     }
 }
 

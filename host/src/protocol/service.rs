@@ -2,7 +2,7 @@
 
 use super::ServiceError;
 use crate::codec::{InferenceRequest, InferenceResponse, ParameterValue, Tensor, TensorMetadata};
-use crate::repository::{LoadedModel, Repository};
+use crate::repository::{IndexEntry, LoadedModel, Repository};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +62,24 @@ impl InferenceService {
     /// The versions the repository holds of model `name`.
     pub fn versions(&self, name: &str) -> Vec<String> {
         self.repository.versions(name)
+    }
+
+    /// The repository index (all models, or only the ready ones).
+    pub async fn repository_index(
+        &self,
+        ready_only: bool,
+    ) -> Result<Vec<IndexEntry>, ServiceError> {
+        Ok(self.repository.index(ready_only).await?)
+    }
+
+    /// Loads (or reloads) model `name` from disk.
+    pub async fn load_model(&self, name: &str) -> Result<(), ServiceError> {
+        Ok(self.repository.load(name).await?)
+    }
+
+    /// Unloads model `name`.
+    pub async fn unload_model(&self, name: &str) -> Result<(), ServiceError> {
+        Ok(self.repository.unload(name).await?)
     }
 
     /// Checks a request against the model and runs it on the model's workers.

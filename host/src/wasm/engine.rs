@@ -1,6 +1,7 @@
 //! The process-wide wasmtime engine and the cache of compiled runtime components.
 
 use super::bindings::RuntimePre;
+use super::cache::{CacheOutcome, CompilationCache};
 use super::instance::InstanceState;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ pub struct EngineOptions {
     pub instance_pool_size: u32,
     /// The largest linear memory any instance may have, in bytes.
     pub max_memory_bytes: u64,
+    /// Where compiled components are cached on disk; `None` compiles on every start.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Where a runtime component comes from.
@@ -71,6 +74,7 @@ pub struct WasmEngine {
     engine: Engine,
     linker: Arc<Linker<InstanceState>>,
     compiled: Arc<Mutex<HashMap<CacheKey, CompileCell>>>,
+    disk_cache: Option<CompilationCache>,
 }
 
 impl WasmEngine {
@@ -101,10 +105,15 @@ impl WasmEngine {
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let disk_cache = options
+            .cache_dir
+            .as_deref()
+            .and_then(CompilationCache::open);
         Ok(WasmEngine {
             engine,
             linker: Arc::new(linker),
             compiled: Arc::default(),
+            disk_cache,
         })
     }
 
@@ -138,11 +147,23 @@ impl WasmEngine {
 
     fn compile(&self, source: &ComponentSource) -> Result<RuntimeComponent, String> {
         let started = Instant::now();
-        let component = match source {
-            ComponentSource::BuiltIn { bytes, .. } => Component::new(&self.engine, bytes),
-            ComponentSource::File(path) => Component::from_file(&self.engine, path),
+        let cannot = |error: &dyn std::fmt::Display| {
+            format!("cannot compile {}: {error:#}", source.describe())
+        };
+        let file_bytes;
+        let bytes: &[u8] = match source {
+            ComponentSource::BuiltIn { bytes, .. } => bytes,
+            ComponentSource::File(path) => {
+                file_bytes = std::fs::read(path).map_err(|error| cannot(&error))?;
+                &file_bytes
+            }
+        };
+        let (component, outcome) = match &self.disk_cache {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes),
+            None => Component::new(&self.engine, bytes)
+                .map(|component| (component, CacheOutcome::Compiled)),
         }
-        .map_err(|error| format!("cannot compile {}: {error:#}", source.describe()))?;
+        .map_err(|error| cannot(&error))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -156,7 +177,11 @@ impl WasmEngine {
         tracing::info!(
             component = %source.describe(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "compiled runtime component"
+            "{}",
+            match outcome {
+                CacheOutcome::Hit => "loaded compiled component from the cache",
+                CacheOutcome::Compiled => "compiled component",
+            }
         );
         Ok(RuntimeComponent {
             pre,

@@ -6,12 +6,14 @@
 
 mod bindings;
 mod builtin;
+mod cache;
 mod convert;
 mod engine;
 mod guest_log;
 mod instance;
 
 pub use builtin::BUILT_IN_RUNTIMES;
+pub use cache::CompilationCache;
 pub use convert::GuestSettings;
 pub use engine::{ComponentSource, EPOCH_TICK, EngineOptions, RuntimeComponent, WasmEngine};
 pub use instance::{

@@ -1,0 +1,216 @@
+//! The on-disk cache of compiled components, so that a restart skips compilation.
+//!
+//! An entry is keyed by the SHA-256 of the component's bytes and of wasmtime's precompile
+//! compatibility hash (engine version and settings), and holds the artifact behind a SHA-256 of
+//! itself. Entries are written to a temporary file and renamed into place, in a folder mlhost
+//! creates for itself (owner-only on Unix) and refuses to use when others may write to it: the
+//! only artifacts ever deserialized are ones mlhost wrote.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where a component came from: the cache or the compiler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    Hit,
+    Compiled,
+}
+
+/// A folder of compiled components for one engine configuration.
+#[derive(Debug, Clone)]
+pub struct CompilationCache {
+    dir: PathBuf,
+}
+
+impl CompilationCache {
+    /// Opens (creating it if needed) the cache in `dir`; `None` when it cannot be used safely.
+    pub fn open(dir: &Path) -> Option<Self> {
+        if let Err(error) = create_private_dir(dir) {
+            tracing::warn!(dir = %dir.display(), "compilation cache disabled: cannot create it: {error}");
+            return None;
+        }
+        if let Some(problem) = unsafe_permissions(dir) {
+            tracing::warn!(dir = %dir.display(), "compilation cache disabled: {problem}");
+            return None;
+        }
+        Some(CompilationCache {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The platform's cache folder for mlhost: `$XDG_CACHE_HOME/mlhost/compiled` (or
+    /// `~/.cache/...`) on Linux, `~/Library/Caches/mlhost/compiled` on macOS,
+    /// `%LOCALAPPDATA%\mlhost\compiled` on Windows, else under the temporary folder.
+    pub fn default_dir() -> PathBuf {
+        let env_dir = |name: &str| {
+            std::env::var_os(name)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        };
+        let base = if cfg!(windows) {
+            env_dir("LOCALAPPDATA")
+        } else if cfg!(target_os = "macos") {
+            env_dir("HOME").map(|home| home.join("Library/Caches"))
+        } else {
+            env_dir("XDG_CACHE_HOME").or_else(|| env_dir("HOME").map(|home| home.join(".cache")))
+        };
+        base.unwrap_or_else(std::env::temp_dir)
+            .join("mlhost")
+            .join("compiled")
+    }
+
+    /// The compiled form of `bytes`: from the cache when it holds a valid entry, else compiled
+    /// and stored.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let path = self.dir.join(format!("{}.cwasm", entry_key(engine, bytes)));
+        if let Some(artifact) = read_verified(&path) {
+            // SAFETY: the artifact was written by `store` below (in a folder only this user can
+            // write), for this engine configuration, and its checksum matches: it is the output
+            // of `Component::serialize` for these exact component bytes.
+            match unsafe { Component::deserialize(engine, &artifact) } {
+                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), "discarding a cached component: {error:#}")
+                }
+            }
+        }
+        let component = Component::new(engine, bytes)?;
+        match component.serialize() {
+            Ok(artifact) => {
+                if let Err(error) = store(&self.dir, &path, &artifact) {
+                    tracing::warn!(path = %path.display(), "cannot write to the compilation cache: {error}");
+                }
+            }
+            Err(error) => tracing::warn!("cannot serialize a compiled component: {error:#}"),
+        }
+        Ok((component, CacheOutcome::Compiled))
+    }
+}
+
+/// Hex SHA-256 of the component's bytes and the engine's compatibility hash.
+fn entry_key(engine: &Engine, bytes: &[u8]) -> String {
+    struct ShaHasher(Sha256);
+    impl Hasher for ShaHasher {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut hasher = ShaHasher(Sha256::new());
+    hasher.0.update(bytes);
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex(&hasher.0.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The artifact of an entry whose stored checksum matches its contents.
+fn read_verified(path: &Path) -> Option<Vec<u8>> {
+    let mut file = std::fs::read(path).ok()?;
+    if file.len() < 32 {
+        return None;
+    }
+    let artifact = file.split_off(32);
+    (Sha256::digest(&artifact).as_slice() == file.as_slice()).then_some(artifact)
+}
+
+fn store(dir: &Path, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
+    temporary.write_all(&Sha256::digest(artifact))?;
+    temporary.write_all(artifact)?;
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn unsafe_permissions(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode();
+    (mode & 0o022 != 0).then(|| format!("others may write to it (mode {:o})", mode & 0o777))
+}
+
+#[cfg(not(unix))]
+fn unsafe_permissions(_dir: &Path) -> Option<String> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_load_hits_and_a_tampered_entry_recompiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let bytes = wat_component();
+        let cache = CompilationCache::open(&dir.path().join("compiled")).unwrap();
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes).unwrap().1,
+            CacheOutcome::Compiled
+        );
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes).unwrap().1,
+            CacheOutcome::Hit
+        );
+
+        let entry = std::fs::read_dir(dir.path().join("compiled"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut contents = std::fs::read(&entry).unwrap();
+        let last = contents.len() - 1;
+        contents[last] ^= 0xff;
+        std::fs::write(&entry, contents).unwrap();
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes).unwrap().1,
+            CacheOutcome::Compiled
+        );
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes).unwrap().1,
+            CacheOutcome::Hit
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(CompilationCache::open(dir.path()).is_none());
+    }
+
+    /// The smallest component, `(component)`, in its binary encoding: "\0asm", version 0x0d,
+    /// layer 1.
+    fn wat_component() -> Vec<u8> {
+        vec![0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]
+    }
+}
