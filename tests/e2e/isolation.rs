@@ -1,10 +1,8 @@
 //! Hostile guests: each attack is contained, answered clearly and in time, and costs the healthy
 //! model beside it nothing.
 
-use crate::support::{Connection, Response, Server, model_folder};
+use crate::support::{Connection, LinearLoad, Response, Server, model_folder};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The hostile model's timeout, from its model-settings.json.
@@ -71,63 +69,6 @@ fn assert_recovered(server: &Server) {
     assert_eq!(response.json()["outputs"][0]["data"], json!([1.5, -2.0]));
 }
 
-/// Requests to the healthy model from several threads until stopped; counts right answers and
-/// anything else.
-struct HealthyLoad {
-    stop: Arc<AtomicBool>,
-    good: Arc<AtomicU64>,
-    bad: Arc<AtomicU64>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl HealthyLoad {
-    fn start(server: &Server, threads: usize) -> HealthyLoad {
-        let (stop, good, bad) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(AtomicU64::new(0)),
-        );
-        let threads = (0..threads)
-            .map(|thread| {
-                let (stop, good, bad, address) = (stop.clone(), good.clone(), bad.clone(), server.address);
-                std::thread::spawn(move || {
-                    let mut connection = Connection::open(address);
-                    let mut i = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        let x = (thread as u64 * 1_000_000 + i) as f64;
-                        let body = json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [x]}]});
-                        let response = connection.post("/v2/models/healthy/infer", body.to_string().as_bytes());
-                        if response.status == 200 && response.json()["outputs"][0]["data"] == json!([2.0 * x + 1.0]) {
-                            good.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            bad.fetch_add(1, Ordering::Relaxed);
-                        }
-                        i += 1;
-                    }
-                })
-            })
-            .collect();
-        HealthyLoad {
-            stop,
-            good,
-            bad,
-            threads,
-        }
-    }
-
-    /// Stops the load; returns (right answers, anything else).
-    fn finish(self) -> (u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads {
-            thread.join().unwrap();
-        }
-        (
-            self.good.load(Ordering::Relaxed),
-            self.bad.load(Ordering::Relaxed),
-        )
-    }
-}
-
 #[cfg(target_os = "linux")]
 fn resident_megabytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -147,7 +88,7 @@ fn resident_megabytes(pid: u32) -> u64 {
 fn hostile_guests_are_contained_while_a_healthy_model_serves() {
     let dir = repository("{}");
     let server = Server::start(dir.path());
-    let load = HealthyLoad::start(&server, 3);
+    let load = LinearLoad::start(&server, "healthy", 3, 2.0, 1.0);
 
     let cases: [(&str, Value, u16, &str); 6] = [
         ("loop", json!({}), 504, "deadline"),

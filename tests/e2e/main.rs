@@ -6,5 +6,6 @@ mod endpoints;
 mod inference;
 mod isolation;
 mod models;
+mod repository;
 mod server;
 mod support;

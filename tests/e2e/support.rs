@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -320,4 +321,71 @@ pub fn model_folder(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(path, contents).unwrap();
     }
     dir
+}
+
+/// Requests to a one-feature linear model (input `x`, `y = slope·x + intercept`) from several
+/// threads until stopped; counts right answers and anything else.
+pub struct LinearLoad {
+    stop: Arc<AtomicBool>,
+    good: Arc<AtomicU64>,
+    bad: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl LinearLoad {
+    pub fn start(
+        server: &Server,
+        model: &str,
+        threads: usize,
+        slope: f64,
+        intercept: f64,
+    ) -> LinearLoad {
+        let (stop, good, bad) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let path = format!("/v2/models/{model}/infer");
+        let threads = (0..threads)
+            .map(|thread| {
+                let (stop, good, bad, address, path) =
+                    (stop.clone(), good.clone(), bad.clone(), server.address, path.clone());
+                std::thread::spawn(move || {
+                    let mut connection = Connection::open(address);
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let x = (thread as u64 * 1_000_000 + i) as f64;
+                        let body = serde_json::json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [x]}]});
+                        let response = connection.post(&path, body.to_string().as_bytes());
+                        let expected = serde_json::json!([slope * x + intercept]);
+                        if response.status == 200 && response.json()["outputs"][0]["data"] == expected {
+                            good.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            eprintln!("bad answer: {} {:?}", response.status, String::from_utf8_lossy(&response.body));
+                            bad.fetch_add(1, Ordering::Relaxed);
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        LinearLoad {
+            stop,
+            good,
+            bad,
+            threads,
+        }
+    }
+
+    /// Stops the load; returns (right answers, anything else).
+    pub fn finish(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+        (
+            self.good.load(Ordering::Relaxed),
+            self.bad.load(Ordering::Relaxed),
+        )
+    }
 }
