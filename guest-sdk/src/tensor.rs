@@ -4,19 +4,22 @@ use crate::element::{element_size, read_as_f64};
 use crate::{Datatype, Element, Error, Parameter, Tensor};
 
 impl Tensor {
-    /// The number of elements: the product of the shape.
+    /// The number of elements: the product of the shape (saturating at `usize::MAX`, which
+    /// no real tensor reaches).
     pub fn num_elements(&self) -> usize {
-        self.shape.iter().map(|&dim| dim as usize).product()
+        saturating_product(&self.shape)
     }
 
     /// The size of dimension 0 (the rows of a batch); 1 for a scalar.
     pub fn rows(&self) -> usize {
-        self.shape.first().map_or(1, |&dim| dim as usize)
+        self.shape
+            .first()
+            .map_or(1, |&dim| usize::try_from(dim).unwrap_or(usize::MAX))
     }
 
-    /// Elements per row: the product of every dimension after the first.
+    /// Elements per row: the product of every dimension after the first (saturating).
     pub fn row_len(&self) -> usize {
-        self.shape.iter().skip(1).map(|&dim| dim as usize).product()
+        saturating_product(self.shape.get(1..).unwrap_or_default())
     }
 
     /// Checks that the tensor has `rank` dimensions, naming the tensor in the error.
@@ -163,6 +166,14 @@ impl Tensor {
             Error::invalid_input(format!("input '{}' is BYTES, expected numbers", self.name))
         })
     }
+}
+
+/// The product of `dims` in `usize`, saturating: a dimension too large for a 32-bit guest never
+/// wraps into a small number.
+fn saturating_product(dims: &[u64]) -> usize {
+    dims.iter()
+        .map(|&dim| usize::try_from(dim).unwrap_or(usize::MAX))
+        .fold(1usize, usize::saturating_mul)
 }
 
 fn check_count(name: &str, shape: &[u64], count: usize) -> Result<(), Error> {

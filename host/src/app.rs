@@ -35,6 +35,11 @@ pub async fn run(
             ignored.join(", ")
         );
     }
+    if settings.logging_settings_ignored() {
+        tracing::warn!(
+            "logging_settings names a logging configuration mlhost does not read: give a level such as \"debug\""
+        );
+    }
     if settings.use_structured_logging {
         tracing::warn!("use_structured_logging is not supported yet: logging as text");
     }

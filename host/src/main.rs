@@ -30,13 +30,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .thread_name("mlhost-async")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(mlhost::app::run(
+    let result = runtime.block_on(mlhost::app::run(
         mlhost::app::ServeConfig {
             settings,
             models_root,
         },
         mlhost::shutdown::signal(),
-    ))
+    ));
+    // Loads still running on blocking threads are abandoned rather than awaited.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 fn init_logging(settings: &mlhost::config::Settings) {

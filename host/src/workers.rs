@@ -178,13 +178,24 @@ fn serve(
         if instance.is_none() {
             instance = recreate(component, context, recreated);
         }
+        // A panic in the host's own code must not kill the worker: it fails that request, and
+        // the instance (whose state is now unknown) is replaced.
+        let mut panicked = false;
         let result = match instance.as_mut() {
-            Some(live) => live.predict(job.request, job.deadline, job.timeout),
+            Some(live) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                live.predict(job.request, job.deadline, job.timeout)
+            }))
+            .unwrap_or_else(|_| {
+                panicked = true;
+                Err(CallError::Failed(
+                    "the worker failed on this request".to_string(),
+                ))
+            }),
             None => Err(CallError::Failed(
                 "the model instance could not be re-created".to_string(),
             )),
         };
-        let poisoned = matches!(&result, Err(error) if error.poisons_instance());
+        let poisoned = panicked || matches!(&result, Err(error) if error.poisons_instance());
         if let Err(error) = &result
             && poisoned
         {

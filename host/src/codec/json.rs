@@ -264,8 +264,20 @@ impl DataSink {
                 }
                 self.data.extend(narrowed.to_le_bytes());
             }
-            DataType::Fp16 => self.data.extend(half::f16::from_f64(value).to_le_bytes()),
-            DataType::Bf16 => self.data.extend(half::bf16::from_f64(value).to_le_bytes()),
+            DataType::Fp16 => {
+                let narrowed = half::f16::from_f64(value);
+                if narrowed.is_infinite() {
+                    return Err(E::custom(format_args!("{value} is out of range for FP16")));
+                }
+                self.data.extend(narrowed.to_le_bytes());
+            }
+            DataType::Bf16 => {
+                let narrowed = half::bf16::from_f64(value);
+                if narrowed.is_infinite() {
+                    return Err(E::custom(format_args!("{value} is out of range for BF16")));
+                }
+                self.data.extend(narrowed.to_le_bytes());
+            }
             _ if value.fract() == 0.0 && value.abs() < 2f64.powi(64) => {
                 return self.push_integer(value as i128);
             }
@@ -562,6 +574,7 @@ mod tests {
             ("INT32", "[1]", "[1.5]", "expected an integer"),
             ("FP32", "[1]", r#"["a"]"#, "expected a number"),
             ("FP32", "[1]", "[1e300]", "out of range for FP32"),
+            ("FP16", "[1]", "[70000]", "out of range for FP16"),
             ("BOOL", "[1]", "[1]", "expected a boolean"),
             ("BYTES", "[1]", "[1]", "expected a string"),
             ("FP32", "[1]", "[null]", "invalid type"),

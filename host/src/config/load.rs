@@ -67,7 +67,15 @@ pub fn load_settings(
     } else {
         format!("settings from the environment ({})", used.join(", "))
     };
-    deserialize(Value::Object(fields), &origin)
+    let settings: Settings = deserialize(Value::Object(fields), &origin)?;
+    settings
+        .validate()
+        .map_err(|(field, message)| ConfigError::Field {
+            origin,
+            field: Some(field.to_string()),
+            message,
+        })?;
+    Ok(settings)
 }
 
 /// Loads one `model-settings.json`.
@@ -76,14 +84,21 @@ pub fn load_model_settings(path: &Path) -> Result<ModelSettings, ConfigError> {
     deserialize(Value::Object(fields), &path.display().to_string())
 }
 
-/// Interprets an environment variable's text: as a string where the field is a string,
-/// otherwise as JSON (numbers, booleans, lists), falling back to a string.
+/// Interprets an environment variable's text: as a string where the field is a string, as a
+/// boolean the way pydantic reads one (`true`/`1`/`yes`/`on`, any case) where it is a boolean,
+/// otherwise as JSON (numbers, lists), falling back to a string.
 fn env_value(default: &Value, raw: String) -> Value {
     if default.is_string() {
-        Value::String(raw)
-    } else {
-        serde_json::from_str(&raw).unwrap_or(Value::String(raw))
+        return Value::String(raw);
     }
+    if default.is_boolean() {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => return Value::Bool(true),
+            "false" | "0" | "no" | "off" => return Value::Bool(false),
+            _ => {}
+        }
+    }
+    serde_json::from_str(&raw).unwrap_or(Value::String(raw))
 }
 
 fn read_object(path: &Path) -> Result<Map<String, Value>, ConfigError> {
@@ -155,7 +170,8 @@ mod tests {
             ("MLSERVER_HTTP_PORT", "9001"),
             ("MLHOST_HTTP_PORT", "9002"),
             ("MLSERVER_SERVER_NAME", "123"),
-            ("MLSERVER_DEBUG", "true"),
+            ("MLSERVER_DEBUG", "True"),
+            ("MLHOST_LOAD_MODELS_AT_STARTUP", "0"),
         ]
         .into();
         let settings =
@@ -163,6 +179,7 @@ mod tests {
         assert_eq!(settings.http_port, 9002);
         assert_eq!(settings.server_name, "123");
         assert!(settings.debug);
+        assert!(!settings.load_models_at_startup);
     }
 
     #[test]
@@ -191,6 +208,17 @@ mod tests {
             error.contains("MLHOST_GRPC_PORT") && error.contains("`grpc_port`"),
             "{error}"
         );
+
+        for (text, field) in [
+            (r#"{"timeout_seconds": 0}"#, "`timeout_seconds`"),
+            (r#"{"timeout_seconds": 1e300}"#, "`timeout_seconds`"),
+            (r#"{"root_path": "/v2/x/"}"#, "`root_path`"),
+            (r#"{"memory_limit_mb": 0}"#, "`memory_limit_mb`"),
+        ] {
+            let path = write(dir.path(), "settings.json", text);
+            let error = load_settings(Some(&path), no_env).unwrap_err().to_string();
+            assert!(error.contains(field), "{text}: {error}");
+        }
 
         let path = write(
             dir.path(),

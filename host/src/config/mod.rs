@@ -182,12 +182,68 @@ impl Settings {
         }
     }
 
-    /// The `tracing` filter directive the settings ask for.
+    /// The `tracing` filter directive the settings ask for: `logging_settings` when it is a
+    /// level or a filter directive (MLServer's logging-config files and dicts are not read),
+    /// else `debug` in debug mode, else `info`.
     pub fn log_filter(&self) -> String {
-        match &self.logging_settings {
-            Some(Value::String(level)) => level.clone(),
+        match self.logging_settings.as_ref().and_then(Value::as_str) {
+            Some(level) if is_filter_directive(level) => level.to_string(),
             _ if self.debug => "debug".to_string(),
             _ => "info".to_string(),
         }
     }
+
+    /// Whether `logging_settings` was given in a form mlhost does not read (a file or a dict).
+    pub fn logging_settings_ignored(&self) -> bool {
+        match &self.logging_settings {
+            None | Some(Value::Null) => false,
+            Some(Value::String(text)) => !is_filter_directive(text),
+            Some(_) => true,
+        }
+    }
+
+    /// Checks values whose type is right but whose value is not usable; names the field.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        const YEAR: f64 = 365.0 * 24.0 * 3600.0;
+        if !(self.timeout_seconds > 0.0 && self.timeout_seconds <= YEAR) {
+            return Err((
+                "timeout_seconds",
+                format!("{} is not between 0 and a year", self.timeout_seconds),
+            ));
+        }
+        if self.memory_limit_mb == 0 || self.memory_limit_mb > 1 << 22 {
+            return Err((
+                "memory_limit_mb",
+                format!("{} is not between 1 and 4194304", self.memory_limit_mb),
+            ));
+        }
+        if self.max_request_body_mb == 0 || self.max_request_body_mb > 1 << 20 {
+            return Err((
+                "max_request_body_mb",
+                format!("{} is not between 1 and 1048576", self.max_request_body_mb),
+            ));
+        }
+        let root = self.root_path.trim_end_matches('/');
+        if !root.is_empty() && (!root.starts_with('/') || root == "/v2" || root.starts_with("/v2/"))
+        {
+            return Err((
+                "root_path",
+                format!(
+                    "'{}' must start with '/' and not with '/v2'",
+                    self.root_path
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `text` is a log level or a `tracing` filter directive (not a file name).
+fn is_filter_directive(text: &str) -> bool {
+    !text.is_empty()
+        && !text.contains(['/', '\\'])
+        && ![".json", ".yaml", ".yml", ".ini", ".conf"]
+            .iter()
+            .any(|suffix| text.ends_with(suffix))
+        && tracing_subscriber::EnvFilter::try_new(text).is_ok()
 }

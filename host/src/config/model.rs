@@ -40,6 +40,31 @@ pub struct ModelSettings {
     pub cache_enabled: Option<Value>,
 }
 
+impl ModelSettings {
+    /// The fields that are set but that mlhost does not act on (yet).
+    pub fn ignored_fields(&self) -> Vec<&'static str> {
+        let mut ignored = Vec::new();
+        if self.max_batch_size > 1 || self.max_batch_time > 0.0 {
+            ignored.push("max_batch_size / max_batch_time (adaptive batching)");
+        }
+        if self
+            .warm_workers
+            .as_ref()
+            .is_some_and(|value| !value.is_null())
+        {
+            ignored.push("warm_workers");
+        }
+        if self
+            .cache_enabled
+            .as_ref()
+            .is_some_and(|value| !value.is_null())
+        {
+            ignored.push("cache_enabled");
+        }
+        ignored
+    }
+}
+
 /// The `parameters` of a model's settings.
 ///
 /// As in MLServer, entries other than the named ones are allowed; they reach the runtime.

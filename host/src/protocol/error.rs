@@ -65,9 +65,9 @@ impl From<PoolError> for ServiceError {
     fn from(error: PoolError) -> Self {
         match error {
             PoolError::Call(CallError::InvalidInput(message)) => ServiceError::BadRequest(message),
-            PoolError::Call(error @ CallError::DeadlineExceeded(_)) => {
-                ServiceError::DeadlineExceeded(error.to_string())
-            }
+            PoolError::Call(
+                error @ (CallError::DeadlineExceeded(_) | CallError::ExpiredInQueue(_)),
+            ) => ServiceError::DeadlineExceeded(error.to_string()),
             PoolError::Call(error) => ServiceError::Internal(error.to_string()),
             PoolError::Overloaded | PoolError::Stopped => {
                 ServiceError::Unavailable(error.to_string())

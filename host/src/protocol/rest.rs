@@ -287,10 +287,10 @@ async fn decode(
     headers: &HeaderMap,
     options: &RestOptions,
 ) -> Result<InferenceRequest, ServiceError> {
-    let gzip = match headers
+    let encoding = headers
         .get(header::CONTENT_ENCODING)
-        .map(|value| value.to_str().unwrap_or(""))
-    {
+        .map(|value| value.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    let gzip = match encoding.as_deref() {
         None | Some("identity") => false,
         Some("gzip") if options.gzip_enabled => true,
         Some("gzip") => {
@@ -334,8 +334,8 @@ fn body_is_large(headers: &HeaderMap) -> bool {
 fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ServiceError> {
     use std::io::Read;
     let mut decompressed = Vec::new();
-    flate2::read::GzDecoder::new(body)
-        .take(limit as u64 + 1)
+    flate2::read::MultiGzDecoder::new(body)
+        .take((limit as u64).saturating_add(1))
         .read_to_end(&mut decompressed)
         .map_err(|error| ServiceError::BadRequest(format!("malformed gzip body: {error}")))?;
     if decompressed.len() > limit {

@@ -17,14 +17,48 @@ pub struct DiscoveredModel {
     pub version: Option<String>,
     /// The settings, or why they cannot be used.
     pub settings: Result<ModelSettings, ConfigError>,
+    /// Why the model must not be loaded even with valid settings (its place in the repository).
+    pub problem: Option<String>,
 }
 
 /// Walks `root` recursively and reads every `model-settings.json`, sorted by path.
+///
+/// Two folders that define the same name and version, and a model folder that holds another
+/// model's folder (its runtime would see the other's files), are reported as errors.
 pub fn discover(root: &Path) -> std::io::Result<Vec<DiscoveredModel>> {
     let mut files = Vec::new();
     collect_settings_files(root, &mut files)?;
     files.sort();
-    Ok(files.into_iter().map(|file| read_model(&file)).collect())
+    let mut models: Vec<DiscoveredModel> =
+        files.into_iter().map(|file| read_model(&file)).collect();
+    let folders: Vec<PathBuf> = models.iter().map(|model| model.folder.clone()).collect();
+    let keys: Vec<(String, Option<String>)> = models
+        .iter()
+        .map(|model| (model.name.clone(), model.version.clone()))
+        .collect();
+    for (index, model) in models.iter_mut().enumerate() {
+        if let Some(inner) = folders
+            .iter()
+            .find(|other| *other != &model.folder && other.starts_with(&model.folder))
+        {
+            model.problem = Some(format!(
+                "its folder {} holds another model's folder {}: move one of them",
+                model.folder.display(),
+                inner.display()
+            ));
+        } else if let Some(twin) = keys
+            .iter()
+            .enumerate()
+            .position(|(other, key)| other != index && key == &keys[index])
+        {
+            model.problem = Some(format!(
+                "{} and {} both define this name and version",
+                model.folder.display(),
+                folders[twin].display()
+            ));
+        }
+    }
+    Ok(models)
 }
 
 fn collect_settings_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -32,7 +66,10 @@ fn collect_settings_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Resu
         let entry = entry?;
         let file_type = entry.file_type()?;
         let path = entry.path();
-        if file_type.is_dir() {
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if file_type.is_dir() && !hidden {
+            // Hidden folders are skipped, as MLServer does (Kubernetes keeps `..data` copies of
+            // mounted files in them).
             collect_settings_files(&path, files)?;
         } else if entry.file_name() == MODEL_SETTINGS_FILE {
             files.push(path);
@@ -63,6 +100,7 @@ pub fn read_model(file: &Path) -> DiscoveredModel {
         name,
         version,
         settings,
+        problem: None,
     }
 }
 
@@ -124,5 +162,39 @@ mod tests {
                 ("bee", Some("v2"), true),
             ]
         );
+    }
+
+    #[test]
+    fn hidden_folders_are_skipped_and_clashes_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        write(
+            &root.join("..data/m/model-settings.json"),
+            r#"{"name": "m"}"#,
+        );
+        write(&root.join("m/model-settings.json"), r#"{"name": "m"}"#);
+        write(&root.join("twin/model-settings.json"), r#"{"name": "m"}"#);
+        write(&root.join("outer/model-settings.json"), "{}");
+        write(&root.join("outer/inner/model-settings.json"), "{}");
+
+        let found = discover(root).unwrap();
+        let problems: Vec<_> = found
+            .iter()
+            .map(|model| {
+                (
+                    file_name(&model.folder),
+                    model.problem.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        let problem = |folder: &str| &problems.iter().find(|(name, _)| name == folder).unwrap().1;
+        assert!(problem("m").contains("both define"), "{problems:?}");
+        assert!(problem("twin").contains("both define"), "{problems:?}");
+        assert!(
+            problem("outer").contains("holds another model's folder"),
+            "{problems:?}"
+        );
+        assert_eq!(problem("inner"), "");
     }
 }

@@ -49,10 +49,17 @@ pub fn load_model(
     model: &DiscoveredModel,
     server: &Settings,
 ) -> Result<LoadedModel, LoadError> {
+    if let Some(problem) = &model.problem {
+        return Err(LoadError::Settings(problem.clone()));
+    }
     let settings = match &model.settings {
         Ok(settings) => settings,
         Err(error) => return Err(LoadError::Settings(error.to_string())),
     };
+    let ignored = settings.ignored_fields();
+    if !ignored.is_empty() {
+        tracing::warn!(model = %model.name, "model-settings.json fields accepted but not used by mlhost: {}", ignored.join(", "));
+    }
     let source = resolve_implementation(settings, &model.folder)?;
     let guest_uri = resolve_uri(settings.parameters.uri.as_deref(), &model.folder)?;
     let declared_inputs = declared_tensors(&settings.inputs, "inputs")?;

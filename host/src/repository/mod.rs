@@ -366,12 +366,13 @@ impl Repository {
     }
 }
 
-/// Orders versions: numbers numerically and before other names, which compare as text.
+/// Orders versions: names as text, then numbers numerically (so the highest number is the
+/// default over a name such as "canary").
 fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(a), Ok(b)) => a.cmp(&b),
-        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Ok(_), Err(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Less,
         (Err(_), Err(_)) => a.cmp(b),
     }
 }
@@ -415,7 +416,7 @@ mod tests {
             Some(key(Some("10")))
         );
         assert_eq!(pick(&[Some("2"), None]), Some(None));
-        assert_eq!(pick(&[Some("v1"), Some("3")]), Some(key(Some("v1"))));
+        assert_eq!(pick(&[Some("canary"), Some("3")]), Some(key(Some("3"))));
         assert_eq!(pick(&[]), None);
     }
 

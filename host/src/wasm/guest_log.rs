@@ -80,8 +80,21 @@ impl GuestLog {
     }
 
     fn emit(&self, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
-        tracing::info!(target: "mlhost::guest", model = %self.model, stream = self.stream, "{}", text.trim_end_matches('\r'));
+        // Escape control characters (terminal escapes, carriage returns): a guest must not be
+        // able to forge or hide log lines.
+        let text: String = String::from_utf8_lossy(line)
+            .trim_end_matches('\r')
+            .chars()
+            .flat_map(|c| {
+                let escape = c.is_control() && c != '\t';
+                escape
+                    .then(|| c.escape_default())
+                    .into_iter()
+                    .flatten()
+                    .chain((!escape).then_some(c))
+            })
+            .collect();
+        tracing::info!(target: "mlhost::guest", model = %self.model, stream = self.stream, "{text}");
     }
 }
 

@@ -131,6 +131,9 @@ pub enum CallError {
     /// The guest trapped: its Store is unusable and must be replaced.
     #[error("the runtime trapped: {0:#}")]
     Trap(wasmtime::Error),
+    /// The request's deadline passed while it waited in the queue: the runtime never saw it.
+    #[error("the request ran past its deadline of {0:?} before it could start")]
+    ExpiredInQueue(Duration),
     /// The call ran past its deadline and was stopped.
     #[error("the request ran past its deadline of {0:?} and was stopped")]
     DeadlineExceeded(Duration),
@@ -236,7 +239,7 @@ impl ModelInstance {
     ) -> Result<(Vec<Tensor>, crate::codec::Parameters), CallError> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(CallError::DeadlineExceeded(timeout));
+            return Err(CallError::ExpiredInQueue(timeout));
         }
         let request = convert::request_to_wit(request);
         self.store.set_epoch_deadline(epoch_ticks(remaining));
