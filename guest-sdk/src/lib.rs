@@ -62,12 +62,15 @@ pub mod bindings {
 }
 
 pub use bindings::mlhost::runtime::types::{
-    Datatype, Error, InferenceRequest, InferenceResponse, ModelMetadata, ModelSettings, Parameter,
-    ParameterValue, RequestedOutput, Tensor, TensorMetadata,
+    Datatype, Error, InferenceRequest, ModelSettings, Parameter, ParameterValue, RequestedOutput,
+    Tensor,
 };
 pub use element::Element;
+pub use request::{InferenceResponse, ModelMetadata, TensorMetadata};
 
 use bindings::exports::mlhost::runtime::model::{GuestModel, Model as ModelHandle};
+use bindings::mlhost::runtime::host;
+use bindings::mlhost::runtime::types::TensorRole;
 
 /// A model runtime: created once from its settings, then asked to predict many times.
 ///
@@ -100,12 +103,51 @@ impl<M: Model> GuestModel for Exported<M> {
         M::load(settings).map(|model| ModelHandle::new(Exported(model)))
     }
 
-    fn metadata(&self) -> ModelMetadata {
-        self.0.metadata()
+    /// Hands the description to the host one piece at a time (see the WIT `host` interface).
+    fn metadata(&self) -> Result<(), Error> {
+        let metadata = self.0.metadata();
+        host::describe_platform(&metadata.platform).map_err(Error::Internal)?;
+        for (role, tensors) in [
+            (TensorRole::Input, &metadata.inputs),
+            (TensorRole::Output, &metadata.outputs),
+        ] {
+            for tensor in tensors {
+                host::describe_tensor(role, &tensor.name, tensor.datatype, &tensor.shape)
+                    .map_err(Error::Internal)?;
+                for parameter in &tensor.parameters {
+                    host::describe_parameter(
+                        Some((&role, &tensor.name)),
+                        &parameter.name,
+                        &parameter.value,
+                    )
+                    .map_err(Error::Internal)?;
+                }
+            }
+        }
+        for parameter in &metadata.parameters {
+            host::describe_parameter(None, &parameter.name, &parameter.value)
+                .map_err(Error::Internal)?;
+        }
+        Ok(())
     }
 
-    fn predict(&self, request: InferenceRequest) -> Result<InferenceResponse, Error> {
-        self.0.predict(request)
+    /// Runs the model and hands each output to the host, which checks it against the model's
+    /// limits as it arrives.
+    fn predict(&self, request: InferenceRequest) -> Result<(), Error> {
+        let response = self.0.predict(request)?;
+        for output in &response.outputs {
+            host::add_output(&output.name, output.datatype, &output.shape, &output.data)
+                .map_err(Error::Internal)?;
+            for parameter in &output.parameters {
+                host::add_output_parameter(Some(&output.name), &parameter.name, &parameter.value)
+                    .map_err(Error::Internal)?;
+            }
+        }
+        for parameter in &response.parameters {
+            host::add_output_parameter(None, &parameter.name, &parameter.value)
+                .map_err(Error::Internal)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,31 @@
 //! Helpers on requests, responses and metadata.
 
-use crate::{
-    Datatype, Error, InferenceRequest, InferenceResponse, ModelMetadata, Parameter, ParameterValue,
-    Tensor, TensorMetadata,
-};
+use crate::{Datatype, Error, InferenceRequest, Parameter, ParameterValue, Tensor};
+
+/// The answer to one inference request: its outputs and parameters.
+#[derive(Debug, Clone, Default)]
+pub struct InferenceResponse {
+    pub outputs: Vec<Tensor>,
+    pub parameters: Vec<Parameter>,
+}
+
+/// What a model says of itself: its platform, inputs, outputs and parameters.
+#[derive(Debug, Clone)]
+pub struct ModelMetadata {
+    pub platform: String,
+    pub inputs: Vec<TensorMetadata>,
+    pub outputs: Vec<TensorMetadata>,
+    pub parameters: Vec<Parameter>,
+}
+
+/// The description of one input or output; `-1` in `shape` is a variable dimension.
+#[derive(Debug, Clone)]
+pub struct TensorMetadata {
+    pub name: String,
+    pub datatype: Datatype,
+    pub shape: Vec<i64>,
+    pub parameters: Vec<Parameter>,
+}
 
 impl InferenceRequest {
     /// The input named `name`.
@@ -65,12 +87,6 @@ impl InferenceResponse {
     pub fn output(mut self, tensor: Tensor) -> Self {
         self.outputs.push(tensor);
         self
-    }
-}
-
-impl Default for InferenceResponse {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

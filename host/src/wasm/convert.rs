@@ -1,9 +1,7 @@
 //! Moves data between the codec's types and the WIT types (no tensor bytes are copied here).
 
 use super::bindings::types as wit;
-use crate::codec::{
-    DataType, InferenceRequest, ModelMetadata, ParameterValue, Parameters, Tensor, TensorMetadata,
-};
+use crate::codec::{DataType, InferenceRequest, ParameterValue, Parameters, Tensor};
 
 /// The settings a runtime's `load` receives.
 #[derive(Debug, Clone)]
@@ -57,7 +55,7 @@ fn datatype_to_wit(datatype: DataType) -> wit::Datatype {
     }
 }
 
-fn datatype_from_wit(datatype: wit::Datatype) -> DataType {
+pub(super) fn datatype_from_wit(datatype: wit::Datatype) -> DataType {
     match datatype {
         wit::Datatype::Bool => DataType::Bool,
         wit::Datatype::Uint8 => DataType::Uint8,
@@ -92,22 +90,6 @@ fn parameters_to_wit(parameters: Parameters) -> Vec<wit::Parameter> {
         .collect()
 }
 
-fn parameters_from_wit(parameters: Vec<wit::Parameter>) -> Parameters {
-    parameters
-        .into_iter()
-        .map(|parameter| {
-            let value = match parameter.value {
-                wit::ParameterValue::Bool(value) => ParameterValue::Bool(value),
-                wit::ParameterValue::Int64(value) => ParameterValue::Int64(value),
-                wit::ParameterValue::Uint64(value) => ParameterValue::Uint64(value),
-                wit::ParameterValue::Double(value) => ParameterValue::Double(value),
-                wit::ParameterValue::String(value) => ParameterValue::String(value),
-            };
-            (parameter.name, value)
-        })
-        .collect()
-}
-
 pub(super) fn request_to_wit(request: InferenceRequest) -> wit::InferenceRequest {
     wit::InferenceRequest {
         id: request.id,
@@ -134,60 +116,17 @@ pub(super) fn request_to_wit(request: InferenceRequest) -> wit::InferenceRequest
     }
 }
 
-/// Takes the runtime's outputs, checking each against its shape: a guest is never trusted.
-pub(super) fn response_from_wit(
-    response: wit::InferenceResponse,
-) -> Result<(Vec<Tensor>, Parameters), String> {
-    let outputs = response
-        .outputs
-        .into_iter()
-        .map(|tensor| {
-            let tensor = Tensor {
-                name: tensor.name,
-                datatype: datatype_from_wit(tensor.datatype),
-                shape: tensor.shape,
-                data: tensor.data,
-                parameters: parameters_from_wit(tensor.parameters),
-            };
-            let shape: Vec<i64> = tensor.shape.iter().map(|&dim| dim as i64).collect();
-            crate::codec::checked_shape(&shape, u64::MAX)
-                .and_then(|_| tensor.validate())
-                .map_err(|error| format!("output '{}': {error}", tensor.name))?;
-            Ok(tensor)
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok((outputs, parameters_from_wit(response.parameters)))
-}
-
-/// Takes the runtime's description of its model; names must be unique.
-pub(super) fn metadata_from_wit(metadata: wit::ModelMetadata) -> Result<ModelMetadata, String> {
-    for (kind, tensors) in [("input", &metadata.inputs), ("output", &metadata.outputs)] {
-        let mut names = std::collections::HashSet::new();
-        if let Some(duplicate) = tensors
+/// Checks each of the runtime's outputs against its shape: a guest is never trusted.
+pub(super) fn check_outputs(outputs: &[Tensor]) -> Result<(), String> {
+    for tensor in outputs {
+        let shape: Vec<i64> = tensor
+            .shape
             .iter()
-            .find(|tensor| !names.insert(tensor.name.as_str()))
-        {
-            return Err(format!(
-                "the {kind} '{}' is described twice",
-                duplicate.name
-            ));
-        }
+            .map(|&dim| i64::try_from(dim).unwrap_or(-1))
+            .collect();
+        crate::codec::checked_shape(&shape, u64::MAX)
+            .and_then(|_| tensor.validate())
+            .map_err(|error| format!("output '{}': {error}", tensor.name))?;
     }
-    let tensors = |tensors: Vec<wit::TensorMetadata>| {
-        tensors
-            .into_iter()
-            .map(|tensor| TensorMetadata {
-                name: tensor.name,
-                datatype: datatype_from_wit(tensor.datatype),
-                shape: tensor.shape,
-                parameters: parameters_from_wit(tensor.parameters),
-            })
-            .collect()
-    };
-    Ok(ModelMetadata {
-        platform: metadata.platform,
-        inputs: tensors(metadata.inputs),
-        outputs: tensors(metadata.outputs),
-        parameters: parameters_from_wit(metadata.parameters),
-    })
+    Ok(())
 }

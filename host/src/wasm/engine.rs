@@ -105,6 +105,10 @@ impl WasmEngine {
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        super::bindings::Runtime::add_to_linker::<
+            InstanceState,
+            wasmtime::component::HasSelf<InstanceState>,
+        >(&mut linker, |state| state)?;
         let disk_cache = options
             .cache_dir
             .as_deref()

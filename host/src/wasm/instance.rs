@@ -1,5 +1,6 @@
 //! One model instance: a `Store` holding an instantiated runtime and the model it loaded.
 
+use super::answer::Answer;
 use super::bindings::{Runtime, types};
 use super::convert;
 use super::engine::{EPOCH_TICK, RuntimeComponent};
@@ -40,6 +41,14 @@ pub struct InstanceState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     logs: [GuestLog; 2],
+    answer: Answer,
+}
+
+impl InstanceState {
+    /// The answer being collected from the runtime (see [`super::answer`]).
+    pub(super) fn answer(&mut self) -> &mut Answer {
+        &mut self.answer
+    }
 }
 
 /// Caps an instance's linear memory, and remembers that a growth was refused so that the trap
@@ -140,9 +149,9 @@ pub enum CallError {
     /// The guest tried to grow its memory past its limit and was stopped.
     #[error("the runtime exceeded its memory limit of {} MiB and was stopped", .0 / (1024 * 1024))]
     MemoryLimit(u64),
-    /// The guest returned more output data than allowed.
-    #[error("the runtime returned {size} bytes of output, over the limit of {limit} bytes")]
-    OutputTooLarge { size: u64, limit: u64 },
+    /// The guest returned more output than allowed.
+    #[error("{0}")]
+    OutputTooLarge(String),
 }
 
 impl CallError {
@@ -195,6 +204,7 @@ impl ModelInstance {
                 exceeded: false,
             },
             logs,
+            answer: Answer::default(),
         };
         let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -211,11 +221,14 @@ impl ModelInstance {
             .map_err(InstanceError::Trap)?
             .map_err(|error| InstanceError::Rejected(convert::error_message(error)))?;
         store.set_epoch_deadline(epoch_ticks(context.limits.timeout));
-        let metadata = guest
-            .call_metadata(&mut store, model)
-            .map_err(InstanceError::Trap)?;
+        store.data_mut().answer.begin_describe();
+        let described = guest.call_metadata(&mut store, model);
         end_call(&mut store);
-        let metadata = convert::metadata_from_wit(metadata).map_err(InstanceError::Metadata)?;
+        let collected = store.data_mut().answer.finish_describe();
+        described
+            .map_err(InstanceError::Trap)?
+            .map_err(|error| InstanceError::Metadata(convert::error_message(error)))?;
+        let metadata = collected.map_err(InstanceError::Metadata)?;
         Ok((
             ModelInstance {
                 store,
@@ -244,26 +257,24 @@ impl ModelInstance {
         let request = convert::request_to_wit(request);
         self.store.set_epoch_deadline(epoch_ticks(remaining));
         let guest = self.runtime.mlhost_runtime_model().model();
+        self.store
+            .data_mut()
+            .answer
+            .begin_predict(self.max_output_bytes);
         let result = guest.call_predict(&mut self.store, self.model, &request);
         end_call(&mut self.store);
-        let response = result
+        let collected = self.store.data_mut().answer.finish_predict();
+        result
             .map_err(|error| self.classify(error, timeout))?
-            .map_err(|error| match error {
-                types::Error::InvalidInput(message) => CallError::InvalidInput(message),
-                other => CallError::Failed(convert::error_message(other)),
+            .map_err(|error| match (error, &collected) {
+                // The runtime failing because the host refused its output: say so.
+                (_, Err(refused)) => CallError::OutputTooLarge(refused.clone()),
+                (types::Error::InvalidInput(message), _) => CallError::InvalidInput(message),
+                (other, _) => CallError::Failed(convert::error_message(other)),
             })?;
-        let size: u64 = response
-            .outputs
-            .iter()
-            .map(|output| output.data.len() as u64)
-            .sum();
-        if size > self.max_output_bytes {
-            return Err(CallError::OutputTooLarge {
-                size,
-                limit: self.max_output_bytes,
-            });
-        }
-        convert::response_from_wit(response).map_err(CallError::InvalidOutput)
+        let (outputs, parameters) = collected.map_err(CallError::OutputTooLarge)?;
+        convert::check_outputs(&outputs).map_err(CallError::InvalidOutput)?;
+        Ok((outputs, parameters))
     }
 
     /// Names a failed call: deadline, memory limit, or another trap.

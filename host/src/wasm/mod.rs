@@ -4,6 +4,7 @@
 //! is compiled once and kept as an `InstancePre`; every model instance gets its own `Store`,
 //! created and used on one worker thread only (see [`crate::workers`]).
 
+mod answer;
 mod bindings;
 mod builtin;
 mod cache;

@@ -4,7 +4,8 @@
 //! `loop` (spin forever), `grow` (allocate until refused), `trap` (wasm `unreachable`),
 //! `panic`, `stack` (unbounded recursion), `files` (try the host's files), `env` (read the
 //! environment), `socket` (open a TCP connection to the `port` parameter), `big-output` (return
-//! `megabytes` MiB), `chatter` (write a lot to stdout and stderr, then echo).
+//! `megabytes` MiB), `many-outputs` (10,000 outputs), `chatter` (write a lot to stdout and
+//! stderr, then echo).
 //!
 //! The probing attacks answer with a BYTES output `report`: one line per attempt, `ok ...` where
 //! the attempt succeeded and `denied ...` where it failed.
@@ -80,6 +81,17 @@ impl Model for Hostile {
                     &[values.len() as u64],
                     &values,
                 )?))
+            }
+            "many-outputs" => {
+                let mut response = InferenceResponse::new();
+                for index in 0..10_000 {
+                    response = response.output(Tensor::from_values(
+                        &format!("o{index}"),
+                        &[1],
+                        &[1.0f64],
+                    )?);
+                }
+                Ok(response)
             }
             "chatter" => {
                 let line = "x".repeat(1000);
