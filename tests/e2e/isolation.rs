@@ -90,13 +90,14 @@ fn hostile_guests_are_contained_while_a_healthy_model_serves() {
     let server = Server::start(dir.path());
     let load = LinearLoad::start(&server, "healthy", 3, 2.0, 1.0);
 
-    let cases: [(&str, Value, u16, &str); 7] = [
+    let cases: [(&str, Value, u16, &str); 8] = [
         ("loop", json!({}), 504, "deadline"),
         ("grow", json!({}), 500, "memory limit of 64 MiB"),
         ("trap", json!({}), 500, "trapped"),
         ("panic", json!({}), 500, "trapped"),
         ("stack", json!({}), 500, "trapped"),
         ("many-outputs", json!({}), 500, "more than 4096 outputs"),
+        ("sleep", json!({}), 504, "deadline"),
         (
             "big-output",
             json!({"megabytes": 16}),
@@ -164,14 +165,28 @@ fn hostile_guests_are_contained_while_a_healthy_model_serves() {
         .iter()
         .filter(|line| line.contains("instance re-created") && line.contains("model=hostile"))
         .count();
-    // loop, grow, trap, panic and stack each cost the instance its Store; outputs over the limit
-    // do not.
-    assert!(recreations >= 5, "{recreations} re-creations logged");
+    // loop, grow, trap, panic, stack and sleep each cost the instance its Store; outputs over
+    // the limit do not.
+    assert!(recreations >= 6, "{recreations} re-creations logged");
     #[cfg(target_os = "linux")]
     {
         let rss = resident_megabytes(server.pid());
         assert!(rss < 1024, "the server holds {rss} MiB after the attacks");
     }
+}
+
+#[test]
+fn a_short_sleep_is_still_a_sleep() {
+    let dir = repository("{}");
+    let server = Server::start(dir.path());
+    let (response, elapsed) = attack(&server, "nap", json!({}));
+    assert_eq!(
+        response.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(elapsed >= Duration::from_millis(20));
 }
 
 #[test]

@@ -105,6 +105,7 @@ impl WasmEngine {
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        super::clocks::cap_waits_at_deadlines(&mut linker)?;
         super::bindings::Runtime::add_to_linker::<
             InstanceState,
             wasmtime::component::HasSelf<InstanceState>,
@@ -201,10 +202,19 @@ fn start_epoch_ticker(engine: &Engine) {
     std::thread::Builder::new()
         .name("mlhost-epoch".into())
         .spawn(move || {
+            // Count ticks against the wall clock (catching up after a late wake-up), so that
+            // epochs keep pace with the clock deadlines are set in.
+            let start = Instant::now();
+            let mut ticks: u128 = 0;
             while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
+                let due = start.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
+                while ticks < due {
+                    engine.increment_epoch();
+                    ticks += 1;
+                }
                 drop(engine);
-                std::thread::sleep(EPOCH_TICK);
+                let next = Duration::from_nanos(((ticks + 1) * EPOCH_TICK.as_nanos()) as u64);
+                std::thread::sleep(next.saturating_sub(start.elapsed()));
             }
         })
         .expect("spawn the epoch ticker");

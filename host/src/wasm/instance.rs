@@ -42,9 +42,42 @@ pub struct InstanceState {
     limiter: MemoryLimiter,
     logs: [GuestLog; 2],
     answer: Answer,
+    /// When the call in progress must end (waits are cut there, see [`super::clocks`]).
+    deadline: Instant,
+    /// The origin of the guest's monotonic clock.
+    clock_origin: Instant,
+}
+
+/// The guest's monotonic clock: nanoseconds since its instance was made (readable by the host,
+/// unlike WASI's default clock, so that `subscribe-instant` can be capped).
+struct GuestClock(Instant);
+
+impl wasmtime_wasi::HostMonotonicClock for GuestClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
 }
 
 impl InstanceState {
+    /// When the call in progress must end.
+    pub(super) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The guest's resources.
+    pub(super) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// The guest's monotonic clock reading, in nanoseconds.
+    pub(super) fn monotonic_now(&self) -> u64 {
+        wasmtime_wasi::HostMonotonicClock::now(&GuestClock(self.clock_origin))
+    }
+
     /// The answer being collected from the runtime (see [`super::answer`]).
     pub(super) fn answer(&mut self) -> &mut Answer {
         &mut self.answer
@@ -195,7 +228,10 @@ impl ModelInstance {
             GuestLog::new(&context.name, "stdout", context.limits.log_budget),
             GuestLog::new(&context.name, "stderr", context.limits.log_budget),
         ];
-        wasi.stdout(logs[0].clone()).stderr(logs[1].clone());
+        let clock_origin = Instant::now();
+        wasi.stdout(logs[0].clone())
+            .stderr(logs[1].clone())
+            .monotonic_clock(GuestClock(clock_origin));
         let state = InstanceState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -205,6 +241,8 @@ impl ModelInstance {
             },
             logs,
             answer: Answer::default(),
+            deadline: Instant::now() + LOAD_TIMEOUT,
+            clock_origin,
         };
         let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -221,6 +259,7 @@ impl ModelInstance {
             .map_err(InstanceError::Trap)?
             .map_err(|error| InstanceError::Rejected(convert::error_message(error)))?;
         store.set_epoch_deadline(epoch_ticks(context.limits.timeout));
+        store.data_mut().deadline = Instant::now() + context.limits.timeout;
         store.data_mut().answer.begin_describe();
         let described = guest.call_metadata(&mut store, model);
         end_call(&mut store);
@@ -261,6 +300,7 @@ impl ModelInstance {
             .data_mut()
             .answer
             .begin_predict(self.max_output_bytes);
+        self.store.data_mut().deadline = deadline;
         let result = guest.call_predict(&mut self.store, self.model, &request);
         end_call(&mut self.store);
         let collected = self.store.data_mut().answer.finish_predict();

@@ -8,6 +8,7 @@ mod answer;
 mod bindings;
 mod builtin;
 mod cache;
+mod clocks;
 mod convert;
 mod engine;
 mod guest_log;

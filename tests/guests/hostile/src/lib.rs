@@ -4,8 +4,8 @@
 //! `loop` (spin forever), `grow` (allocate until refused), `trap` (wasm `unreachable`),
 //! `panic`, `stack` (unbounded recursion), `files` (try the host's files), `env` (read the
 //! environment), `socket` (open a TCP connection to the `port` parameter), `big-output` (return
-//! `megabytes` MiB), `many-outputs` (10,000 outputs), `chatter` (write a lot to stdout and
-//! stderr, then echo).
+//! `megabytes` MiB), `many-outputs` (10,000 outputs), `sleep` (an hour, in a host call),
+//! `nap` (20 ms, then echo), `chatter` (write a lot to stdout and stderr, then echo).
 //!
 //! The probing attacks answer with a BYTES output `report`: one line per attempt, `ok ...` where
 //! the attempt succeeded and `denied ...` where it failed.
@@ -81,6 +81,18 @@ impl Model for Hostile {
                     &[values.len() as u64],
                     &values,
                 )?))
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                echo(&request)
+            }
+            "nap" => {
+                let started = std::time::Instant::now();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                if started.elapsed() < std::time::Duration::from_millis(20) {
+                    return Err(Error::internal("the nap was cut short"));
+                }
+                echo(&request)
             }
             "many-outputs" => {
                 let mut response = InferenceResponse::new();
