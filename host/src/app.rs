@@ -1,6 +1,7 @@
 //! Wires the server together: engine, repository, inference core, front ends, shutdown.
 
 use crate::config::Settings;
+use crate::protocol::grpc::{self, GrpcOptions};
 use crate::protocol::rest::{self, RestOptions};
 use crate::protocol::{InferenceService, ServerInfo};
 use crate::repository::{ModelState, Repository};
@@ -89,6 +90,38 @@ pub async fn run(
         })
     };
 
+    // One shutdown signal for both servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let wait_for_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+
+    let grpc_listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.grpc_port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.grpc_port))?;
+    tracing::info!("gRPC server listening on {}", grpc_listener.local_addr()?);
+    let grpc_options = GrpcOptions {
+        max_message_bytes: settings
+            .grpc_max_message_length
+            .and_then(|length| usize::try_from(length).ok())
+            .unwrap_or(grpc::DEFAULT_MAX_MESSAGE_BYTES),
+        max_tensor_elements: settings.max_tensor_elements,
+    };
+    let grpc_server = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            grpc::oversized_message_status,
+        ))
+        .add_service(grpc::service(service.clone(), &grpc_options))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            wait_for_stop(stopped.clone()),
+        );
+    let grpc_task = tokio::spawn(grpc_server);
+
     let options = RestOptions {
         root_path: settings.root_path.clone(),
         max_body_bytes: usize::try_from(settings.max_request_body_mb.saturating_mul(1024 * 1024))
@@ -97,9 +130,13 @@ pub async fn run(
         gzip_enabled: settings.gzip_enabled,
     };
     axum::serve(listener, rest::router(service, &options))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(wait_for_stop(stopped))
         .await
         .context("the REST server failed")?;
+    grpc_task
+        .await
+        .context("the gRPC server panicked")?
+        .context("the gRPC server failed")?;
 
     loading.abort();
     let _ = loading.await;

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod endpoints;
+mod grpc;
 mod inference;
 mod isolation;
 mod models;

@@ -35,6 +35,7 @@ pub fn linear_component() -> PathBuf {
 pub struct Server {
     child: Child,
     pub address: SocketAddr,
+    pub grpc_address: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
     /// The compilation cache of this server alone, unless the test gave one.
     _cache: tempfile::TempDir,
@@ -60,7 +61,14 @@ impl Server {
             .arg("serve")
             .arg("--models")
             .arg(models)
-            .args(["--host", "127.0.0.1", "--http-port", "0"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                "0",
+                "--grpc-port",
+                "0",
+            ])
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -79,23 +87,34 @@ impl Server {
             let logs = logs.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(address) = line.split("listening on http://").nth(1) {
-                        let _ = address_tx.send(address.trim().parse::<SocketAddr>().unwrap());
+                    if let Some(address) = line.split("REST server listening on http://").nth(1) {
+                        let _ = address_tx
+                            .send(("rest", address.trim().parse::<SocketAddr>().unwrap()));
+                    }
+                    if let Some(address) = line.split("gRPC server listening on ").nth(1) {
+                        let _ = address_tx
+                            .send(("grpc", address.trim().parse::<SocketAddr>().unwrap()));
                     }
                     logs.lock().unwrap().push(line);
                 }
             });
         }
-        let address = match address_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(address) => address,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("mlhost did not start: {:?}", logs.lock().unwrap());
+        let (mut address, mut grpc_address) = (None, None);
+        while address.is_none() || grpc_address.is_none() {
+            match address_rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(("rest", bound)) => address = Some(bound),
+                Ok((_, bound)) => grpc_address = Some(bound),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("mlhost did not start: {:?}", logs.lock().unwrap());
+                }
             }
-        };
+        }
+        let (address, grpc_address) = (address.unwrap(), grpc_address.unwrap());
         Server {
             child,
             address,
+            grpc_address,
             logs,
             _cache: cache,
         }

@@ -42,6 +42,20 @@ impl ServiceError {
     }
 }
 
+impl From<ServiceError> for tonic::Status {
+    fn from(error: ServiceError) -> Self {
+        let message = error.to_string();
+        match error {
+            ServiceError::BadRequest(_) => tonic::Status::invalid_argument(message),
+            ServiceError::NotFound(_) => tonic::Status::not_found(message),
+            ServiceError::Unavailable(_) => tonic::Status::unavailable(message),
+            ServiceError::DeadlineExceeded(_) => tonic::Status::deadline_exceeded(message),
+            ServiceError::TooLarge(_) => tonic::Status::resource_exhausted(message),
+            ServiceError::Internal(_) => tonic::Status::internal(message),
+        }
+    }
+}
+
 impl From<LookupError> for ServiceError {
     fn from(error: LookupError) -> Self {
         match error {

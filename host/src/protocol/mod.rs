@@ -4,6 +4,7 @@
 //! and encodes the answer; errors map to status codes in one place ([`error`]).
 
 pub mod error;
+pub mod grpc;
 pub mod rest;
 mod service;
 
