@@ -1,0 +1,134 @@
+"""mlhost through the real Triton gRPC client (tritonclient.grpc), with its defaults.
+
+Starts the mlhost binary (MLHOST_BIN, default target/debug/mlhost) on free ports against the
+example models, then infers, reads metadata and drives the repository RPCs as a user would.
+Run with `python -m unittest discover tests/python` from the workspace root.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("MLHOST_BIN", os.path.join(ROOT, "target", "debug", "mlhost"))
+
+
+class Server:
+    """A running `mlhost serve`, stopped on close."""
+
+    def __init__(self, models):
+        self.cache = tempfile.mkdtemp()
+        env = dict(os.environ, RUST_LOG="info", MLHOST_COMPILATION_CACHE_DIR=self.cache)
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--models", models, "--host", "127.0.0.1",
+             "--http-port", "0", "--grpc-port", "0"],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
+        )
+        self.grpc = None
+        self.ready = threading.Event()
+        self.lines = []
+        threading.Thread(target=self._read_logs, daemon=True).start()
+        if not self.ready.wait(60):
+            self.close()
+            raise RuntimeError("mlhost did not start: %s" % self.lines)
+
+    def _read_logs(self):
+        for line in self.process.stderr:
+            self.lines.append(line)
+            found = re.search(r"gRPC server listening on (\S+)", line)
+            if found:
+                self.grpc = found.group(1)
+            if "server ready" in line:
+                self.ready.set()
+
+    def close(self):
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.cache, ignore_errors=True)
+
+
+class TritonGrpcClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.models = tempfile.mkdtemp()
+        shutil.copytree(os.path.join(ROOT, "examples", "models"), cls.models, dirs_exist_ok=True)
+        cls.server = Server(cls.models)
+        cls.client = grpcclient.InferenceServerClient(url=cls.server.grpc)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        cls.server.close()
+        shutil.rmtree(cls.models, ignore_errors=True)
+
+    def test_health_and_metadata(self):
+        self.assertTrue(self.client.is_server_live())
+        self.assertTrue(self.client.is_server_ready())
+        self.assertTrue(self.client.is_model_ready("iris"))
+        self.assertTrue(self.client.is_model_ready("iris", "1"))
+        self.assertEqual(self.client.get_server_metadata().name, "mlhost")
+        metadata = self.client.get_model_metadata("iris")
+        self.assertEqual(metadata.name, "iris")
+        self.assertEqual(list(metadata.versions), ["1"])
+        self.assertEqual(metadata.inputs[0].name, "input-0")
+        self.assertEqual(list(metadata.inputs[0].shape), [-1, 4])
+
+    def test_infer_with_default_raw_encoding(self):
+        features = np.array([[1.0, 2.0, 4.0], [0.5, 0.0, -8.0]], dtype=np.float32)
+        inputs = [grpcclient.InferInput("features", list(features.shape), "FP32")]
+        inputs[0].set_data_from_numpy(features)
+        result = self.client.infer("house-prices", inputs, request_id="py-1")
+        # 150·x₀ + 12.5·x₁ − 0.75·x₂ + 20
+        np.testing.assert_array_equal(result.as_numpy("predict"), np.array([[192.0], [101.0]]))
+        self.assertEqual(result.get_response().id, "py-1")
+
+    def test_infer_probabilities_against_numpy(self):
+        import json
+        with open(os.path.join(ROOT, "examples", "models", "iris", "linear.json")) as f:
+            model = json.load(f)
+        rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float64)
+        scores = rows @ np.array(model["coefficients"]).T + np.array(model["intercepts"])
+        expected = np.exp(scores - scores.max(axis=1, keepdims=True))
+        expected /= expected.sum(axis=1, keepdims=True)
+
+        inputs = [grpcclient.InferInput("input-0", list(rows.shape), "FP64")]
+        inputs[0].set_data_from_numpy(rows)
+        outputs = [grpcclient.InferRequestedOutput("predict_proba"), grpcclient.InferRequestedOutput("predict")]
+        result = self.client.infer("iris", inputs, model_version="1", outputs=outputs)
+        np.testing.assert_allclose(result.as_numpy("predict_proba"), expected, rtol=1e-12)
+        np.testing.assert_array_equal(result.as_numpy("predict"), np.array([0, 2]))
+
+    def test_errors_are_raised_with_the_servers_message(self):
+        features = np.zeros((1, 3), dtype=np.float32)
+        inputs = [grpcclient.InferInput("features", [1, 3], "FP32")]
+        inputs[0].set_data_from_numpy(features)
+        with self.assertRaises(InferenceServerException) as raised:
+            self.client.infer("no-such-model", inputs)
+        self.assertIn("not found", raised.exception.message())
+        wrong = [grpcclient.InferInput("x", [1, 3], "FP32")]
+        wrong[0].set_data_from_numpy(features)
+        with self.assertRaises(InferenceServerException) as raised:
+            self.client.infer("house-prices", wrong)
+        self.assertIn("unknown input 'x'", raised.exception.message())
+
+    def test_repository_rpcs(self):
+        index = self.client.get_model_repository_index()
+        states = {model.name: model.state for model in index.models}
+        self.assertEqual(states, {"iris": "READY", "house-prices": "READY"})
+        self.client.unload_model("house-prices")
+        self.assertFalse("house-prices" in {m.name for m in self.client.get_model_repository_index().models if m.state == "READY"})
+        self.client.load_model("house-prices")
+        self.assertTrue(self.client.is_model_ready("house-prices"))
+
+
+if __name__ == "__main__":
+    unittest.main()
