@@ -340,3 +340,90 @@ async fn messages_over_the_limit_are_refused() {
             .live
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deadlines_unavailable_models_and_gzip() {
+    let hostile = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
+    let dir = model_folder(&[
+        (
+            "slow/model-settings.json",
+            r#"{"implementation": "hostile.wasm", "timeout_seconds": 5}"#,
+        ),
+        (
+            "broken/model-settings.json",
+            r#"{"implementation": "linear"}"#,
+        ),
+        ("broken/linear.json", "{"),
+    ]);
+    std::fs::copy(hostile, dir.path().join("slow/hostile.wasm")).unwrap();
+    let server = Server::start(dir.path());
+    let mut client = client(&server).await;
+
+    let request =
+        |model: &str, parameters: HashMap<String, pb::InferParameter>| pb::ModelInferRequest {
+            model_name: model.into(),
+            parameters,
+            inputs: vec![input("x", "FP32", vec![1], None)],
+            raw_input_contents: vec![fp32(&[1.0])],
+            ..Default::default()
+        };
+    let string = |value: &str| pb::InferParameter {
+        parameter_choice: Some(pb::infer_parameter::ParameterChoice::StringParam(
+            value.into(),
+        )),
+    };
+    let int = |value: i64| pb::InferParameter {
+        parameter_choice: Some(pb::infer_parameter::ParameterChoice::Int64Param(value)),
+    };
+
+    // The server stops the call at the request's deadline (the `timeout` parameter).
+    let looping = HashMap::from([
+        ("attack".to_string(), string("loop")),
+        ("timeout".to_string(), int(300_000)),
+    ]);
+    let started = std::time::Instant::now();
+    let status = client
+        .model_infer(request("slow", looping))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+    // ... and at the gRPC deadline of the call.
+    let looping = HashMap::from([("attack".to_string(), string("loop"))]);
+    let mut timed = tonic::Request::new(request("slow", looping));
+    timed.metadata_mut().insert("grpc-timeout", "400m".parse().unwrap());
+    let started = std::time::Instant::now();
+    let status = client.model_infer(timed).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+    let status = client
+        .model_infer(request("broken", HashMap::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let ready = client
+        .model_ready(pb::ModelReadyRequest {
+            name: "broken".into(),
+            version: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(!ready.into_inner().ready);
+
+    // Compressed both ways.
+    let mut gzip = client
+        .clone()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let echo = gzip
+        .model_infer(request("slow", HashMap::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        echo.raw_output_contents,
+        vec![1.0f64.to_le_bytes().to_vec()]
+    );
+}
