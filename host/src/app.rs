@@ -145,7 +145,10 @@ pub async fn run(
             if let ModelState::Ready(model) = state
                 && let Ok(model) = Arc::try_unwrap(model)
             {
-                model.pool.shutdown();
+                drop(model.batcher);
+                if let Ok(pool) = Arc::try_unwrap(model.pool) {
+                    pool.shutdown();
+                }
             }
         }
     })

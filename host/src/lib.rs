@@ -7,6 +7,7 @@
 //! the front end encodes the answer. [`app`] wires the parts; [`config`] reads the settings.
 
 pub mod app;
+pub mod batching;
 pub mod cli;
 pub mod codec;
 pub mod config;

@@ -18,9 +18,6 @@ use tokio::sync::oneshot;
 /// it (a worker stuck in a host call cannot be interrupted by the epoch).
 const DEADLINE_GRACE: Duration = Duration::from_millis(500);
 
-/// Requests a model's queue holds per worker before new ones are refused.
-pub const QUEUE_CAPACITY_PER_WORKER: usize = 256;
-
 /// The outputs and parameters of one successful call.
 pub type CallOutput = (Vec<Tensor>, Parameters);
 
@@ -59,9 +56,10 @@ impl WorkerPool {
         component: Arc<RuntimeComponent>,
         context: Arc<ModelContext>,
         workers: usize,
+        queue_capacity: usize,
     ) -> Result<(Self, ModelMetadata), InstanceError> {
         let workers = workers.max(1);
-        let (jobs, queue) = crossbeam_channel::bounded::<Job>(workers * QUEUE_CAPACITY_PER_WORKER);
+        let (jobs, queue) = crossbeam_channel::bounded::<Job>(queue_capacity.max(1));
         let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
         let recreated = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::with_capacity(workers);

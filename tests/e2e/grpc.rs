@@ -392,7 +392,9 @@ async fn deadlines_unavailable_models_and_gzip() {
     // ... and at the gRPC deadline of the call.
     let looping = HashMap::from([("attack".to_string(), string("loop"))]);
     let mut timed = tonic::Request::new(request("slow", looping));
-    timed.metadata_mut().insert("grpc-timeout", "400m".parse().unwrap());
+    timed
+        .metadata_mut()
+        .insert("grpc-timeout", "400m".parse().unwrap());
     let started = std::time::Instant::now();
     let status = client.model_infer(timed).await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");

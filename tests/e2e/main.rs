@@ -2,6 +2,7 @@
 //! real sockets, as clients do.
 
 mod bad_input;
+mod batching;
 mod endpoints;
 mod grpc;
 mod inference;

@@ -71,6 +71,9 @@ pub struct Settings {
     pub max_tensor_elements: u64,
     /// What a model instance may write to stdout and stderr per call, in KiB; the rest is dropped.
     pub guest_log_limit_kb: u64,
+    /// Requests a model's queue holds before new ones are refused with 503 / UNAVAILABLE
+    /// "model overloaded" (a model-settings.json may set its own).
+    pub max_queue_size: usize,
     /// Model instances the pooling allocator keeps slots for (0: allocate on demand instead).
     pub instance_pool_size: u32,
     /// Where compiled components are cached: `null` for the platform's cache folder, `""` for
@@ -120,6 +123,7 @@ impl Default for Settings {
             max_request_body_mb: 64,
             max_tensor_elements: 1 << 28,
             guest_log_limit_kb: 64,
+            max_queue_size: 1024,
             instance_pool_size: 256,
             compilation_cache_dir: None,
             parallel_workers_timeout: None,

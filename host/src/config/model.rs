@@ -34,6 +34,8 @@ pub struct ModelSettings {
     pub timeout_seconds: Option<f64>,
     /// The most output data one call may return, in MiB (at most the server's).
     pub max_output_mb: Option<u64>,
+    /// Requests the model's queue holds before refusing new ones (the server's by default).
+    pub max_queue_size: Option<usize>,
 
     // MLServer fields accepted for compatibility; mlhost does not act on them.
     pub warm_workers: Option<Value>,
@@ -44,9 +46,6 @@ impl ModelSettings {
     /// The fields that are set but that mlhost does not act on (yet).
     pub fn ignored_fields(&self) -> Vec<&'static str> {
         let mut ignored = Vec::new();
-        if self.max_batch_size > 1 || self.max_batch_time > 0.0 {
-            ignored.push("max_batch_size / max_batch_time (adaptive batching)");
-        }
         if self
             .warm_workers
             .as_ref()

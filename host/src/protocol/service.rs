@@ -97,10 +97,7 @@ impl InferenceService {
             None => model.limits.timeout,
         };
         let id = request.id.clone();
-        let (outputs, parameters) = model
-            .pool
-            .infer(request, received + timeout, timeout)
-            .await?;
+        let (outputs, parameters) = model.infer(request, received + timeout, timeout).await?;
         Ok(InferenceResponse {
             model_name: model.name.clone(),
             model_version: model.version.clone(),

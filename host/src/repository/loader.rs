@@ -1,6 +1,7 @@
 //! Loading one model: settings → runtime component → worker pool → metadata.
 
 use super::discovery::DiscoveredModel;
+use crate::batching::{BatchOptions, Batcher};
 use crate::codec::{DataType, ModelMetadata, Parameters, TensorMetadata};
 use crate::config::{ModelSettings, Settings, TensorSettings};
 use crate::wasm::{
@@ -38,7 +39,24 @@ pub struct LoadedModel {
     /// The bounds the model's instances run within.
     pub limits: InstanceLimits,
     /// The workers running the model.
-    pub pool: WorkerPool,
+    pub pool: Arc<WorkerPool>,
+    /// The batcher in front of the workers, when the model batches.
+    pub batcher: Option<Batcher>,
+}
+
+impl LoadedModel {
+    /// Runs a request on the model's workers, through its batcher when it has one.
+    pub async fn infer(
+        &self,
+        request: crate::codec::InferenceRequest,
+        deadline: std::time::Instant,
+        timeout: std::time::Duration,
+    ) -> Result<crate::workers::CallOutput, crate::workers::PoolError> {
+        match &self.batcher {
+            Some(batcher) => batcher.infer(request, deadline, timeout).await,
+            None => self.pool.infer(request, deadline, timeout).await,
+        }
+    }
 }
 
 /// Loads a discovered model: compiles (or reuses) its runtime and starts its workers.
@@ -81,7 +99,21 @@ pub fn load_model(
         limits,
     });
     let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
-    let (pool, runtime_metadata) = WorkerPool::start(component, context, workers)?;
+    let queue_capacity = settings.max_queue_size.unwrap_or(server.max_queue_size);
+    let (pool, runtime_metadata) = WorkerPool::start(component, context, workers, queue_capacity)?;
+    let pool = Arc::new(pool);
+    let batcher = (settings.max_batch_size > 1 && settings.max_batch_time > 0.0).then(|| {
+        Batcher::start(
+            pool.clone(),
+            BatchOptions {
+                max_batch_size: settings.max_batch_size as u64,
+                max_batch_time: std::time::Duration::from_secs_f64(
+                    settings.max_batch_time.min(3600.0),
+                ),
+                queue_capacity,
+            },
+        )
+    });
 
     let metadata = ModelMetadata {
         platform: if settings.platform.is_empty() {
@@ -108,6 +140,7 @@ pub fn load_model(
         declared_inputs,
         limits,
         pool,
+        batcher,
     })
 }
 

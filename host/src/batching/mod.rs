@@ -1,0 +1,220 @@
+//! Adaptive batching: requests to one model gathered into batches along dimension 0.
+//!
+//! A [`Batcher`] is a handle on a task. The task takes the first waiting request, then gathers
+//! requests that share its [`merge::BatchKey`] until the batch holds `max_batch_size` rows or
+//! `max_batch_time` has passed since that first request arrived; it hands the merged request to
+//! the model's workers and goes on gathering while the batch runs. Each request gets exactly its
+//! own rows back (or the batch's error). The queue is bounded: a full one refuses at once.
+
+pub mod merge;
+
+use crate::codec::InferenceRequest;
+use crate::wasm::CallError;
+use crate::workers::{CallOutput, PoolError, WorkerPool};
+use merge::BatchKey;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// When and how much to batch.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Most rows in one batch.
+    pub max_batch_size: u64,
+    /// Longest a batch waits to fill, from its first request's arrival.
+    pub max_batch_time: Duration,
+    /// Requests waiting to be batched before new ones are refused.
+    pub queue_capacity: usize,
+}
+
+struct Item {
+    request: InferenceRequest,
+    key: BatchKey,
+    rows: u64,
+    arrived: Instant,
+    deadline: Instant,
+    timeout: Duration,
+    reply: oneshot::Sender<Result<CallOutput, PoolError>>,
+}
+
+/// The batching front of one model's worker pool.
+pub struct Batcher {
+    items: mpsc::Sender<Item>,
+    pool: Arc<WorkerPool>,
+    options: BatchOptions,
+}
+
+impl Batcher {
+    /// Starts the batching task for `pool` (needs a tokio runtime context).
+    pub fn start(pool: Arc<WorkerPool>, options: BatchOptions) -> Self {
+        let (items, receiver) = mpsc::channel(options.queue_capacity.max(1));
+        tokio::spawn(gather(receiver, pool.clone(), options));
+        Batcher {
+            items,
+            pool,
+            options,
+        }
+    }
+
+    /// Runs a request in a batch (or alone, when it cannot share one or is larger than a batch).
+    pub async fn infer(
+        &self,
+        request: InferenceRequest,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<CallOutput, PoolError> {
+        let (key, rows) = match merge::batch_key(&request) {
+            Some((key, rows)) if rows > 0 && rows <= self.options.max_batch_size => (key, rows),
+            _ => return self.pool.infer(request, deadline, timeout).await,
+        };
+        let (reply, answer) = oneshot::channel();
+        let item = Item {
+            request,
+            key,
+            rows,
+            arrived: Instant::now(),
+            deadline,
+            timeout,
+            reply,
+        };
+        self.items.try_send(item).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => PoolError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => PoolError::Stopped,
+        })?;
+        answer.await.map_err(|_| PoolError::Stopped)?
+    }
+}
+
+/// The batching task: forms batches until every handle is dropped.
+async fn gather(mut items: mpsc::Receiver<Item>, pool: Arc<WorkerPool>, options: BatchOptions) {
+    let mut waiting: VecDeque<Item> = VecDeque::new();
+    loop {
+        let first = match waiting.pop_front() {
+            Some(item) => item,
+            None => match items.recv().await {
+                Some(item) => item,
+                None => return,
+            },
+        };
+        let closes = first.arrived + options.max_batch_time;
+        let mut rows = first.rows;
+        let mut batch = vec![first];
+
+        // Requests that waited behind an earlier batch join first, in arrival order.
+        let mut index = 0;
+        while index < waiting.len() && rows < options.max_batch_size {
+            if waiting[index].key == batch[0].key
+                && rows + waiting[index].rows <= options.max_batch_size
+            {
+                let item = waiting.remove(index).expect("index in bounds");
+                rows += item.rows;
+                batch.push(item);
+            } else {
+                index += 1;
+            }
+        }
+        while rows < options.max_batch_size && waiting.len() < options.queue_capacity {
+            let item = tokio::select! {
+                item = items.recv() => item,
+                () = tokio::time::sleep_until(closes.into()) => break,
+            };
+            let Some(item) = item else { break };
+            if item.key == batch[0].key && rows + item.rows <= options.max_batch_size {
+                rows += item.rows;
+                batch.push(item);
+            } else {
+                waiting.push_back(item);
+            }
+        }
+
+        // Drop requests whose client has gone, and answer those already past their deadline.
+        let now = Instant::now();
+        let mut ready = Vec::with_capacity(batch.len());
+        for item in batch {
+            if item.reply.is_closed() {
+                continue;
+            }
+            if item.deadline <= now {
+                let _ = item
+                    .reply
+                    .send(Err(PoolError::Call(CallError::ExpiredInQueue(
+                        item.timeout,
+                    ))));
+                continue;
+            }
+            ready.push(item);
+        }
+        if !ready.is_empty() {
+            tokio::spawn(run_batch(pool.clone(), ready));
+        }
+    }
+}
+
+/// Runs one batch on the workers and answers each of its requests.
+async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
+    let rows: Vec<u64> = batch.iter().map(|item| item.rows).collect();
+    let earliest = batch
+        .iter()
+        .min_by_key(|item| item.deadline)
+        .expect("a batch is never empty");
+    let (deadline, timeout) = (earliest.deadline, earliest.timeout);
+    let merged = if batch.len() == 1 {
+        None
+    } else {
+        let requests: Vec<&InferenceRequest> = batch.iter().map(|item| &item.request).collect();
+        Some(merge::merge(&requests))
+    };
+    tracing::debug!(
+        requests = batch.len(),
+        rows = rows.iter().sum::<u64>(),
+        "running a batch"
+    );
+    let mut batch = batch;
+    let request = match merged {
+        Some(merged) => merged,
+        None => std::mem::take(&mut batch[0].request),
+    };
+    let result = pool.infer(request, deadline, timeout).await;
+    match result {
+        Ok((outputs, parameters)) => match merge::split(&outputs, &rows) {
+            Ok(answers) => {
+                for (item, outputs) in batch.into_iter().zip(answers) {
+                    let _ = item.reply.send(Ok((outputs, parameters.clone())));
+                }
+            }
+            Err(reason) => {
+                for item in batch {
+                    let _ = item
+                        .reply
+                        .send(Err(PoolError::Call(CallError::InvalidOutput(
+                            reason.clone(),
+                        ))));
+                }
+            }
+        },
+        Err(error) => {
+            for item in batch {
+                let _ = item.reply.send(Err(duplicate(&error)));
+            }
+        }
+    }
+}
+
+/// The same failure, for every request of a batch.
+fn duplicate(error: &PoolError) -> PoolError {
+    match error {
+        PoolError::Overloaded => PoolError::Overloaded,
+        PoolError::Stopped => PoolError::Stopped,
+        PoolError::Call(call) => PoolError::Call(match call {
+            CallError::InvalidInput(message) => CallError::InvalidInput(message.clone()),
+            CallError::Failed(message) => CallError::Failed(message.clone()),
+            CallError::InvalidOutput(message) => CallError::InvalidOutput(message.clone()),
+            CallError::OutputTooLarge(message) => CallError::OutputTooLarge(message.clone()),
+            CallError::ExpiredInQueue(timeout) => CallError::ExpiredInQueue(*timeout),
+            CallError::DeadlineExceeded(timeout) => CallError::DeadlineExceeded(*timeout),
+            CallError::MemoryLimit(limit) => CallError::MemoryLimit(*limit),
+            CallError::Trap(trap) => CallError::Failed(format!("the runtime trapped: {trap:#}")),
+        }),
+    }
+}
