@@ -188,6 +188,37 @@ fn instance_limits(
     })
 }
 
+/// MLServer's runtimes: the mlhost runtime serving the same model format (when there is one),
+/// and what to tell a user whose model cannot be served as it is.
+pub const MLSERVER_IMPLEMENTATIONS: &[(&str, Option<&str>, &str)] = &[
+    (
+        "mlserver_sklearn.SKLearnModel",
+        None,
+        "scikit-learn pickles (joblib) cannot be loaded safely outside Python: export the model to ONNX \
+         with skl2onnx",
+    ),
+    (
+        "mlserver_xgboost.XGBoostModel",
+        None,
+        "the XGBoost runtime (model.json / .ubj) is not built in yet",
+    ),
+    (
+        "mlserver_lightgbm.LightGBMModel",
+        None,
+        "the LightGBM runtime (model.txt) is not built in yet",
+    ),
+    (
+        "mlserver_mlflow.MLflowRuntime",
+        None,
+        "MLflow models run Python: export the model to ONNX, or write a runtime with the guest SDK",
+    ),
+    (
+        "mlserver_huggingface.HuggingFaceRuntime",
+        None,
+        "Hugging Face pipelines run Python: export the model to ONNX, or write a runtime with the guest SDK",
+    ),
+];
+
 /// `implementation` → a built-in runtime or a `.wasm` file in the model's folder.
 fn resolve_implementation(
     settings: &ModelSettings,
@@ -200,9 +231,20 @@ fn resolve_implementation(
             built_in.join(", ")
         )));
     };
+    let built_in_name = MLSERVER_IMPLEMENTATIONS
+        .iter()
+        .find(|(mlserver, _, _)| *mlserver == implementation)
+        .map(|(_, mlhost, advice)| mlhost.ok_or(*advice))
+        .transpose()
+        .map_err(|advice| {
+            LoadError::Implementation(format!(
+                "implementation '{implementation}' is MLServer's; mlhost cannot serve it: {advice}"
+            ))
+        })?
+        .unwrap_or(implementation);
     if let Some((name, bytes)) = BUILT_IN_RUNTIMES
         .iter()
-        .find(|(name, _)| *name == implementation)
+        .find(|(name, _)| *name == built_in_name)
     {
         return Ok(ComponentSource::BuiltIn { name, bytes });
     }
@@ -356,6 +398,17 @@ mod tests {
             ..Default::default()
         };
         let error = resolve_implementation(&settings, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is MLServer's") && error.contains("skl2onnx"),
+            "{error}"
+        );
+        let unknown = ModelSettings {
+            implementation: Some("my_module.MyModel".into()),
+            ..Default::default()
+        };
+        let error = resolve_implementation(&unknown, Path::new("."))
             .unwrap_err()
             .to_string();
         assert!(
