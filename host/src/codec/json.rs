@@ -116,6 +116,9 @@ fn decode_input(input: InputJson<'_>, max_elements: u64) -> Result<Tensor, Decod
         data: Vec::with_capacity(bound * datatype.element_size().unwrap_or(8)),
         count: 0,
         expected,
+        shape: shape.clone(),
+        depth: 0,
+        nested: false,
     };
     let mut deserializer = serde_json::Deserializer::from_str(raw);
     Elements(&mut sink)
@@ -173,10 +176,22 @@ struct DataSink {
     data: Vec<u8>,
     count: u64,
     expected: u64,
+    /// The tensor's shape: nested data must follow it level by level.
+    shape: Vec<u64>,
+    /// How many arrays deep the parser is.
+    depth: usize,
+    /// Whether the data is nested (an array inside the top-level array) rather than flat.
+    nested: bool,
 }
 
 impl DataSink {
     fn claim_one<E: de::Error>(&mut self) -> Result<(), E> {
+        if self.nested && self.depth != self.shape.len() {
+            return Err(E::custom(format_args!(
+                "nested data does not follow the shape {:?}",
+                self.shape
+            )));
+        }
         self.count += 1;
         if self.count > self.expected {
             return Err(E::custom(format_args!(
@@ -320,7 +335,29 @@ impl<'de> Visitor<'de> for Elements<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Elements(&mut *self.0))?.is_some() {}
+        let sink = self.0;
+        let level = sink.depth;
+        if level == 1 {
+            if sink.count > 0 && !sink.nested {
+                return Err(de::Error::custom(
+                    "data mixes flat elements and nested arrays",
+                ));
+            }
+            sink.nested = true;
+        }
+        sink.depth += 1;
+        let mut length = 0u64;
+        while seq.next_element_seed(Elements(&mut *sink))?.is_some() {
+            length += 1;
+        }
+        sink.depth -= 1;
+        // Nested data holds, at each level, as many arrays (or elements) as that dimension.
+        if sink.nested && sink.shape.get(level) != Some(&length) {
+            return Err(de::Error::custom(format_args!(
+                "nested data does not follow the shape {:?}",
+                sink.shape
+            )));
+        }
         Ok(())
     }
 
@@ -578,6 +615,25 @@ mod tests {
             ("BOOL", "[1]", "[1]", "expected a boolean"),
             ("BYTES", "[1]", "[1]", "expected a string"),
             ("FP32", "[1]", "[null]", "invalid type"),
+            (
+                "FP32",
+                "[2,2]",
+                "[[1,2,3],[4]]",
+                "does not follow the shape",
+            ),
+            ("FP32", "[2,2]", "[[1,2],3,4]", "does not follow the shape"),
+            (
+                "FP32",
+                "[2,2]",
+                "[1,2,[3,4]]",
+                "mixes flat elements and nested arrays",
+            ),
+            (
+                "FP32",
+                "[2,2]",
+                "[[[1,2]],[[3,4]]]",
+                "does not follow the shape",
+            ),
             ("FLOAT32", "[1]", "[1]", "unknown datatype 'FLOAT32'"),
             ("FP32", "[-1]", "[1]", "negative dimension"),
             (
