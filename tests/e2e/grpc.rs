@@ -414,6 +414,12 @@ async fn deadlines_unavailable_models_and_gzip() {
         "the server did not stop the call at the gRPC deadline"
     );
 
+    // A runtime failure is INTERNAL, and the model answers its next request.
+    let trapping = HashMap::from([("attack".to_string(), string("trap"))]);
+    let status = client.model_infer(request("slow", trapping)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(status.message().contains("trapped"), "{status:?}");
+
     let status = client
         .model_infer(request("broken", HashMap::new()))
         .await
