@@ -11,6 +11,9 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// How long a shutdown waits for open gRPC streams.
+const GRPC_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What `run` serves.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -133,10 +136,15 @@ pub async fn run(
         .with_graceful_shutdown(wait_for_stop(stopped))
         .await
         .context("the REST server failed")?;
-    grpc_task
-        .await
-        .context("the gRPC server panicked")?
-        .context("the gRPC server failed")?;
+    // In-flight RPCs drain; a stream a client keeps open does not hold the shutdown forever.
+    match tokio::time::timeout(GRPC_DRAIN_TIMEOUT, grpc_task).await {
+        Ok(result) => result
+            .context("the gRPC server panicked")?
+            .context("the gRPC server failed")?,
+        Err(_) => {
+            tracing::warn!("gRPC streams still open after {GRPC_DRAIN_TIMEOUT:?}: closing them")
+        }
+    }
 
     loading.abort();
     let _ = loading.await;

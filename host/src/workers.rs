@@ -174,6 +174,10 @@ fn serve(
             continue; // the client has gone
         }
         if instance.is_none() {
+            if job.deadline <= Instant::now() {
+                let _ = job.reply.send(Err(CallError::ExpiredInQueue(job.timeout)));
+                continue;
+            }
             instance = recreate(component, context, recreated);
         }
         // A panic in the host's own code must not kill the worker: it fails that request, and

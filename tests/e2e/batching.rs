@@ -120,3 +120,53 @@ fn a_full_queue_refuses_at_once_and_the_model_recovers() {
     let response = server.post_json("/v2/models/slow/infer", &body);
     assert_eq!(response.status, 200);
 }
+
+#[test]
+fn a_short_deadline_closes_the_batch_early_and_does_not_cut_the_others() {
+    let dir = model_folder(&[
+        (
+            "batched/model-settings.json",
+            r#"{"implementation": "linear", "max_batch_size": 64, "max_batch_time": 5}"#,
+        ),
+        ("batched/linear.json", LINEAR),
+    ]);
+    let server = Server::start(dir.path());
+    let body = |timeout: Option<u64>| {
+        let mut body =
+            json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 2], "data": [1, 2]}]});
+        if let Some(timeout) = timeout {
+            body["parameters"] = json!({"timeout": timeout});
+        }
+        body
+    };
+    // Alone with a 400 ms budget, a request does not wait out the 5 s batch window.
+    let started = Instant::now();
+    let response = server.post_json("/v2/models/batched/infer", &body(Some(400_000)));
+    assert_eq!(
+        response.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.json()["outputs"][0]["data"], json!([1.0, 4.5]));
+
+    // Beside a patient request, the urgent one closes the batch; both are answered.
+    let address = server.address;
+    let patient = std::thread::spawn(move || {
+        Connection::open(address).post(
+            "/v2/models/batched/infer",
+            body(None).to_string().as_bytes(),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let urgent = server.post_json("/v2/models/batched/infer", &body(Some(600_000)));
+    assert_eq!(urgent.status, 200);
+    let patient = patient.join().unwrap();
+    assert_eq!(patient.status, 200);
+    assert_eq!(patient.json()["outputs"], urgent.json()["outputs"]);
+}

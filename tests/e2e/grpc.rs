@@ -416,7 +416,10 @@ async fn deadlines_unavailable_models_and_gzip() {
 
     // A runtime failure is INTERNAL, and the model answers its next request.
     let trapping = HashMap::from([("attack".to_string(), string("trap"))]);
-    let status = client.model_infer(request("slow", trapping)).await.unwrap_err();
+    let status = client
+        .model_infer(request("slow", trapping))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{status:?}");
     assert!(status.message().contains("trapped"), "{status:?}");
 

@@ -9,9 +9,15 @@ use crate::codec::{InferenceRequest, ParameterValue, Parameters, Tensor};
 /// dimensions, requested outputs, and request parameters (which may change the computation).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchKey {
-    inputs: Vec<(String, crate::codec::DataType, Vec<u64>)>,
-    outputs: Vec<String>,
+    inputs: Vec<(String, crate::codec::DataType, Vec<u64>, Parameters)>,
+    outputs: Vec<(String, Parameters)>,
     parameters: Parameters,
+}
+
+fn sorted(parameters: &Parameters) -> Parameters {
+    let mut parameters = parameters.clone();
+    parameters.sort_by(|a, b| a.0.cmp(&b.0));
+    parameters
 }
 
 /// The batch key and row count of a request, or `None` when it cannot be batched (no inputs, a
@@ -24,15 +30,20 @@ pub fn batch_key(request: &InferenceRequest) -> Option<(BatchKey, u64)> {
         if first != rows {
             return None;
         }
-        inputs.push((input.name.clone(), input.datatype, trailing.to_vec()));
+        inputs.push((
+            input.name.clone(),
+            input.datatype,
+            trailing.to_vec(),
+            sorted(&input.parameters),
+        ));
     }
     inputs.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut outputs: Vec<String> = request
+    let mut outputs: Vec<(String, Parameters)> = request
         .outputs
         .iter()
-        .map(|output| output.name.clone())
+        .map(|output| (output.name.clone(), sorted(&output.parameters)))
         .collect();
-    outputs.sort();
+    outputs.sort_by(|a, b| a.0.cmp(&b.0));
     // The deadline is per request; it does not change the computation.
     let mut parameters: Parameters = request
         .parameters

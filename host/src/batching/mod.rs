@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+/// How long past its deadline a batched request waits for its batch before giving up.
+const DEADLINE_GRACE: Duration = Duration::from_millis(500);
+
 /// When and how much to batch.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchOptions {
@@ -36,6 +39,14 @@ struct Item {
     deadline: Instant,
     timeout: Duration,
     reply: oneshot::Sender<Result<CallOutput, PoolError>>,
+}
+
+impl Item {
+    /// When a batch holding this request must close: a request waits at most half of its time
+    /// for others to join.
+    fn must_start(&self) -> Instant {
+        self.arrived + self.deadline.saturating_duration_since(self.arrived) / 2
+    }
 }
 
 /// The batching front of one model's worker pool.
@@ -82,7 +93,11 @@ impl Batcher {
             mpsc::error::TrySendError::Full(_) => PoolError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => PoolError::Stopped,
         })?;
-        answer.await.map_err(|_| PoolError::Stopped)?
+        // The batch runs under its latest deadline; each request is held to its own here.
+        tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), answer)
+            .await
+            .map_err(|_| PoolError::Call(CallError::DeadlineExceeded(timeout)))?
+            .map_err(|_| PoolError::Stopped)?
     }
 }
 
@@ -97,7 +112,9 @@ async fn gather(mut items: mpsc::Receiver<Item>, pool: Arc<WorkerPool>, options:
                 None => return,
             },
         };
-        let closes = first.arrived + options.max_batch_time;
+        // The batch closes when it is full, when its time is up, or when its most urgent request
+        // must start.
+        let mut closes = (first.arrived + options.max_batch_time).min(first.must_start());
         let mut rows = first.rows;
         let mut batch = vec![first];
 
@@ -109,6 +126,7 @@ async fn gather(mut items: mpsc::Receiver<Item>, pool: Arc<WorkerPool>, options:
             {
                 let item = waiting.remove(index).expect("index in bounds");
                 rows += item.rows;
+                closes = closes.min(item.must_start());
                 batch.push(item);
             } else {
                 index += 1;
@@ -122,6 +140,7 @@ async fn gather(mut items: mpsc::Receiver<Item>, pool: Arc<WorkerPool>, options:
             let Some(item) = item else { break };
             if item.key == batch[0].key && rows + item.rows <= options.max_batch_size {
                 rows += item.rows;
+                closes = closes.min(item.must_start());
                 batch.push(item);
             } else {
                 waiting.push_back(item);
@@ -154,11 +173,12 @@ async fn gather(mut items: mpsc::Receiver<Item>, pool: Arc<WorkerPool>, options:
 /// Runs one batch on the workers and answers each of its requests.
 async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
     let rows: Vec<u64> = batch.iter().map(|item| item.rows).collect();
-    let earliest = batch
+    // Run under the latest deadline: one request's short timeout must not stop the others' work.
+    let latest = batch
         .iter()
-        .min_by_key(|item| item.deadline)
+        .max_by_key(|item| item.deadline)
         .expect("a batch is never empty");
-    let (deadline, timeout) = (earliest.deadline, earliest.timeout);
+    let (deadline, timeout) = (latest.deadline, latest.timeout);
     let merged = if batch.len() == 1 {
         None
     } else {
@@ -176,6 +196,12 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
         None => std::mem::take(&mut batch[0].request),
     };
     let result = pool.infer(request, deadline, timeout).await;
+    if batch.len() == 1 {
+        // Alone, the request gets the runtime's answer as it is.
+        let item = batch.pop().expect("one item");
+        let _ = item.reply.send(result);
+        return;
+    }
     match result {
         Ok((outputs, parameters)) => match merge::split(&outputs, &rows) {
             Ok(answers) => {

@@ -197,10 +197,30 @@ impl Repository {
     /// Loads model `name` from disk (re-reading its settings): every version found is built
     /// beside the serving one and swapped in when ready; versions gone from disk are unloaded.
     /// On failure the previous version, if any, keeps serving.
-    pub async fn load(&self, name: &str) -> Result<(), RepositoryError> {
-        let operation = self.operation_lock(name);
-        let _serialized = operation.lock().await;
+    ///
+    /// The load runs in a task of its own: a caller that goes away (a dropped connection, a
+    /// passed gRPC deadline) does not leave the model half-loaded.
+    pub async fn load(self: &Arc<Self>, name: &str) -> Result<(), RepositoryError> {
+        let (repository, model) = (self.clone(), name.to_string());
+        let result = tokio::spawn(async move {
+            let operation = repository.operation_lock(&model);
+            let result = {
+                let _serialized = operation.lock().await;
+                repository.load_serialized(&model).await
+            };
+            repository.release_operation_lock(&model, operation);
+            result
+        })
+        .await;
+        result.unwrap_or_else(|panic| {
+            Err(RepositoryError::LoadFailed {
+                name: name.to_string(),
+                reason: format!("the load panicked: {panic}"),
+            })
+        })
+    }
 
+    async fn load_serialized(&self, name: &str) -> Result<(), RepositoryError> {
         let found: Vec<DiscoveredModel> = self
             .discover()
             .await?
@@ -217,6 +237,8 @@ impl Repository {
             }
         }
 
+        let on_disk: Vec<Option<String>> =
+            found.iter().map(|model| model.version.clone()).collect();
         let mut loads = tokio::task::JoinSet::new();
         for model in found {
             let (engine, settings) = (self.engine.clone(), self.settings.clone());
@@ -227,14 +249,12 @@ impl Repository {
                 (model, result, started.elapsed())
             });
         }
-        let mut loaded_versions = Vec::new();
         let mut failures = Vec::new();
         while let Some(joined) = loads.join_next().await {
             let Ok((model, result, elapsed)) = joined else {
                 failures.push("a load panicked".to_string());
                 continue;
             };
-            loaded_versions.push(model.version.clone());
             match result {
                 Ok(loaded) => {
                     tracing::info!(model = %name, version = ?model.version, elapsed_ms = elapsed.as_millis() as u64, "model ready");
@@ -256,7 +276,7 @@ impl Repository {
                 }
             }
         }
-        self.retain_versions(name, &loaded_versions);
+        self.retain_versions(name, &on_disk);
         if failures.is_empty() {
             Ok(())
         } else {
@@ -271,7 +291,15 @@ impl Repository {
     /// flight finish on the instances they hold.
     pub async fn unload(&self, name: &str) -> Result<(), RepositoryError> {
         let operation = self.operation_lock(name);
-        let _serialized = operation.lock().await;
+        let result = {
+            let _serialized = operation.lock().await;
+            self.unload_serialized(name)
+        };
+        self.release_operation_lock(name, operation);
+        result
+    }
+
+    fn unload_serialized(&self, name: &str) -> Result<(), RepositoryError> {
         let mut models = self.models.write().expect("repository lock");
         let versions = models
             .get_mut(name)
@@ -353,6 +381,16 @@ impl Repository {
                     *state = ModelState::Unloaded;
                 }
             }
+        }
+    }
+
+    /// Forgets a model's operation lock once no operation holds or waits for it, so that the
+    /// map does not grow with every name ever asked for.
+    fn release_operation_lock(&self, name: &str, operation: Arc<tokio::sync::Mutex<()>>) {
+        let mut operations = self.operations.lock().expect("operations lock");
+        // Ours and the map's: nobody else holds it.
+        if Arc::strong_count(&operation) == 2 {
+            operations.remove(name);
         }
     }
 
