@@ -49,8 +49,6 @@ impl ComponentSource {
 /// A compiled runtime component, ready to be instantiated any number of times.
 pub struct RuntimeComponent {
     pub(super) pre: RuntimePre<InstanceState>,
-    /// What it was compiled from.
-    pub source: String,
 }
 
 /// Identifies a component for the compile cache: a changed file compiles again.
@@ -188,10 +186,7 @@ impl WasmEngine {
                 CacheOutcome::Compiled => "compiled component",
             }
         );
-        Ok(RuntimeComponent {
-            pre,
-            source: source.describe(),
-        })
+        Ok(RuntimeComponent { pre })
     }
 }
 
