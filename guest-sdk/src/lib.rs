@@ -43,9 +43,11 @@
 //! Build it with `cargo build --release --target wasm32-wasip2` (a `cdylib` crate) and point a
 //! `model-settings.json` at the `.wasm` file through `implementation`.
 
+mod content;
 mod element;
 mod error;
 mod request;
+mod stream;
 mod tensor;
 
 /// The raw `wit-bindgen` bindings of the `mlhost:runtime` world.
@@ -54,7 +56,7 @@ mod tensor;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "mlhost:runtime/runtime@0.1.0",
+        world: "mlhost:runtime/runtime@0.1.1",
         pub_export_macro: true,
         export_macro_name: "__export_runtime",
         default_bindings_module: "mlhost_guest::bindings",
@@ -65,8 +67,10 @@ pub use bindings::mlhost::runtime::types::{
     Datatype, Error, InferenceRequest, ModelSettings, Parameter, ParameterValue, RequestedOutput,
     Tensor,
 };
+pub use content::{CONTENT_TYPE, Column, ColumnValues, DateTime, Table};
 pub use element::Element;
 pub use request::{InferenceResponse, ModelMetadata, TensorMetadata};
+pub use stream::Responses;
 
 use bindings::exports::mlhost::runtime::model::{GuestModel, Model as ModelHandle};
 use bindings::mlhost::runtime::host;
@@ -92,6 +96,18 @@ pub trait Model: 'static {
     /// Return [`Error::InvalidInput`] for a request that does not fit the model (the client gets
     /// a 400) and [`Error::Internal`] for a failure of the runtime itself (a 500).
     fn predict(&self, request: InferenceRequest) -> Result<InferenceResponse, Error>;
+
+    /// Runs one request for a streaming endpoint (`infer_stream`, gRPC ModelStreamInfer),
+    /// sending each response as soon as it is ready with [`Responses::send`].
+    ///
+    /// By default, sends the one response of [`Model::predict`].
+    fn predict_stream(
+        &self,
+        request: InferenceRequest,
+        responses: &mut Responses,
+    ) -> Result<(), Error> {
+        responses.send(self.predict(request)?)
+    }
 }
 
 /// Adapts a [`Model`] to the generated component interface. Used by [`export_model!`].
@@ -131,23 +147,14 @@ impl<M: Model> GuestModel for Exported<M> {
         Ok(())
     }
 
-    /// Runs the model and hands each output to the host, which checks it against the model's
-    /// limits as it arrives.
+    /// Runs the model and hands its answer to the host: one response, or as many as the model
+    /// sends when the caller streams.
     fn predict(&self, request: InferenceRequest) -> Result<(), Error> {
-        let response = self.0.predict(request)?;
-        for output in &response.outputs {
-            host::add_output(&output.name, output.datatype, &output.shape, &output.data)
-                .map_err(Error::Internal)?;
-            for parameter in &output.parameters {
-                host::add_output_parameter(Some(&output.name), &parameter.name, &parameter.value)
-                    .map_err(Error::Internal)?;
-            }
+        if host::streaming() {
+            self.0.predict_stream(request, &mut Responses::to_host())
+        } else {
+            stream::hand_over(&self.0.predict(request)?)
         }
-        for parameter in &response.parameters {
-            host::add_output_parameter(None, &parameter.name, &parameter.value)
-                .map_err(Error::Internal)?;
-        }
-        Ok(())
     }
 }
 
@@ -172,6 +179,7 @@ macro_rules! export_model {
             let _ = <$model as $crate::Model>::load;
             let _ = <$model as $crate::Model>::metadata;
             let _ = <$model as $crate::Model>::predict;
+            let _ = <$model as $crate::Model>::predict_stream;
         };
     };
 }

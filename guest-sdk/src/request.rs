@@ -1,6 +1,6 @@
 //! Helpers on requests, responses and metadata.
 
-use crate::{Datatype, Error, InferenceRequest, Parameter, ParameterValue, Tensor};
+use crate::{Datatype, Error, InferenceRequest, Parameter, ParameterValue, Tensor, find_parameter};
 
 /// The answer to one inference request: its outputs and parameters.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +34,21 @@ impl InferenceRequest {
             .iter()
             .find(|input| input.name == name)
             .ok_or_else(|| Error::invalid_input(format!("missing input '{name}'")))
+    }
+
+    /// The HTTP headers (or gRPC metadata) of the request, names in lower case (MLServer's
+    /// `parameters.headers`). Empty for a request that ran in a batch.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        let Some(ParameterValue::String(text)) = find_parameter(&self.parameters, HEADERS) else {
+            return Vec::new();
+        };
+        match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+            Ok(object) => object
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value.as_str()?.to_string())))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The request's one input, for models that take exactly one.
@@ -88,7 +103,33 @@ impl InferenceResponse {
         self.outputs.push(tensor);
         self
     }
+
+    /// Adds a header to send back to the client (an HTTP header, or gRPC metadata). Headers
+    /// that describe the message itself (`content-type`, `content-length`, ...) are not sent.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let mut object = match find_parameter(&self.parameters, HEADERS) {
+            Some(ParameterValue::String(text)) => {
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                    .unwrap_or_default()
+            }
+            _ => serde_json::Map::new(),
+        };
+        object.insert(
+            name.to_string(),
+            serde_json::Value::String(value.to_string()),
+        );
+        self.parameters
+            .retain(|parameter| parameter.name != HEADERS);
+        self.parameters.push(Parameter::string(
+            HEADERS,
+            &serde_json::Value::Object(object).to_string(),
+        ));
+        self
+    }
 }
+
+/// The parameter carrying headers, as the text of a JSON object of strings.
+const HEADERS: &str = "headers";
 
 impl ModelMetadata {
     /// Metadata with no inputs or outputs yet; `platform` names the framework or format.

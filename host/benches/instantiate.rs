@@ -86,7 +86,7 @@ fn main() {
             for _ in 0..ROUNDS {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 instance
-                    .predict(request.clone(), deadline, Duration::from_secs(10))
+                    .predict(request.clone(), deadline, Duration::from_secs(10), None)
                     .unwrap();
             }
             let call = started.elapsed() / ROUNDS;

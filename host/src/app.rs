@@ -64,8 +64,9 @@ pub async fn run(
         ServerInfo {
             name: settings.server_name.clone(),
             version: settings.server_version.clone(),
-            extensions: ["model_repository".to_string()]
-                .into_iter()
+            extensions: crate::protocol::EXTENSIONS
+                .iter()
+                .map(|extension| extension.to_string())
                 .chain(settings.extensions.iter().cloned())
                 .collect(),
         },

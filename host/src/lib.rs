@@ -14,5 +14,6 @@ pub mod config;
 pub mod protocol;
 pub mod repository;
 pub mod shutdown;
+pub mod stats;
 pub mod wasm;
 pub mod workers;

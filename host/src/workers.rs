@@ -5,8 +5,12 @@
 //! with `try_send` (a full queue is refused at once) and awaits the answer on a oneshot channel.
 //! A worker that traps replies with the error, drops its Store and instantiates a fresh one.
 
-use crate::codec::{InferenceRequest, ModelMetadata, Parameters, Tensor};
-use crate::wasm::{CallError, InstanceError, ModelContext, ModelInstance, RuntimeComponent};
+use crate::codec::{InferenceRequest, ModelMetadata};
+use crate::stats::ModelStats;
+pub use crate::wasm::CallOutput;
+use crate::wasm::{
+    CallError, InstanceError, ModelContext, ModelInstance, RuntimeComponent, StreamSink,
+};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,9 +21,6 @@ use tokio::sync::oneshot;
 /// How long past a request's deadline the async side waits for its worker before giving up on
 /// it (a worker stuck in a host call cannot be interrupted by the epoch).
 const DEADLINE_GRACE: Duration = Duration::from_millis(500);
-
-/// The outputs and parameters of one successful call.
-pub type CallOutput = (Vec<Tensor>, Parameters);
 
 /// Why a request got no answer from the pool.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ struct Job {
     /// When the call must be stopped, and the timeout that set it (for the error message).
     deadline: Instant,
     timeout: Duration,
+    /// Where a streaming call's early responses go.
+    stream: Option<StreamSink>,
     reply: oneshot::Sender<Result<CallOutput, CallError>>,
 }
 
@@ -49,7 +52,8 @@ pub struct WorkerPool {
 
 impl WorkerPool {
     /// Starts `workers` threads, each instantiating the runtime and loading the model, and waits
-    /// until all have loaded. Returns the model's metadata as the runtime describes it.
+    /// until all have loaded. Returns the model's metadata as the runtime describes it. Every
+    /// run of the runtime is recorded in `stats`.
     ///
     /// Blocking: call it off the async threads.
     pub fn start(
@@ -57,6 +61,7 @@ impl WorkerPool {
         context: Arc<ModelContext>,
         workers: usize,
         queue_capacity: usize,
+        stats: Arc<ModelStats>,
     ) -> Result<(Self, ModelMetadata), InstanceError> {
         let workers = workers.max(1);
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(queue_capacity.max(1));
@@ -70,7 +75,7 @@ impl WorkerPool {
                 queue.clone(),
                 loaded_tx.clone(),
             );
-            let recreated = recreated.clone();
+            let (recreated, stats) = (recreated.clone(), stats.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("mlhost-worker-{}-{index}", context.name))
                 .spawn(move || {
@@ -85,7 +90,7 @@ impl WorkerPool {
                         }
                     };
                     drop(loaded);
-                    serve(instance, &component, &context, &queue, &recreated);
+                    serve(instance, &component, &context, &queue, &recreated, &stats);
                 })
                 .map_err(|error| {
                     InstanceError::Instantiate(wasmtime::Error::msg(error.to_string()))
@@ -125,12 +130,25 @@ impl WorkerPool {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<CallOutput, PoolError> {
+        self.infer_streaming(request, deadline, timeout, None).await
+    }
+
+    /// As [`WorkerPool::infer`], letting the runtime send responses to `stream` before its
+    /// last one (which it returns).
+    pub async fn infer_streaming(
+        &self,
+        request: InferenceRequest,
+        deadline: Instant,
+        timeout: Duration,
+        stream: Option<StreamSink>,
+    ) -> Result<CallOutput, PoolError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .try_send(Job {
                 request,
                 deadline,
                 timeout,
+                stream,
                 reply,
             })
             .map_err(|error| match error {
@@ -167,6 +185,7 @@ fn serve(
     context: &ModelContext,
     queue: &Receiver<Job>,
     recreated: &AtomicU64,
+    stats: &ModelStats,
 ) {
     let mut instance = Some(instance);
     for job in queue.iter() {
@@ -185,7 +204,12 @@ fn serve(
         let mut panicked = false;
         let result = match instance.as_mut() {
             Some(live) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                live.predict(job.request, job.deadline, job.timeout)
+                let batch_size = stats.inferences(&job.request);
+                let output = live.predict(job.request, job.deadline, job.timeout, job.stream);
+                if let Ok(output) = &output {
+                    stats.record_execution(batch_size, &output.timings);
+                }
+                output
             }))
             .unwrap_or_else(|_| {
                 panicked = true;

@@ -21,7 +21,8 @@ fn server_metadata_names_the_server() {
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(
         response.json(),
-        json!({"name": "mlhost", "version": env!("CARGO_PKG_VERSION"), "extensions": ["model_repository"]})
+        json!({"name": "mlhost", "version": env!("CARGO_PKG_VERSION"),
+               "extensions": ["model_repository", "binary_tensor_data", "statistics", "model_configuration"]})
     );
 }
 

@@ -100,7 +100,15 @@ async fn health_and_metadata_rpcs() {
         .unwrap()
         .into_inner();
     assert_eq!(metadata.name, "mlhost");
-    assert_eq!(metadata.extensions, vec!["model_repository".to_string()]);
+    assert_eq!(
+        metadata.extensions,
+        [
+            "model_repository",
+            "binary_tensor_data",
+            "statistics",
+            "model_configuration"
+        ]
+    );
 
     let model = client
         .model_metadata(pb::ModelMetadataRequest {

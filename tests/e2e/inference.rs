@@ -92,7 +92,8 @@ fn logistic_regression_gives_the_probabilities_computed_by_hand() {
     // The three flowers are one of each species.
     assert_eq!(
         json["outputs"][1],
-        json!({"name": "predict", "datatype": "INT64", "shape": [3], "data": [0, 1, 2]})
+        json!({"name": "predict", "datatype": "INT64", "shape": [3], "data": [0, 1, 2],
+               "parameters": {"content_type": "np"}})
     );
 }
 
@@ -109,7 +110,8 @@ fn linear_regression_matches_hand_arithmetic() {
         response.json(),
         json!({
             "model_name": "house-prices",
-            "outputs": [{"name": "predict", "datatype": "FP64", "shape": [2, 1], "data": [192.0, 101.0]}]
+            "outputs": [{"name": "predict", "datatype": "FP64", "shape": [2, 1], "data": [192.0, 101.0],
+                         "parameters": {"content_type": "np"}}]
         })
     );
 }

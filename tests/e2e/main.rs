@@ -4,6 +4,7 @@
 mod bad_input;
 mod batching;
 mod endpoints;
+mod extensions;
 mod grpc;
 mod inference;
 mod isolation;

@@ -44,11 +44,11 @@ pub fn batch_key(request: &InferenceRequest) -> Option<(BatchKey, u64)> {
         .map(|output| (output.name.clone(), sorted(&output.parameters)))
         .collect();
     outputs.sort_by(|a, b| a.0.cmp(&b.0));
-    // The deadline is per request; it does not change the computation.
+    // The deadline and the HTTP headers are per request; they do not change the computation.
     let mut parameters: Parameters = request
         .parameters
         .iter()
-        .filter(|(name, _)| name != "timeout")
+        .filter(|(name, _)| !PER_REQUEST_PARAMETERS.contains(&name.as_str()))
         .cloned()
         .collect();
     parameters.sort_by(|a, b| a.0.cmp(&b.0));
@@ -61,6 +61,10 @@ pub fn batch_key(request: &InferenceRequest) -> Option<(BatchKey, u64)> {
         rows,
     ))
 }
+
+/// Request parameters that belong to each request alone: left out of batch keys, and of the
+/// merged request (a batch reaches the runtime without them).
+const PER_REQUEST_PARAMETERS: [&str; 2] = ["timeout", "headers"];
 
 /// Concatenates requests that share a [`BatchKey`] into one request along dimension 0.
 pub fn merge(requests: &[&InferenceRequest]) -> InferenceRequest {
@@ -101,7 +105,7 @@ pub fn merge(requests: &[&InferenceRequest]) -> InferenceRequest {
         parameters: first
             .parameters
             .iter()
-            .filter(|(name, _)| name != "timeout")
+            .filter(|(name, _)| !PER_REQUEST_PARAMETERS.contains(&name.as_str()))
             .cloned()
             .collect::<Vec<(String, ParameterValue)>>(),
     }

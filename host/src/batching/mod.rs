@@ -203,10 +203,14 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
         return;
     }
     match result {
-        Ok((outputs, parameters)) => match merge::split(&outputs, &rows) {
+        Ok(output) => match merge::split(&output.outputs, &rows) {
             Ok(answers) => {
                 for (item, outputs) in batch.into_iter().zip(answers) {
-                    let _ = item.reply.send(Ok((outputs, parameters.clone())));
+                    let _ = item.reply.send(Ok(CallOutput {
+                        outputs,
+                        parameters: output.parameters.clone(),
+                        timings: output.timings,
+                    }));
                 }
             }
             Err(reason) => {

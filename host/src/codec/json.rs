@@ -34,6 +34,10 @@ pub enum DecodeError {
     },
     #[error("parameter '{0}' must be a string, a number or a boolean")]
     Parameter(String),
+    #[error("input '{input}': {reason}")]
+    Binary { input: String, reason: String },
+    #[error("the body holds {0} bytes of binary data past the last input's")]
+    TrailingBinary(usize),
 }
 
 /// Why a response could not be encoded as JSON (a runtime's output that JSON cannot carry).
@@ -60,8 +64,8 @@ struct InputJson<'a> {
     datatype: String,
     #[serde(default)]
     parameters: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(borrow)]
-    data: &'a RawValue,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -71,15 +75,26 @@ struct RequestedOutputJson {
     parameters: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Decodes a JSON inference request body, checking every tensor against its shape and datatype,
-/// and its element count against `max_elements`.
-pub fn decode_request(body: &[u8], max_elements: u64) -> Result<InferenceRequest, DecodeError> {
-    let request: RequestJson<'_> = serde_json::from_slice(body)?;
+/// Decodes a JSON inference request, checking every tensor against its shape and datatype, and
+/// its element count against `max_elements`.
+///
+/// `binary` is what follows the JSON in a body of the binary tensor data extension (empty
+/// otherwise): inputs with a `binary_data_size` parameter take their data from it, in order.
+pub fn decode_request(
+    json: &[u8],
+    binary: &[u8],
+    max_elements: u64,
+) -> Result<InferenceRequest, DecodeError> {
+    let request: RequestJson<'_> = serde_json::from_slice(json)?;
+    let mut binary = binary;
     let inputs = request
         .inputs
         .into_iter()
-        .map(|input| decode_input(input, max_elements))
+        .map(|input| decode_input(input, &mut binary, max_elements))
         .collect::<Result<Vec<_>, _>>()?;
+    if !binary.is_empty() {
+        return Err(DecodeError::TrailingBinary(binary.len()));
+    }
     let outputs = request
         .outputs
         .unwrap_or_default()
@@ -99,7 +114,11 @@ pub fn decode_request(body: &[u8], max_elements: u64) -> Result<InferenceRequest
     })
 }
 
-fn decode_input(input: InputJson<'_>, max_elements: u64) -> Result<Tensor, DecodeError> {
+fn decode_input(
+    mut input: InputJson<'_>,
+    binary: &mut &[u8],
+    max_elements: u64,
+) -> Result<Tensor, DecodeError> {
     let tensor_error = |source| DecodeError::Tensor {
         input: input.name.clone(),
         source,
@@ -107,7 +126,40 @@ fn decode_input(input: InputJson<'_>, max_elements: u64) -> Result<Tensor, Decod
     let datatype: DataType = input.datatype.parse().map_err(tensor_error)?;
     let (shape, expected) = checked_shape(&input.shape, max_elements).map_err(tensor_error)?;
 
-    let raw = input.data.get();
+    let binary_size = input
+        .parameters
+        .as_mut()
+        .and_then(|parameters| parameters.remove(BINARY_DATA_SIZE));
+    let raw = match (binary_size, input.data) {
+        (Some(size), None) => {
+            let data = take_binary(&input.name, &size, binary)?.to_vec();
+            let tensor = Tensor {
+                parameters: decode_parameters(input.parameters)?,
+                name: input.name,
+                datatype,
+                shape,
+                data,
+            };
+            tensor.validate().map_err(|source| DecodeError::Tensor {
+                input: tensor.name.clone(),
+                source,
+            })?;
+            return Ok(tensor);
+        }
+        (Some(_), Some(_)) => {
+            return Err(DecodeError::Binary {
+                input: input.name,
+                reason: "it has both `data` and `binary_data_size`".to_string(),
+            });
+        }
+        (None, None) => {
+            return Err(DecodeError::Binary {
+                input: input.name,
+                reason: "it has no `data` (nor a `binary_data_size`)".to_string(),
+            });
+        }
+        (None, Some(raw)) => raw.get(),
+    };
     // Each element takes at least two characters of JSON ("1,"): never reserve more than the
     // text can hold, whatever the shape claims.
     let bound = expected.min(raw.len() as u64 / 2 + 1) as usize;
@@ -143,6 +195,38 @@ fn decode_input(input: InputJson<'_>, max_elements: u64) -> Result<Tensor, Decod
     })
 }
 
+/// The parameter of inputs (and response outputs) whose data is binary, and its size in bytes.
+pub const BINARY_DATA_SIZE: &str = "binary_data_size";
+
+/// Takes the `size` bytes of an input's binary data from the front of `binary`.
+fn take_binary<'b>(
+    input: &str,
+    size: &serde_json::Value,
+    binary: &mut &'b [u8],
+) -> Result<&'b [u8], DecodeError> {
+    let error = |reason: String| DecodeError::Binary {
+        input: input.to_string(),
+        reason,
+    };
+    let size = size.as_u64().ok_or_else(|| {
+        error(format!(
+            "`binary_data_size` must be a non-negative integer, not {size}"
+        ))
+    })?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&size| size <= binary.len())
+        .ok_or_else(|| {
+            error(format!(
+                "`binary_data_size` of {size} bytes runs past the end of the body ({} bytes left)",
+                binary.len()
+            ))
+        })?;
+    let (data, rest) = binary.split_at(size);
+    *binary = rest;
+    Ok(data)
+}
+
 fn decode_parameters(
     parameters: Option<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Parameters, DecodeError> {
@@ -160,6 +244,10 @@ fn decode_parameters(
                 } else {
                     ParameterValue::Double(number.as_f64().unwrap_or(f64::NAN))
                 }
+            }
+            // MLServer's custom headers: an object, carried as its JSON text.
+            object @ serde_json::Value::Object(_) if name == "headers" => {
+                ParameterValue::String(object.to_string())
             }
             serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
                 return Err(DecodeError::Parameter(name));
@@ -400,12 +488,50 @@ impl<'de> Visitor<'de> for Elements<'_> {
     }
 }
 
-/// Encodes an inference response as the protocol's JSON.
-pub fn encode_response(response: &InferenceResponse) -> Result<Vec<u8>, EncodeError> {
-    Ok(serde_json::to_vec(&ResponseJson(response))?)
+/// An encoded response body.
+#[derive(Debug)]
+pub struct EncodedResponse {
+    /// The JSON, followed by the binary data of the outputs sent as binary.
+    pub body: Vec<u8>,
+    /// The length of the JSON part when some output is binary (the
+    /// `Inference-Header-Content-Length` header); `None` for a plain JSON body.
+    pub json_length: Option<usize>,
 }
 
-struct ResponseJson<'a>(&'a InferenceResponse);
+/// Encodes an inference response as the protocol's JSON; the outputs for which `binary` says
+/// so go after the JSON as raw bytes (the binary tensor data extension).
+pub fn encode_response(
+    response: &InferenceResponse,
+    binary: impl Fn(&Tensor) -> bool,
+) -> Result<EncodedResponse, EncodeError> {
+    let binary: Vec<bool> = response.outputs.iter().map(binary).collect();
+    let mut body = serde_json::to_vec(&ResponseJson(response, &binary))?;
+    if !binary.contains(&true) {
+        return Ok(EncodedResponse {
+            body,
+            json_length: None,
+        });
+    }
+    let json_length = body.len();
+    let binary_bytes: usize = response
+        .outputs
+        .iter()
+        .zip(&binary)
+        .filter(|(_, binary)| **binary)
+        .map(|(output, _)| output.data.len())
+        .sum();
+    body.reserve_exact(binary_bytes);
+    for (output, _) in response.outputs.iter().zip(&binary).filter(|(_, b)| **b) {
+        body.extend_from_slice(&output.data);
+    }
+    Ok(EncodedResponse {
+        body,
+        json_length: Some(json_length),
+    })
+}
+
+/// A response and, per output, whether its data goes as binary.
+struct ResponseJson<'a>(&'a InferenceResponse, &'a [bool]);
 
 impl Serialize for ResponseJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -419,45 +545,75 @@ impl Serialize for ResponseJson<'_> {
             map.serialize_entry("id", id)?;
         }
         if !response.parameters.is_empty() {
-            map.serialize_entry("parameters", &ParametersJson(&response.parameters))?;
+            map.serialize_entry("parameters", &ParametersJson::new(&response.parameters))?;
         }
-        let outputs: Vec<_> = response.outputs.iter().map(OutputJson).collect();
+        let outputs: Vec<_> = response
+            .outputs
+            .iter()
+            .zip(self.1)
+            .map(|(output, &binary)| OutputJson(output, binary))
+            .collect();
         map.serialize_entry("outputs", &outputs)?;
         map.end()
     }
 }
 
-struct OutputJson<'a>(&'a Tensor);
+/// An output, with its data inline or (when the flag is set) announced as binary.
+struct OutputJson<'a>(&'a Tensor, bool);
 
 impl Serialize for OutputJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let tensor = self.0;
+        let OutputJson(tensor, binary) = *self;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("name", &tensor.name)?;
         map.serialize_entry("datatype", tensor.datatype.as_str())?;
         map.serialize_entry("shape", &tensor.shape)?;
-        if !tensor.parameters.is_empty() {
-            map.serialize_entry("parameters", &ParametersJson(&tensor.parameters))?;
+        if binary {
+            let size = [(
+                BINARY_DATA_SIZE.to_string(),
+                ParameterValue::Uint64(tensor.data.len() as u64),
+            )];
+            map.serialize_entry(
+                "parameters",
+                &ParametersJson::with_extra(&tensor.parameters, &size),
+            )?;
+        } else {
+            if !tensor.parameters.is_empty() {
+                map.serialize_entry("parameters", &ParametersJson::new(&tensor.parameters))?;
+            }
+            map.serialize_entry("data", &DataJson(tensor))?;
         }
-        map.serialize_entry("data", &DataJson(tensor))?;
         map.end()
     }
 }
 
-/// Parameters as a JSON object.
-pub struct ParametersJson<'a>(pub &'a Parameters);
+/// Parameters as a JSON object (with a few more of the server's own, if any).
+pub struct ParametersJson<'a>(
+    &'a [(String, ParameterValue)],
+    &'a [(String, ParameterValue)],
+);
 
-impl ParametersJson<'_> {
+impl<'a> ParametersJson<'a> {
+    /// The parameters as they are.
+    pub fn new(parameters: &'a Parameters) -> Self {
+        ParametersJson(parameters, &[])
+    }
+
+    /// The parameters followed by `extra`.
+    pub fn with_extra(parameters: &'a Parameters, extra: &'a [(String, ParameterValue)]) -> Self {
+        ParametersJson(parameters, extra)
+    }
+
     /// Whether there are no parameters (the field is then left out).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_empty() && self.1.is_empty()
     }
 }
 
 impl Serialize for ParametersJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in self.0 {
+        let mut map = serializer.serialize_map(Some(self.0.len() + self.1.len()))?;
+        for (name, value) in self.0.iter().chain(self.1) {
             match value {
                 ParameterValue::Bool(value) => map.serialize_entry(name, value)?,
                 ParameterValue::Int64(value) => map.serialize_entry(name, value)?,
@@ -522,7 +678,7 @@ mod tests {
     use super::*;
 
     fn decode(body: &str) -> Result<InferenceRequest, DecodeError> {
-        decode_request(body.as_bytes(), 1 << 31)
+        decode_request(body.as_bytes(), &[], 1 << 31)
     }
 
     fn input(datatype: &str, shape: &str, data: &str) -> String {
@@ -716,7 +872,7 @@ mod tests {
             parameters: vec![],
         };
         let json: serde_json::Value =
-            serde_json::from_slice(&encode_response(&response).unwrap()).unwrap();
+            serde_json::from_slice(&encode_response(&response, |_| false).unwrap().body).unwrap();
         assert_eq!(
             json,
             serde_json::json!({

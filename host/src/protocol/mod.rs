@@ -3,10 +3,21 @@
 //! A front end decodes its wire format into [`crate::codec`] types, calls [`InferenceService`],
 //! and encodes the answer; errors map to status codes in one place ([`error`]).
 
+mod binary;
 pub mod error;
 pub mod grpc;
+pub mod headers;
+pub mod model_config;
 pub mod rest;
 mod service;
 
 pub use error::ServiceError;
-pub use service::{InferenceService, ServerInfo};
+
+/// The protocol extensions mlhost implements, as `GET /v2` lists them.
+pub const EXTENSIONS: &[&str] = &[
+    "model_repository",
+    "binary_tensor_data",
+    "statistics",
+    "model_configuration",
+];
+pub use service::{InferenceService, ResponseStream, ServerInfo};

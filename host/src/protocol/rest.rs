@@ -1,5 +1,8 @@
 //! The Open Inference Protocol over REST (axum): routes, JSON bodies, `{"error": ...}` answers.
 
+use super::binary::{self, BinaryOutputs, BodyLayout};
+use super::headers;
+use super::model_config::ModelConfig;
 use super::{InferenceService, ServiceError};
 use crate::codec::json::{self, ParametersJson};
 use crate::codec::{InferenceRequest, InferenceResponse, TensorMetadata};
@@ -61,6 +64,34 @@ pub fn router(service: Arc<InferenceService>, options: &RestOptions) -> Router {
         .route(
             "/v2/models/{model}/versions/{version}/infer",
             post(infer_version),
+        )
+        // MLServer's alias of infer.
+        .route("/v2/models/{model}/generate", post(infer))
+        .route(
+            "/v2/models/{model}/versions/{version}/generate",
+            post(infer_version),
+        )
+        // MLServer's streaming endpoints: server-sent events.
+        .route("/v2/models/{model}/infer_stream", post(infer_stream))
+        .route(
+            "/v2/models/{model}/versions/{version}/infer_stream",
+            post(infer_stream_version),
+        )
+        .route("/v2/models/{model}/generate_stream", post(infer_stream))
+        .route(
+            "/v2/models/{model}/versions/{version}/generate_stream",
+            post(infer_stream_version),
+        )
+        .route("/v2/models/stats", get(all_statistics))
+        .route("/v2/models/{model}/stats", get(model_statistics))
+        .route(
+            "/v2/models/{model}/versions/{version}/stats",
+            get(model_version_statistics),
+        )
+        .route("/v2/models/{model}/config", get(model_config))
+        .route(
+            "/v2/models/{model}/versions/{version}/config",
+            get(model_version_config),
         )
         .route("/v2/repository/index", post(repository_index))
         .route("/v2/repository/models/{model}/load", post(load_model))
@@ -169,7 +200,7 @@ impl<'a> From<&'a TensorMetadata> for TensorMetadataJson<'a> {
             name: &tensor.name,
             datatype: tensor.datatype.as_str(),
             shape: &tensor.shape,
-            parameters: ParametersJson(&tensor.parameters),
+            parameters: ParametersJson::new(&tensor.parameters),
         }
     }
 }
@@ -197,7 +228,7 @@ fn metadata_response(service: &InferenceService, name: &str, version: Option<&st
         platform: &metadata.platform,
         inputs: metadata.inputs.iter().map(Into::into).collect(),
         outputs: metadata.outputs.iter().map(Into::into).collect(),
-        parameters: ParametersJson(&metadata.parameters),
+        parameters: ParametersJson::new(&metadata.parameters),
     })
     .into_response()
 }
@@ -233,6 +264,82 @@ async fn model_version_ready(
     ready_response(&state.service, &name, Some(&version))
 }
 
+async fn all_statistics(State(state): State<RestState>) -> Response {
+    statistics_response(&state.service, None, None)
+}
+
+async fn model_statistics(State(state): State<RestState>, Path(name): Path<String>) -> Response {
+    statistics_response(&state.service, Some(&name), None)
+}
+
+async fn model_version_statistics(
+    State(state): State<RestState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    statistics_response(&state.service, Some(&name), Some(&version))
+}
+
+/// Triton's statistics extension: `{"model_stats": [...]}` of every ready model, of every ready
+/// version of one model, or of one version.
+fn statistics_response(
+    service: &InferenceService,
+    name: Option<&str>,
+    version: Option<&str>,
+) -> Response {
+    let models = match (name, version) {
+        (Some(name), Some(version)) => service.model(name, Some(version)).map(|model| vec![model]),
+        (name, _) => service.ready_models(name),
+    };
+    let models = match models {
+        Ok(models) => models,
+        Err(error) => return error.into_response(),
+    };
+    let model_stats: Vec<serde_json::Value> = models
+        .iter()
+        .map(|model| {
+            let stats = model.stats.snapshot();
+            let none = crate::stats::Measured::default();
+            serde_json::json!({
+                "name": model.name,
+                "version": model.version.as_deref().unwrap_or(""),
+                "last_inference": stats.last_inference,
+                "inference_count": stats.inference_count,
+                "execution_count": stats.execution_count,
+                "inference_stats": {
+                    "success": stats.success,
+                    "fail": stats.fail,
+                    "queue": stats.queue,
+                    "compute_input": stats.compute_input,
+                    "compute_infer": stats.compute_infer,
+                    "compute_output": stats.compute_output,
+                    "cache_hit": none,
+                    "cache_miss": none,
+                },
+                "batch_stats": stats.batch_stats,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "model_stats": model_stats })).into_response()
+}
+
+async fn model_config(State(state): State<RestState>, Path(name): Path<String>) -> Response {
+    config_response(&state.service, &name, None)
+}
+
+async fn model_version_config(
+    State(state): State<RestState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    config_response(&state.service, &name, Some(&version))
+}
+
+fn config_response(service: &InferenceService, name: &str, version: Option<&str>) -> Response {
+    match service.model(name, version) {
+        Ok(model) => axum::Json(ModelConfig::of(&model)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
 async fn infer(
     State(state): State<RestState>,
     Path(name): Path<String>,
@@ -251,6 +358,78 @@ async fn infer_version(
     infer_response(&state, &name, Some(&version), &headers, body).await
 }
 
+async fn infer_stream(
+    State(state): State<RestState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    stream_response(&state, &name, None, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn infer_stream_version(
+    State(state): State<RestState>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    stream_response(&state, &name, Some(&version), &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Answers a request with server-sent events, one `data: {json}` event per response; an error
+/// after the first event arrives as a `data: {"error": ...}` event that ends the stream.
+async fn stream_response(
+    state: &RestState,
+    name: &str,
+    version: Option<&str>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ServiceError> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(error_response(rejection.status(), rejection.body_text())),
+    };
+    state.service.model(name, version)?;
+    let mut request = decode(body, headers, &state.options, BodyLayout::Json, None).await?;
+    headers::insert(&mut request, headers);
+    let responses = state.service.infer_stream(name, version, request)?;
+    let events = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::ReceiverStream::new(responses),
+        |response| {
+            let json = match response {
+                Ok(mut response) => {
+                    headers::take(&mut response.parameters);
+                    json::encode_response(&response, |_| false)
+                        .map(|encoded| encoded.body)
+                        .unwrap_or_else(|error| error_json(&error.to_string()))
+                }
+                Err(error) => error_json(&error.to_string()),
+            };
+            let mut event = Vec::with_capacity(json.len() + 8);
+            event.extend_from_slice(b"data: ");
+            event.extend_from_slice(&json);
+            event.extend_from_slice(b"\n\n");
+            Ok::<_, std::convert::Infallible>(Bytes::from(event))
+        },
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response())
+}
+
+fn error_json(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default()
+}
+
 async fn infer_response(
     state: &RestState,
     name: &str,
@@ -258,34 +437,70 @@ async fn infer_response(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let service = &state.service;
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return error_response(rejection.status(), rejection.body_text()),
-    };
-    // Fail fast on an unknown model before decoding the body.
-    if let Err(error) = service.model(name, version) {
-        return error.into_response();
-    }
-    let request = match decode(body, headers, &state.options).await {
-        Ok(request) => request,
-        Err(error) => return error.into_response(),
-    };
-    match service.infer(name, version, request).await {
-        Ok(response) => match encode(response).await {
-            Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-            Err(error) => error.into_response(),
-        },
+    match run_infer(state, name, version, headers, body).await {
+        Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-/// Decodes a request body: gunzips it within the size limit if needed, then parses the JSON.
-/// Large or compressed bodies are handled on a blocking thread.
+async fn run_infer(
+    state: &RestState,
+    name: &str,
+    version: Option<&str>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ServiceError> {
+    let service = &state.service;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(error_response(rejection.status(), rejection.body_text())),
+    };
+    // Fail fast on an unknown model before decoding the body.
+    let model = service.model(name, version)?;
+    let layout = BodyLayout::from_header(
+        headers
+            .get(binary::HEADER_LENGTH)
+            .map(|value| value.to_str().unwrap_or("?")),
+    )?;
+    let raw_inputs = (layout == BodyLayout::Raw).then(|| model.metadata.inputs.clone());
+    drop(model);
+    let mut request = decode(body, headers, &state.options, layout, raw_inputs).await?;
+    let binary_outputs = BinaryOutputs::take_from(&mut request)?;
+    headers::insert(&mut request, headers);
+    let mut response = service.infer(name, version, request).await?;
+    let custom_headers = headers::take(&mut response.parameters);
+    let encoded = encode(response, binary_outputs).await?;
+    let mut reply = match encoded.json_length {
+        Some(length) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    binary::BINARY_CONTENT_TYPE.to_string(),
+                ),
+                (
+                    header::HeaderName::from_static(binary::HEADER_LENGTH),
+                    length.to_string(),
+                ),
+            ],
+            encoded.body,
+        )
+            .into_response(),
+        None => ([(header::CONTENT_TYPE, "application/json")], encoded.body).into_response(),
+    };
+    reply.headers_mut().extend(custom_headers);
+    Ok(reply)
+}
+
+/// Decodes a request body: gunzips it within the size limit if needed, splits off its binary
+/// data, then parses the JSON (or, for a raw body, takes it as the data of the model's only
+/// input, described by `raw_inputs`). Large or compressed bodies are handled on a blocking
+/// thread.
 async fn decode(
     body: Bytes,
     headers: &HeaderMap,
     options: &RestOptions,
+    layout: BodyLayout,
+    raw_inputs: Option<Vec<TensorMetadata>>,
 ) -> Result<InferenceRequest, ServiceError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
@@ -311,8 +526,12 @@ async fn decode(
         } else {
             body
         };
-        json::decode_request(&body, max_elements)
-            .map_err(|error| ServiceError::BadRequest(error.to_string()))
+        let (json, binary) = layout.split(&body)?;
+        match raw_inputs {
+            Some(inputs) => binary::raw_request(&inputs, binary, max_elements),
+            None => json::decode_request(json, binary, max_elements)
+                .map_err(|error| ServiceError::BadRequest(error.to_string())),
+        }
     };
     if gzip || body_is_large(headers) {
         tokio::task::spawn_blocking(decode)
@@ -346,16 +565,22 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ServiceError> {
     Ok(decompressed.into())
 }
 
-async fn encode(response: InferenceResponse) -> Result<Vec<u8>, ServiceError> {
+async fn encode(
+    response: InferenceResponse,
+    binary_outputs: BinaryOutputs,
+) -> Result<json::EncodedResponse, ServiceError> {
     let data_bytes: usize = response
         .outputs
         .iter()
         .map(|output| output.data.len())
         .sum();
+    let inline = data_bytes <= INLINE_CODEC_BYTES || binary_outputs.any();
     let encode = move || {
-        json::encode_response(&response).map_err(|error| ServiceError::Internal(error.to_string()))
+        json::encode_response(&response, |output| binary_outputs.is_binary(output))
+            .map_err(|error| ServiceError::Internal(error.to_string()))
     };
-    if data_bytes > INLINE_CODEC_BYTES {
+    // Binary outputs are copied, not formatted: only JSON text is worth a blocking thread.
+    if !inline {
         tokio::task::spawn_blocking(encode)
             .await
             .map_err(|error| ServiceError::Internal(format!("encoding failed: {error}")))?

@@ -1,8 +1,12 @@
 //! The inference core: health, metadata and inference, the same for every front end.
 
 use super::ServiceError;
-use crate::codec::{InferenceRequest, InferenceResponse, ParameterValue, Tensor, TensorMetadata};
+use crate::codec::{
+    InferenceRequest, InferenceResponse, ParameterValue, Tensor, TensorMetadata, content_type,
+};
 use crate::repository::{IndexEntry, LoadedModel, Repository};
+use crate::stats::CallTimings;
+use crate::wasm::PartialResponse;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,7 +86,42 @@ impl InferenceService {
         Ok(self.repository.unload(name).await?)
     }
 
-    /// Checks a request against the model and runs it on the model's workers.
+    /// The ready models named `name` (every version), or every ready model.
+    pub fn ready_models(&self, name: Option<&str>) -> Result<Vec<Arc<LoadedModel>>, ServiceError> {
+        let models = self.repository.ready_models(name);
+        match name {
+            Some(name) if models.is_empty() => Err(self
+                .model(name, None)
+                .err()
+                .unwrap_or_else(|| ServiceError::NotFound(format!("model '{name}' not found")))),
+            _ => Ok(models),
+        }
+    }
+
+    /// Checks a request and starts it for a streaming endpoint: the runtime may answer with
+    /// several responses, which the stream yields as they come. A request that fails its checks
+    /// fails here, before any response.
+    pub fn infer_stream(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        mut request: InferenceRequest,
+    ) -> Result<ResponseStream, ServiceError> {
+        let received = Instant::now();
+        let model = self.model(name, version)?;
+        let inferences = model.stats.inferences(&request);
+        let timeout = prepare(&model, &mut request).inspect_err(|_| {
+            model.stats.record_failure(received.elapsed());
+        })?;
+        let (responses, stream) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(stream_responses(
+            model, request, received, timeout, inferences, responses,
+        ));
+        Ok(stream)
+    }
+
+    /// Checks a request against the model and runs it on the model's workers; records the
+    /// outcome in the model's statistics.
     pub async fn infer(
         &self,
         name: &str,
@@ -91,20 +130,122 @@ impl InferenceService {
     ) -> Result<InferenceResponse, ServiceError> {
         let received = Instant::now();
         let model = self.model(name, version)?;
-        check_request(&model, &request)?;
-        let timeout = match requested_timeout(&request)? {
-            Some(requested) => requested.min(model.limits.timeout),
-            None => model.limits.timeout,
-        };
-        let id = request.id.clone();
-        let (outputs, parameters) = model.infer(request, received + timeout, timeout).await?;
-        Ok(InferenceResponse {
-            model_name: model.name.clone(),
-            model_version: model.version.clone(),
-            id,
-            outputs,
-            parameters,
-        })
+        let inferences = model.stats.inferences(&request);
+        match run(&model, request, received).await {
+            Ok((response, timings)) => {
+                model
+                    .stats
+                    .record_success(inferences, received.elapsed(), &timings);
+                Ok(response)
+            }
+            Err(error) => {
+                model.stats.record_failure(received.elapsed());
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Runs one request on `model`: content types, checks, deadline, the call, and the outputs'
+/// content types.
+async fn run(
+    model: &LoadedModel,
+    mut request: InferenceRequest,
+    received: Instant,
+) -> Result<(InferenceResponse, CallTimings), ServiceError> {
+    let timeout = prepare(model, &mut request)?;
+    let id = request.id.clone();
+    let output = model.infer(request, received + timeout, timeout).await?;
+    let response = respond(model, &id, output.outputs, output.parameters)?;
+    Ok((response, output.timings))
+}
+
+/// Makes a request ready for the runtime: fills in and decodes its content types and checks it
+/// against the model. Returns its timeout.
+fn prepare(model: &LoadedModel, request: &mut InferenceRequest) -> Result<Duration, ServiceError> {
+    content_type::apply_defaults(
+        request,
+        model.default_content_type.as_deref(),
+        &model.metadata.inputs,
+    );
+    content_type::decode_inputs(request).map_err(ServiceError::BadRequest)?;
+    check_request(model, request)?;
+    Ok(match requested_timeout(request)? {
+        Some(requested) => requested.min(model.limits.timeout),
+        None => model.limits.timeout,
+    })
+}
+
+/// A response of `model` to the request `id`, its outputs carrying their content types.
+fn respond(
+    model: &LoadedModel,
+    id: &Option<String>,
+    mut outputs: Vec<Tensor>,
+    parameters: crate::codec::Parameters,
+) -> Result<InferenceResponse, ServiceError> {
+    content_type::encode_outputs(&mut outputs).map_err(ServiceError::Internal)?;
+    Ok(InferenceResponse {
+        model_name: model.name.clone(),
+        model_version: model.version.clone(),
+        id: id.clone(),
+        outputs,
+        parameters,
+    })
+}
+
+/// The responses to one request of a streaming endpoint, as they come; an error ends them.
+pub type ResponseStream = tokio::sync::mpsc::Receiver<Result<InferenceResponse, ServiceError>>;
+
+/// Runs a streamed request (never batched) and forwards its responses: each one the runtime
+/// sends, then the one it returns unless it returns nothing after sending some.
+async fn stream_responses(
+    model: Arc<LoadedModel>,
+    request: InferenceRequest,
+    received: Instant,
+    timeout: Duration,
+    inferences: u64,
+    responses: tokio::sync::mpsc::Sender<Result<InferenceResponse, ServiceError>>,
+) {
+    let id = request.id.clone();
+    let (sink, mut partials) = tokio::sync::mpsc::unbounded_channel::<PartialResponse>();
+    let call = model
+        .pool
+        .infer_streaming(request, received + timeout, timeout, Some(sink));
+    tokio::pin!(call);
+    let mut sent = 0usize;
+    let result = loop {
+        tokio::select! {
+            Some(partial) = partials.recv() => {
+                let response = respond(&model, &id, partial.outputs, partial.parameters);
+                sent += 1;
+                if responses.send(response).await.is_err() {
+                    return; // the client has gone: dropping the receiver stops the runtime's sends
+                }
+            }
+            result = &mut call => break result,
+        }
+    };
+    while let Ok(partial) = partials.try_recv() {
+        sent += 1;
+        let response = respond(&model, &id, partial.outputs, partial.parameters);
+        if responses.send(response).await.is_err() {
+            return;
+        }
+    }
+    match result {
+        Ok(output) => {
+            model
+                .stats
+                .record_success(inferences, received.elapsed(), &output.timings);
+            if sent == 0 || !output.outputs.is_empty() || !output.parameters.is_empty() {
+                let response = respond(&model, &id, output.outputs, output.parameters);
+                let _ = responses.send(response).await;
+            }
+        }
+        Err(error) => {
+            model.stats.record_failure(received.elapsed());
+            let _ = responses.send(Err(error.into())).await;
+        }
     }
 }
 

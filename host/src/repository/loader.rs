@@ -4,6 +4,7 @@ use super::discovery::DiscoveredModel;
 use crate::batching::{BatchOptions, Batcher};
 use crate::codec::{DataType, ModelMetadata, Parameters, TensorMetadata};
 use crate::config::{ModelSettings, Settings, TensorSettings};
+use crate::stats::ModelStats;
 use crate::wasm::{
     BUILT_IN_RUNTIMES, ComponentSource, InstanceError, InstanceLimits, ModelContext, WasmEngine,
 };
@@ -42,6 +43,13 @@ pub struct LoadedModel {
     pub pool: Arc<WorkerPool>,
     /// The batcher in front of the workers, when the model batches.
     pub batcher: Option<Batcher>,
+    /// `max_batch_size` and `max_batch_time` (seconds) of model-settings.json.
+    pub max_batch_size: usize,
+    pub max_batch_time: f64,
+    /// The content type of requests that name none (`parameters.content_type`).
+    pub default_content_type: Option<String>,
+    /// What the model's requests have cost so far.
+    pub stats: Arc<ModelStats>,
 }
 
 impl LoadedModel {
@@ -100,7 +108,9 @@ pub fn load_model(
     });
     let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
     let queue_capacity = settings.max_queue_size.unwrap_or(server.max_queue_size);
-    let (pool, runtime_metadata) = WorkerPool::start(component, context, workers, queue_capacity)?;
+    let stats = Arc::new(ModelStats::new(settings.max_batch_size > 0));
+    let (pool, runtime_metadata) =
+        WorkerPool::start(component, context, workers, queue_capacity, stats.clone())?;
     let pool = Arc::new(pool);
     let batcher = (settings.max_batch_size > 1 && settings.max_batch_time > 0.0).then(|| {
         Batcher::start(
@@ -141,6 +151,10 @@ pub fn load_model(
         limits,
         pool,
         batcher,
+        max_batch_size: settings.max_batch_size,
+        max_batch_time: settings.max_batch_time,
+        default_content_type: settings.parameters.content_type.clone(),
+        stats,
     })
 }
 

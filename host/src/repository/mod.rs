@@ -155,6 +155,20 @@ impl Repository {
         }
     }
 
+    /// The ready versions of model `name`, or of every model, in name order.
+    pub fn ready_models(&self, name: Option<&str>) -> Vec<Arc<LoadedModel>> {
+        let models = self.models.read().expect("repository lock");
+        models
+            .iter()
+            .filter(|(model, _)| name.is_none_or(|name| name == model.as_str()))
+            .flat_map(|(_, versions)| versions.values())
+            .filter_map(|state| match state {
+                ModelState::Ready(model) => Some(model.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The versions of model `name` that are not unloaded, in version order.
     pub fn versions(&self, name: &str) -> Vec<String> {
         let models = self.models.read().expect("repository lock");

@@ -8,7 +8,7 @@
 //! returns no lists.
 
 use super::bindings::mlhost::runtime::{host, types as wit};
-use super::convert::datatype_from_wit;
+use super::convert::{check_outputs, datatype_from_wit};
 use super::instance::InstanceState;
 use crate::codec::{ModelMetadata, ParameterValue, Parameters, Tensor, TensorMetadata};
 
@@ -30,9 +30,21 @@ enum Phase {
     Describing,
 }
 
+/// One response of a streaming call, sent before the call ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialResponse {
+    pub outputs: Vec<Tensor>,
+    pub parameters: Parameters,
+}
+
+/// Where a streaming call's responses go as the runtime sends them.
+pub type StreamSink = tokio::sync::mpsc::UnboundedSender<PartialResponse>;
+
 /// The answer being collected from the runtime during one call.
 #[derive(Default)]
 pub struct Answer {
+    /// Where responses go at once, when the call streams.
+    stream: Option<StreamSink>,
     phase: Phase,
     /// Bytes the runtime may still hand over in this call.
     budget: u64,
@@ -45,10 +57,12 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Starts collecting the outputs of a `predict` call, allowing `limit` bytes.
-    pub fn begin_predict(&mut self, limit: u64) {
+    /// Starts collecting the outputs of a `predict` call, allowing `limit` bytes in all; a
+    /// streaming call sends its responses to `stream` as the runtime ends each.
+    pub fn begin_predict(&mut self, limit: u64, stream: Option<StreamSink>) {
         *self = Answer {
             phase: Phase::Predicting,
+            stream,
             budget: limit,
             limit,
             ..Answer::default()
@@ -211,6 +225,29 @@ impl host::Host for InstanceState {
         )
     }
 
+    fn streaming(&mut self) -> bool {
+        let answer = self.answer();
+        answer.phase == Phase::Predicting && answer.stream.is_some()
+    }
+
+    fn send_response(&mut self) -> Result<(), String> {
+        let answer = self.answer();
+        answer.admit(Phase::Predicting, 0, "send-response")?;
+        let Some(stream) = &answer.stream else {
+            return Err("this call does not stream: return one response".to_string());
+        };
+        if let Err(reason) = check_outputs(&answer.outputs) {
+            return answer.refuse(format!("the runtime returned an invalid output: {reason}"));
+        }
+        let response = PartialResponse {
+            outputs: std::mem::take(&mut answer.outputs),
+            parameters: std::mem::take(&mut answer.parameters),
+        };
+        stream
+            .send(response)
+            .map_err(|_| "the client has gone".to_string())
+    }
+
     fn describe_platform(&mut self, platform: String) -> Result<(), String> {
         let answer = self.answer();
         answer.admit(
@@ -296,7 +333,7 @@ mod tests {
     #[test]
     fn the_budget_refuses_once_and_for_all() {
         let mut answer = Answer::default();
-        answer.begin_predict(10);
+        answer.begin_predict(10, None);
         assert!(answer.admit(Phase::Predicting, 6, "add-output").is_ok());
         assert!(answer.admit(Phase::Predicting, 6, "add-output").is_err());
         assert!(

@@ -2,7 +2,7 @@
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "mlhost:runtime/runtime@0.1.0",
+    world: "mlhost:runtime/runtime@0.1.1",
 });
 
 pub use self::mlhost::runtime::types;

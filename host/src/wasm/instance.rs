@@ -1,11 +1,12 @@
 //! One model instance: a `Store` holding an instantiated runtime and the model it loaded.
 
-use super::answer::Answer;
+use super::answer::{Answer, StreamSink};
 use super::bindings::{Runtime, types};
 use super::convert;
 use super::engine::{EPOCH_TICK, RuntimeComponent};
 use super::guest_log::GuestLog;
 use crate::codec::{InferenceRequest, ModelMetadata, Tensor};
+use crate::stats::CallTimings;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use wasmtime::component::{ResourceAny, ResourceTable};
@@ -158,6 +159,15 @@ pub enum InstanceError {
     Metadata(String),
 }
 
+/// What one successful call produced, and where its time went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutput {
+    pub outputs: Vec<Tensor>,
+    /// The response's parameters.
+    pub parameters: crate::codec::Parameters,
+    pub timings: CallTimings,
+}
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -280,28 +290,34 @@ impl ModelInstance {
     }
 
     /// Runs one request through the model, stopping it at `deadline` (set by `timeout`, which
-    /// the error names); returns its outputs and
-    /// response parameters. After an error that [poisons](CallError::poisons_instance) the
-    /// instance, drop it.
+    /// the error names); returns its outputs, response parameters and timings. After an error
+    /// that [poisons](CallError::poisons_instance) the instance, drop it.
+    ///
+    /// With a `stream`, the runtime may send responses before it returns (see the WIT
+    /// `send-response`); the call's own result is then its last response, possibly empty.
     pub fn predict(
         &mut self,
         request: InferenceRequest,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<(Vec<Tensor>, crate::codec::Parameters), CallError> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        stream: Option<StreamSink>,
+    ) -> Result<CallOutput, CallError> {
+        let started = Instant::now();
+        let remaining = deadline.saturating_duration_since(started);
         if remaining.is_zero() {
             return Err(CallError::ExpiredInQueue(timeout));
         }
         let request = convert::request_to_wit(request);
+        let lowered = Instant::now();
         self.store.set_epoch_deadline(epoch_ticks(remaining));
         let guest = self.runtime.mlhost_runtime_model().model();
         self.store
             .data_mut()
             .answer
-            .begin_predict(self.max_output_bytes);
+            .begin_predict(self.max_output_bytes, stream);
         self.store.data_mut().deadline = deadline;
         let result = guest.call_predict(&mut self.store, self.model, &request);
+        let returned = Instant::now();
         end_call(&mut self.store);
         let collected = self.store.data_mut().answer.finish_predict();
         result
@@ -314,7 +330,15 @@ impl ModelInstance {
             })?;
         let (outputs, parameters) = collected.map_err(CallError::OutputTooLarge)?;
         convert::check_outputs(&outputs).map_err(CallError::InvalidOutput)?;
-        Ok((outputs, parameters))
+        Ok(CallOutput {
+            outputs,
+            parameters,
+            timings: CallTimings {
+                input: lowered - started,
+                infer: returned - lowered,
+                output: returned.elapsed(),
+            },
+        })
     }
 
     /// Names a failed call: deadline, memory limit, or another trap.

@@ -14,10 +14,12 @@ mod engine;
 mod guest_log;
 mod instance;
 
+pub use answer::{PartialResponse, StreamSink};
 pub use builtin::BUILT_IN_RUNTIMES;
 pub use cache::CompilationCache;
 pub use convert::GuestSettings;
 pub use engine::{ComponentSource, EPOCH_TICK, EngineOptions, RuntimeComponent, WasmEngine};
 pub use instance::{
-    CallError, GUEST_MODEL_DIR, InstanceError, InstanceLimits, ModelContext, ModelInstance,
+    CallError, CallOutput, GUEST_MODEL_DIR, InstanceError, InstanceLimits, ModelContext,
+    ModelInstance,
 };

@@ -5,6 +5,8 @@
 
 pub mod convert;
 
+use super::headers;
+use super::model_config::ModelConfig;
 use super::{InferenceService, ServiceError};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -135,12 +137,23 @@ fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
     })
 }
 
+/// A decoded `ModelInferRequest`: the model, the request, and whether it came raw.
+struct Decoded {
+    name: String,
+    version: String,
+    request: crate::codec::InferenceRequest,
+    raw: bool,
+}
+
 impl Grpc {
-    async fn infer(
+    /// Decodes a request; the call's deadline becomes its `timeout` (unless it has one) and its
+    /// metadata its `headers`.
+    fn decode(
         &self,
         request: pb::ModelInferRequest,
         deadline: Option<Duration>,
-    ) -> Result<pb::ModelInferResponse, Status> {
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Decoded, Status> {
         let name = request.model_name.clone();
         let model_version = request.model_version.clone();
         let (mut decoded, raw) = convert::decode_request(request, self.max_tensor_elements)
@@ -156,11 +169,27 @@ impl Grpc {
                 crate::codec::ParameterValue::Int64(micros),
             ));
         }
-        let response = self
-            .core
-            .infer(&name, version(&model_version), decoded)
-            .await?;
-        Ok(convert::encode_response(response, raw))
+        headers::insert(&mut decoded, &metadata.clone().into_headers());
+        Ok(Decoded {
+            name,
+            version: model_version,
+            request: decoded,
+            raw,
+        })
+    }
+}
+
+/// The answer of a stream for one of its requests.
+fn stream_answer(result: Result<pb::ModelInferResponse, Status>) -> pb::ModelStreamInferResponse {
+    match result {
+        Ok(response) => pb::ModelStreamInferResponse {
+            error_message: String::new(),
+            infer_response: Some(response),
+        },
+        Err(status) => pb::ModelStreamInferResponse {
+            error_message: status.message().to_string(),
+            infer_response: None,
+        },
     }
 }
 
@@ -229,20 +258,27 @@ impl GrpcInferenceService for Grpc {
         request: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
         let deadline = grpc_timeout(&request);
-        Ok(Response::new(
-            self.infer(request.into_inner(), deadline).await?,
-        ))
+        let (metadata, _, message) = request.into_parts();
+        let decoded = self.decode(message, deadline, &metadata)?;
+        let mut response = self
+            .core
+            .infer(&decoded.name, version(&decoded.version), decoded.request)
+            .await?;
+        let custom_headers = headers::take(&mut response.parameters);
+        let mut reply = Response::new(convert::encode_response(response, decoded.raw));
+        reply.metadata_mut().as_mut().extend(custom_headers);
+        Ok(reply)
     }
 
     type ModelStreamInferStream = ResponseStream;
 
-    /// Answers each request of the stream in order; a failed request is answered with its
-    /// `error_message` and the stream goes on.
+    /// Answers each request of the stream in order, with every response its runtime gives; a
+    /// failed request is answered with its `error_message` and the stream goes on.
     async fn model_stream_infer(
         &self,
         request: Request<Streaming<pb::ModelInferRequest>>,
     ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
-        let mut requests = request.into_inner();
+        let (metadata, _, mut requests) = request.into_parts();
         let grpc = Grpc {
             core: self.core.clone(),
             max_tensor_elements: self.max_tensor_elements,
@@ -250,24 +286,41 @@ impl GrpcInferenceService for Grpc {
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             while let Some(message) = requests.next().await {
-                let answer = match message {
-                    Ok(request) => match grpc.infer(request, None).await {
-                        Ok(response) => pb::ModelStreamInferResponse {
-                            error_message: String::new(),
-                            infer_response: Some(response),
-                        },
-                        Err(status) => pb::ModelStreamInferResponse {
-                            error_message: status.message().to_string(),
-                            infer_response: None,
-                        },
-                    },
+                let request = match message {
+                    Ok(request) => request,
                     Err(status) => {
                         let _ = sender.send(Err(status)).await;
                         break;
                     }
                 };
-                if sender.send(Ok(answer)).await.is_err() {
-                    break; // the client has gone
+                let started = grpc.decode(request, None, &metadata).and_then(|decoded| {
+                    let responses = grpc
+                        .core
+                        .infer_stream(&decoded.name, version(&decoded.version), decoded.request)
+                        .map_err(Status::from)?;
+                    Ok((responses, decoded.raw))
+                });
+                let (mut responses, raw) = match started {
+                    Ok(started) => started,
+                    Err(status) => {
+                        if sender.send(Ok(stream_answer(Err(status)))).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                while let Some(response) = responses.recv().await {
+                    let answer = stream_answer(
+                        response
+                            .map(|mut response| {
+                                headers::take(&mut response.parameters);
+                                convert::encode_response(response, raw)
+                            })
+                            .map_err(Status::from),
+                    );
+                    if sender.send(Ok(answer)).await.is_err() {
+                        return; // the client has gone
+                    }
                 }
             }
         });
@@ -305,6 +358,41 @@ impl GrpcInferenceService for Grpc {
             .load_model(&request.into_inner().model_name)
             .await?;
         Ok(Response::new(pb::RepositoryModelLoadResponse {}))
+    }
+
+    async fn model_config(
+        &self,
+        request: Request<pb::ModelConfigRequest>,
+    ) -> Result<Response<pb::ModelConfigResponse>, Status> {
+        let request = request.into_inner();
+        let model = self.core.model(&request.name, version(&request.version))?;
+        Ok(Response::new(pb::ModelConfigResponse {
+            config: Some(convert::encode_config(ModelConfig::of(&model))),
+        }))
+    }
+
+    async fn model_statistics(
+        &self,
+        request: Request<pb::ModelStatisticsRequest>,
+    ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
+        let request = request.into_inner();
+        let models = match (request.name.as_str(), version(&request.version)) {
+            ("", _) => self.core.ready_models(None)?,
+            (name, Some(version)) => vec![self.core.model(name, Some(version))?],
+            (name, None) => self.core.ready_models(Some(name))?,
+        };
+        Ok(Response::new(pb::ModelStatisticsResponse {
+            model_stats: models
+                .iter()
+                .map(|model| {
+                    convert::encode_statistics(
+                        &model.name,
+                        model.version.as_deref(),
+                        model.stats.snapshot(),
+                    )
+                })
+                .collect(),
+        }))
     }
 
     async fn repository_model_unload(

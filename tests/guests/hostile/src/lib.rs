@@ -7,12 +7,18 @@
 //! `megabytes` MiB), `many-outputs` (10,000 outputs), `sleep` (an hour, in a host call),
 //! `nap` (20 ms, then echo), `chatter` (write a lot to stdout and stderr, then echo).
 //!
+//! Not attacks, but probes of the protocol for the tests: `inspect` reports what the runtime
+//! sees of content types, input bytes and headers, and answers with the header `x-runtime:
+//! hostile` and a BYTES output `blob` holding bytes that are not text (content type `base64`).
+//! On a streaming endpoint, the parameter `responses` = N makes it send N responses, each with
+//! an INT64 output `index`, before it returns nothing more.
+//!
 //! The probing attacks answer with a BYTES output `report`: one line per attempt, `ok ...` where
 //! the attempt succeeded and `denied ...` where it failed.
 
 use mlhost_guest::{
     Datatype, Error, InferenceRequest, InferenceResponse, Model, ModelMetadata, ModelSettings,
-    ParameterValue, Tensor, TensorMetadata, export_model, find_parameter,
+    ParameterValue, Responses, Tensor, TensorMetadata, export_model, find_parameter,
 };
 use std::hint::black_box;
 
@@ -105,6 +111,7 @@ impl Model for Hostile {
                 }
                 Ok(response)
             }
+            "inspect" => inspect(&request),
             "chatter" => {
                 let line = "x".repeat(1000);
                 for index in 0..2000 {
@@ -116,6 +123,48 @@ impl Model for Hostile {
             other => Err(Error::invalid_input(format!("unknown attack '{other}'"))),
         }
     }
+
+    fn predict_stream(
+        &self,
+        request: InferenceRequest,
+        responses: &mut Responses,
+    ) -> Result<(), Error> {
+        let count = match find_parameter(&request.parameters, "responses") {
+            Some(ParameterValue::Int64(count)) => *count,
+            _ => return responses.send(self.predict(request)?),
+        };
+        for index in 0..count {
+            responses.send(InferenceResponse::new().output(Tensor::from_values(
+                "index",
+                &[1],
+                &[index],
+            )?))?;
+        }
+        Ok(())
+    }
+}
+
+fn inspect(request: &InferenceRequest) -> Result<InferenceResponse, Error> {
+    let mut lines = vec![format!("content_type={:?}", request.content_type())];
+    for input in &request.inputs {
+        let bytes = input
+            .bytes_elements()
+            .map(|elements| format!("{elements:?}"))
+            .unwrap_or_else(|_| format!("{} bytes", input.data.len()));
+        lines.push(format!(
+            "input {} content_type={:?} elements={bytes}",
+            input.name,
+            input.content_type()
+        ));
+    }
+    for (name, value) in request.headers() {
+        if name.starts_with("x-") {
+            lines.push(format!("header {name}={value}"));
+        }
+    }
+    let blob =
+        Tensor::from_bytes_elements("blob", &[1], &[[0u8, 255, 10]])?.with_content_type("base64");
+    Ok(report(lines)?.output(blob).header("x-runtime", "hostile"))
 }
 
 fn echo(request: &InferenceRequest) -> Result<InferenceResponse, Error> {

@@ -1,0 +1,295 @@
+//! MLServer's content types: how to read a request's data, and how to label outputs.
+//!
+//! The host fills in the content type in force (the request's, else the model settings') and
+//! decodes `base64` inputs to their bytes before the runtime sees them; outputs labelled
+//! `base64` are encoded by the host. What is left to a runtime is reading the data the way its
+//! content type says: [`InferenceRequest::table`] for `pd`, [`Tensor::strings`] for `str`,
+//! [`Tensor::datetimes`] for `datetime`, and the typed views for `np`.
+
+use crate::element::read_as_f64;
+use crate::{Datatype, Error, InferenceRequest, Parameter, ParameterValue, Tensor, find_parameter};
+
+/// The parameter naming a content type.
+pub const CONTENT_TYPE: &str = "content_type";
+
+fn content_type_of(parameters: &[Parameter]) -> Option<&str> {
+    match find_parameter(parameters, CONTENT_TYPE)? {
+        ParameterValue::String(content_type) => Some(content_type),
+        _ => None,
+    }
+}
+
+impl InferenceRequest {
+    /// The request's content type (`np`, `pd`, `str`, ...), if it has one.
+    pub fn content_type(&self) -> Option<&str> {
+        content_type_of(&self.parameters)
+    }
+
+    /// The request as a table (content type `pd`): each input is a column, of as many rows as
+    /// dimension 0 of the first input; every input must have that many rows.
+    pub fn table(&self) -> Result<Table<'_>, Error> {
+        let rows = self.inputs.first().map_or(0, Tensor::rows);
+        let columns = self
+            .inputs
+            .iter()
+            .map(|input| {
+                if input.rows() != rows {
+                    return Err(Error::invalid_input(format!(
+                        "column '{}' has {} rows, the table has {rows}",
+                        input.name,
+                        input.rows()
+                    )));
+                }
+                Column::of(input)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Table { rows, columns })
+    }
+}
+
+impl Tensor {
+    /// The tensor's content type, if it has one.
+    pub fn content_type(&self) -> Option<&str> {
+        content_type_of(&self.parameters)
+    }
+
+    /// Labels the tensor with a content type (`np`, `str`, `base64`, `datetime`).
+    pub fn with_content_type(self, content_type: &str) -> Tensor {
+        self.with_parameter(Parameter::string(CONTENT_TYPE, content_type))
+    }
+
+    /// The elements of a BYTES tensor as ISO 8601 date-times (content type `datetime`).
+    pub fn datetimes(&self) -> Result<Vec<DateTime>, Error> {
+        self.strings()?
+            .into_iter()
+            .map(|text| {
+                DateTime::parse(text).ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "input '{}': '{text}' is not an ISO 8601 date-time",
+                        self.name
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// A request read as a table (MLServer's `pd` content type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table<'a> {
+    pub rows: usize,
+    pub columns: Vec<Column<'a>>,
+}
+
+impl<'a> Table<'a> {
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Result<&Column<'a>, Error> {
+        self.columns
+            .iter()
+            .find(|column| column.name == name)
+            .ok_or_else(|| Error::invalid_input(format!("the table has no column '{name}'")))
+    }
+}
+
+/// One column of a [`Table`]: an input, each row one value (or one row of values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column<'a> {
+    pub name: &'a str,
+    pub values: ColumnValues<'a>,
+}
+
+/// The values of a column, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnValues<'a> {
+    /// Any numeric datatype, as `f64`.
+    Numbers(Vec<f64>),
+    Booleans(Vec<bool>),
+    /// BYTES holding UTF-8 text.
+    Strings(Vec<&'a str>),
+    /// BYTES that are not text.
+    Bytes(Vec<&'a [u8]>),
+}
+
+impl<'a> Column<'a> {
+    fn of(tensor: &'a Tensor) -> Result<Self, Error> {
+        let values = match tensor.datatype {
+            Datatype::Bool => ColumnValues::Booleans(tensor.data.iter().map(|&b| b != 0).collect()),
+            Datatype::Bytes => match tensor.strings() {
+                Ok(strings) => ColumnValues::Strings(strings),
+                Err(_) => ColumnValues::Bytes(tensor.bytes_elements()?),
+            },
+            datatype => {
+                let size = crate::element::element_size(datatype).unwrap_or(1);
+                ColumnValues::Numbers(
+                    tensor
+                        .data
+                        .chunks_exact(size)
+                        .map(|bytes| read_as_f64(datatype, bytes))
+                        .collect(),
+                )
+            }
+        };
+        Ok(Column {
+            name: &tensor.name,
+            values,
+        })
+    }
+}
+
+/// A date-time read from ISO 8601 text: the instant in UTC and the offset it was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    pub unix_seconds: i64,
+    pub nanoseconds: u32,
+    /// The offset from UTC the text gave, in minutes (0 for `Z` or none).
+    pub offset_minutes: i32,
+}
+
+impl DateTime {
+    /// Parses `YYYY-MM-DD`, optionally followed by `THH:MM[:SS[.fraction]]` (or a space instead
+    /// of `T`) and `Z` or `±HH:MM`. A date-time without an offset is taken as UTC.
+    pub fn parse(text: &str) -> Option<DateTime> {
+        let bytes = text.as_bytes();
+        let number = |range: std::ops::Range<usize>| -> Option<i64> {
+            let digits = bytes.get(range)?;
+            digits
+                .iter()
+                .all(u8::is_ascii_digit)
+                .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+        };
+        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+        if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
+            return None;
+        }
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+            return None;
+        }
+        let mut seconds = days_from_civil(year, month, day) * 86_400;
+        let mut nanoseconds = 0u32;
+        let mut offset_minutes = 0i32;
+        let mut rest = &text[10..];
+        if let Some(time) = rest.strip_prefix(['T', 't', ' ']) {
+            let time_bytes = time.as_bytes();
+            let field = |range: std::ops::Range<usize>| -> Option<i64> {
+                let digits = time_bytes.get(range)?;
+                digits
+                    .iter()
+                    .all(u8::is_ascii_digit)
+                    .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+            };
+            let (hour, minute) = (field(0..2)?, field(3..5)?);
+            if time_bytes.get(2) != Some(&b':') || hour > 23 || minute > 59 {
+                return None;
+            }
+            seconds += hour * 3600 + minute * 60;
+            rest = &time[5..];
+            if let Some(after) = rest.strip_prefix(':') {
+                let second = after.get(0..2).and_then(|s| s.parse::<i64>().ok())?;
+                if second > 60 {
+                    return None;
+                }
+                seconds += second;
+                rest = &after[2..];
+                if let Some(fraction) = rest.strip_prefix(['.', ',']) {
+                    let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+                    if digits == 0 {
+                        return None;
+                    }
+                    let kept = &fraction[..digits.min(9)];
+                    nanoseconds = kept.parse::<u32>().ok()? * 10u32.pow(9 - kept.len() as u32);
+                    rest = &fraction[digits..];
+                }
+            }
+            match rest.as_bytes() {
+                [] => {}
+                [b'Z' | b'z'] => rest = "",
+                [sign @ (b'+' | b'-'), ..] => {
+                    let hours = rest.get(1..3)?.parse::<i32>().ok()?;
+                    let minutes = match rest.get(3..) {
+                        Some("") => 0,
+                        Some(tail) => tail.strip_prefix(':').unwrap_or(tail).parse::<i32>().ok()?,
+                        None => return None,
+                    };
+                    offset_minutes = (hours * 60 + minutes) * if *sign == b'-' { -1 } else { 1 };
+                    seconds -= i64::from(offset_minutes) * 60;
+                    rest = "";
+                }
+                _ => return None,
+            }
+        }
+        rest.is_empty().then_some(DateTime {
+            unix_seconds: seconds,
+            nanoseconds,
+            offset_minutes,
+        })
+    }
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_iso_8601_date_times() {
+        let at =
+            |text| DateTime::parse(text).map(|t| (t.unix_seconds, t.nanoseconds, t.offset_minutes));
+        assert_eq!(at("1970-01-01"), Some((0, 0, 0)));
+        assert_eq!(at("2000-03-01T00:00:00Z"), Some((951_868_800, 0, 0)));
+        assert_eq!(
+            at("2024-02-29T12:30:15.25+02:00"),
+            Some((1_709_202_615, 250_000_000, 120))
+        );
+        assert_eq!(at("2024-02-29 12:30"), Some((1_709_209_800, 0, 0)));
+        assert_eq!(at("2023-02-29"), None);
+        assert_eq!(at("2024-13-01"), None);
+        assert_eq!(at("2024-01-01T25:00"), None);
+        assert_eq!(at("yesterday"), None);
+        assert_eq!(at("2024-01-01Tnoon"), None);
+    }
+
+    #[test]
+    fn reads_a_request_as_a_table() {
+        let request = InferenceRequest {
+            id: None,
+            inputs: vec![
+                Tensor::from_values("age", &[2], &[31i64, 45]).unwrap(),
+                Tensor::from_bytes_elements("name", &[2], &["ann", "bob"]).unwrap(),
+            ],
+            outputs: vec![],
+            parameters: vec![Parameter::string(CONTENT_TYPE, "pd")],
+        };
+        assert_eq!(request.content_type(), Some("pd"));
+        let table = request.table().unwrap();
+        assert_eq!(table.rows, 2);
+        assert_eq!(
+            table.column("age").unwrap().values,
+            ColumnValues::Numbers(vec![31.0, 45.0])
+        );
+        assert_eq!(
+            table.column("name").unwrap().values,
+            ColumnValues::Strings(vec!["ann", "bob"])
+        );
+        assert!(table.column("height").is_err());
+    }
+}
