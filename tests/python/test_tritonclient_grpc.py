@@ -6,54 +6,15 @@ Run with `python -m unittest discover tests/python` from the workspace root.
 """
 
 import os
-import re
 import shutil
-import subprocess
 import tempfile
-import threading
-import time
 import unittest
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.environ.get("MLHOST_BIN", os.path.join(ROOT, "target", "debug", "mlhost"))
-
-
-class Server:
-    """A running `mlhost serve`, stopped on close."""
-
-    def __init__(self, models):
-        self.cache = tempfile.mkdtemp()
-        env = dict(os.environ, RUST_LOG="info", MLHOST_COMPILATION_CACHE_DIR=self.cache)
-        self.process = subprocess.Popen(
-            [BINARY, "serve", "--models", models, "--host", "127.0.0.1",
-             "--http-port", "0", "--grpc-port", "0"],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
-        )
-        self.grpc = None
-        self.ready = threading.Event()
-        self.lines = []
-        threading.Thread(target=self._read_logs, daemon=True).start()
-        if not self.ready.wait(60):
-            self.close()
-            raise RuntimeError("mlhost did not start: %s" % self.lines)
-
-    def _read_logs(self):
-        for line in self.process.stderr:
-            self.lines.append(line)
-            found = re.search(r"gRPC server listening on (\S+)", line)
-            if found:
-                self.grpc = found.group(1)
-            if "server ready" in line:
-                self.ready.set()
-
-    def close(self):
-        self.process.kill()
-        self.process.wait()
-        shutil.rmtree(self.cache, ignore_errors=True)
+from mlhost_server import ROOT, Server
 
 
 class TritonGrpcClientTest(unittest.TestCase):
@@ -128,6 +89,49 @@ class TritonGrpcClientTest(unittest.TestCase):
         self.assertFalse("house-prices" in {m.name for m in self.client.get_model_repository_index().models if m.state == "READY"})
         self.client.load_model("house-prices")
         self.assertTrue(self.client.is_model_ready("house-prices"))
+
+    def test_model_config_and_statistics(self):
+        config = self.client.get_model_config("house-prices").config
+        self.assertEqual(config.name, "house-prices")
+        self.assertEqual(config.backend, "mlhost")
+        self.assertEqual(config.max_batch_size, 0)
+        self.assertEqual(config.input[0].name, "features")
+        self.assertEqual(config.input[0].data_type, 11)  # TYPE_FP32
+        self.assertEqual(list(config.input[0].dims), [-1, 3])
+        self.assertEqual(config.output[0].data_type, 12)  # TYPE_FP64
+
+        def successes():
+            stats = self.client.get_inference_statistics("iris").model_stats
+            return stats[0].inference_stats.success.count
+
+        before = successes()
+        rows = np.zeros((2, 4), dtype=np.float64)
+        inputs = [grpcclient.InferInput("input-0", [2, 4], "FP64")]
+        inputs[0].set_data_from_numpy(rows)
+        for _ in range(3):
+            self.client.infer("iris", inputs)
+        self.assertEqual(successes(), before + 3)
+        everything = self.client.get_inference_statistics().model_stats
+        self.assertEqual(sorted(s.name for s in everything), ["house-prices", "iris"])
+
+    def test_stream_infer(self):
+        import queue
+        answers = queue.Queue()
+        self.client.start_stream(callback=lambda result, error: answers.put((result, error)))
+        try:
+            features = np.array([[1.0, 2.0, 4.0]], dtype=np.float32)
+            inputs = [grpcclient.InferInput("features", [1, 3], "FP32")]
+            inputs[0].set_data_from_numpy(features)
+            self.client.async_stream_infer("house-prices", inputs, request_id="s-1")
+            self.client.async_stream_infer("no-such-model", inputs, request_id="s-2")
+            result, error = answers.get(timeout=30)
+            self.assertIsNone(error)
+            np.testing.assert_array_equal(result.as_numpy("predict"), np.array([[192.0]]))
+            result, error = answers.get(timeout=30)
+            self.assertIsNotNone(error)
+            self.assertIn("not found", error.message())
+        finally:
+            self.client.stop_stream()
 
 
 if __name__ == "__main__":
