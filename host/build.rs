@@ -22,7 +22,7 @@ const RUNTIMES: &[(&str, &str, &str)] = &[(
 
 /// Test-only guests (hostile runtimes): built alongside, not embedded; the tests load them from
 /// `<target>/mlhost-guests/wasm32-wasip2/guest/`.
-const TEST_GUESTS: &[&str] = &["mlhost-test-hostile"];
+const TEST_GUESTS: &[&str] = &["mlhost-test-hostile", "mlhost-test-wit-0-1-0"];
 
 const TARGET: &str = "wasm32-wasip2";
 

@@ -575,3 +575,26 @@ fn the_binary_extension_and_a_connection_survive_each_other() {
         );
     }
 }
+
+#[test]
+fn runtimes_built_against_wit_0_1_0_still_serve() {
+    let dir = model_folder(&[(
+        "old/model-settings.json",
+        r#"{"implementation": "old.wasm"}"#,
+    )]);
+    let component = crate::support::linear_component().with_file_name("mlhost_test_wit_0_1_0.wasm");
+    std::fs::copy(component, dir.path().join("old/old.wasm")).unwrap();
+    let server = Server::start(dir.path());
+    assert_eq!(
+        server.get("/v2/models/old").json()["platform"],
+        json!("echo-0.1.0")
+    );
+    let request =
+        json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [2], "data": [1.5, -2]}]});
+    let response = server.post_json("/v2/models/old/infer", &request);
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.json()["outputs"][0]["data"], json!([1.5, -2.0]));
+    // On a streaming endpoint it answers once: it knows nothing of streams.
+    let events = sse_events(&server.post_json("/v2/models/old/infer_stream", &request));
+    assert_eq!(events.len(), 1);
+}

@@ -460,3 +460,174 @@ async fn deadlines_unavailable_models_and_gzip() {
         vec![1.0f64.to_le_bytes().to_vec()]
     );
 }
+
+/// The hostile test runtime as model `probe`.
+fn probe_models() -> tempfile::TempDir {
+    let dir = model_folder(&[(
+        "probe/model-settings.json",
+        r#"{"implementation": "hostile.wasm"}"#,
+    )]);
+    let component = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
+    std::fs::copy(component, dir.path().join("probe/hostile.wasm")).unwrap();
+    dir
+}
+
+fn probe_request(
+    parameters: &[(&str, pb::infer_parameter::ParameterChoice)],
+) -> pb::ModelInferRequest {
+    pb::ModelInferRequest {
+        model_name: "probe".into(),
+        inputs: vec![input(
+            "x",
+            "FP64",
+            vec![1],
+            Some(pb::InferTensorContents {
+                fp64_contents: vec![1.0],
+                ..Default::default()
+            }),
+        )],
+        parameters: parameters
+            .iter()
+            .map(|(name, choice)| {
+                (
+                    name.to_string(),
+                    pb::InferParameter {
+                        parameter_choice: Some(choice.clone()),
+                    },
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_infer_carries_every_response_of_a_streaming_runtime() {
+    use pb::infer_parameter::ParameterChoice;
+    let models = probe_models();
+    let server = Server::start(models.path());
+    let mut client = client(&server).await;
+    let requests = tokio_stream::iter(vec![
+        probe_request(&[("responses", ParameterChoice::Int64Param(3))]),
+        probe_request(&[("attack", ParameterChoice::StringParam("nope".into()))]),
+        probe_request(&[]),
+    ]);
+    let mut answers = client
+        .model_stream_infer(requests)
+        .await
+        .unwrap()
+        .into_inner();
+    let mut received = Vec::new();
+    while let Some(answer) = answers.message().await.unwrap() {
+        received.push(answer);
+    }
+    assert_eq!(received.len(), 5, "3 + 1 error + 1: {received:?}");
+    for (index, answer) in received[..3].iter().enumerate() {
+        let response = answer.infer_response.as_ref().unwrap();
+        assert_eq!(response.outputs[0].name, "index");
+        assert_eq!(
+            response.outputs[0]
+                .contents
+                .as_ref()
+                .unwrap()
+                .int64_contents,
+            vec![index as i64]
+        );
+    }
+    assert!(received[3].error_message.contains("unknown attack"));
+    let echo = received[4].infer_response.as_ref().unwrap();
+    assert_eq!(
+        echo.outputs[0].contents.as_ref().unwrap().fp64_contents,
+        vec![1.0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_reaches_the_runtime_and_its_headers_come_back() {
+    use pb::infer_parameter::ParameterChoice;
+    let models = probe_models();
+    let server = Server::start(models.path());
+    let mut client = client(&server).await;
+    let mut request = tonic::Request::new(probe_request(&[(
+        "attack",
+        ParameterChoice::StringParam("inspect".into()),
+    )]));
+    request
+        .metadata_mut()
+        .insert("x-tenant", "acme".parse().unwrap());
+    let response = client.model_infer(request).await.unwrap();
+    assert_eq!(response.metadata().get("x-runtime").unwrap(), "hostile");
+    let response = response.into_inner();
+    assert!(!response.parameters.contains_key("headers"));
+    let report = &response.outputs[0]
+        .contents
+        .as_ref()
+        .unwrap()
+        .bytes_contents;
+    assert!(
+        report.iter().any(|line| line == b"header x-tenant=acme"),
+        "{report:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn model_config_and_statistics_rpcs() {
+    let server = Server::start(&example_models());
+    let mut client = client(&server).await;
+    let config = client
+        .model_config(pb::ModelConfigRequest {
+            name: "house-prices".into(),
+            version: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .config
+        .unwrap();
+    assert_eq!(config.name, "house-prices");
+    assert_eq!(config.backend, "mlhost");
+    assert_eq!(config.input[0].data_type, pb::DataType::TypeFp32 as i32);
+    assert_eq!(config.input[0].dims, vec![-1, 3]);
+    assert_eq!(config.output[0].data_type, pb::DataType::TypeFp64 as i32);
+    let missing = client
+        .model_config(pb::ModelConfigRequest {
+            name: "nothing".into(),
+            version: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    client
+        .model_infer(house_prices_request(true))
+        .await
+        .unwrap();
+    client
+        .model_infer(house_prices_request(false))
+        .await
+        .unwrap();
+    let mut bad = house_prices_request(false);
+    bad.inputs[0].shape = vec![3, 2];
+    client.model_infer(bad).await.unwrap_err();
+    let stats = client
+        .model_statistics(pb::ModelStatisticsRequest {
+            name: "house-prices".into(),
+            version: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .model_stats;
+    assert_eq!(stats.len(), 1);
+    let inference = stats[0].inference_stats.as_ref().unwrap();
+    assert_eq!(inference.success.as_ref().unwrap().count, 2);
+    assert_eq!(inference.fail.as_ref().unwrap().count, 1);
+    assert_eq!(stats[0].execution_count, 2);
+    let all = client
+        .model_statistics(pb::ModelStatisticsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .model_stats;
+    assert_eq!(all.len(), 2);
+}

@@ -173,7 +173,7 @@ impl WasmEngine {
             .and_then(RuntimePre::new)
             .map_err(|error| {
                 format!(
-                    "{} is not an mlhost runtime (world mlhost:runtime/runtime@0.1.0): {error:#}",
+                    "{} is not an mlhost runtime (world mlhost:runtime/runtime@0.1.x): {error:#}",
                     source.describe()
                 )
             })?;
