@@ -598,3 +598,142 @@ fn runtimes_built_against_wit_0_1_0_still_serve() {
     let events = sse_events(&server.post_json("/v2/models/old/infer_stream", &request));
     assert_eq!(events.len(), 1);
 }
+
+#[test]
+fn each_content_type_round_trips_through_the_sdk() {
+    let dir = model_folder(&[(
+        "probe/model-settings.json",
+        r#"{"implementation": "hostile.wasm"}"#,
+    )]);
+    let component = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
+    std::fs::copy(component, dir.path().join("probe/hostile.wasm")).unwrap();
+    let server = Server::start(dir.path());
+    let input = |name: &str, datatype: &str, data: Value, content_type: &str| {
+        let count = data.as_array().unwrap().len();
+        json!({"name": name, "datatype": datatype, "shape": [count], "data": data,
+               "parameters": {"content_type": content_type}})
+    };
+    let request = json!({
+        "parameters": {"attack": "round-trip", "content_type": "pd"},
+        "inputs": [
+            input("n", "INT32", json!([3, -4]), "np"),
+            input("s", "BYTES", json!(["héllo", "wörld"]), "str"),
+            input("b", "BYTES", json!(["AP8K", "aGk="]), "base64"),
+            input("t", "BYTES", json!(["2024-02-29T12:30:15Z", "1970-01-02"]), "datetime"),
+        ],
+    });
+    let response = server.post_json("/v2/models/probe/infer", &request);
+    assert_eq!(response.status, 200, "{response:?}");
+    let json = response.json();
+    let output = |name: &str| {
+        json["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|output| output["name"] == json!(name))
+            .unwrap_or_else(|| panic!("no output {name}: {json}"))
+            .clone()
+    };
+    let content_type = |name: &str| output(name)["parameters"]["content_type"].clone();
+    assert_eq!(output("n")["data"], json!([3.0, -4.0]));
+    assert_eq!(content_type("n"), json!("np"));
+    assert_eq!(output("s")["data"], json!(["héllo", "wörld"]));
+    assert_eq!(content_type("s"), json!("str"));
+    assert_eq!(
+        output("b")["data"],
+        json!(["AP8K", "aGk="]),
+        "decoded, then encoded again"
+    );
+    assert_eq!(content_type("b"), json!("base64"));
+    assert_eq!(
+        output("t")["data"],
+        json!(["2024-02-29T12:30:15Z", "1970-01-02"])
+    );
+    assert_eq!(content_type("t"), json!("datetime"));
+    assert_eq!(output("t_unix")["data"], json!([1_709_209_815, 86_400]));
+    assert_eq!(output("table_rows")["data"], json!([2]));
+    assert_eq!(output("table_columns")["data"], json!(["n", "s", "b", "t"]));
+
+    // Each decoder refuses what is not its kind.
+    for (bad, expected) in [
+        (input("t", "BYTES", json!(["noon"]), "datetime"), "ISO 8601"),
+        (input("b", "BYTES", json!(["%%%"]), "base64"), "base64"),
+        (input("b", "FP32", json!([1.0]), "base64"), "BYTES"),
+    ] {
+        let request = json!({"parameters": {"attack": "round-trip"}, "inputs": [bad]});
+        let response = server.post_json("/v2/models/probe/infer", &request);
+        assert_eq!(response.status, 400, "{response:?}");
+        assert!(response.error().contains(expected), "{}", response.error());
+    }
+}
+
+#[test]
+fn bool_and_bytes_tensors_in_binary() {
+    let dir = model_folder(&[(
+        "probe/model-settings.json",
+        r#"{"implementation": "hostile.wasm"}"#,
+    )]);
+    let component = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
+    std::fs::copy(component, dir.path().join("probe/hostile.wasm")).unwrap();
+    let server = Server::start(dir.path());
+
+    // BOOL: one byte per element.
+    let header = json!({
+        "inputs": [{"name": "flags", "datatype": "BOOL", "shape": [3],
+                    "parameters": {"binary_data_size": 3}}],
+        "parameters": {"binary_data_output": true},
+    });
+    let response = post_binary(&server, "/v2/models/probe/infer", &header, &[1, 0, 1]);
+    assert_eq!(response.status, 200, "{response:?}");
+    let (_, data) = split_binary(&response);
+    assert_eq!(f64_values(data), vec![1.0, 0.0, 1.0]);
+
+    // BYTES: each element behind its 4-byte little-endian length, in and out.
+    let elements: Vec<u8> = [
+        &3u32.to_le_bytes()[..],
+        b"abc",
+        &1u32.to_le_bytes(),
+        b"\xff",
+    ]
+    .concat();
+    let header = json!({
+        "parameters": {"attack": "round-trip"},
+        "inputs": [{"name": "b", "datatype": "BYTES", "shape": [2],
+                    "parameters": {"binary_data_size": elements.len(), "content_type": "base64"}}],
+        "outputs": [{"name": "b", "parameters": {"binary_data": true}}],
+    });
+    let base64_elements: Vec<u8> = [&4u32.to_le_bytes()[..], b"YWJj"].concat();
+    // The input is base64 text ("YWJj" = "abc"), decoded by the host, echoed, encoded again.
+    let header_b64 = {
+        let mut header = header.clone();
+        header["inputs"][0]["shape"] = json!([1]);
+        header["inputs"][0]["parameters"]["binary_data_size"] = json!(base64_elements.len());
+        header
+    };
+    let response = post_binary(
+        &server,
+        "/v2/models/probe/infer",
+        &header_b64,
+        &base64_elements,
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    let (json, data) = split_binary(&response);
+    assert_eq!(
+        json["outputs"][0]["parameters"]["binary_data_size"],
+        json!(8)
+    );
+    assert_eq!(data, &base64_elements[..]);
+    // Raw bytes that are not base64 are refused; a truncated length prefix too.
+    let response = post_binary(&server, "/v2/models/probe/infer", &header, &elements);
+    assert_eq!(response.status, 400);
+    let mut truncated = header.clone();
+    truncated["inputs"][0]["parameters"]["binary_data_size"] = json!(6);
+    let response = post_binary(
+        &server,
+        "/v2/models/probe/infer",
+        &truncated,
+        &elements[..6],
+    );
+    assert_eq!(response.status, 400);
+    assert!(response.error().contains("BYTES"), "{}", response.error());
+}

@@ -9,7 +9,11 @@
 //!
 //! Not attacks, but probes of the protocol for the tests: `inspect` reports what the runtime
 //! sees of content types, input bytes and headers, and answers with the header `x-runtime:
-//! hostile` and a BYTES output `blob` holding bytes that are not text (content type `base64`).
+//! hostile` and a BYTES output `blob` holding bytes that are not text (content type `base64`);
+//! `round-trip` reads each input as its content type says, with the SDK's decoders, and writes
+//! it back as an output of the same name and content type (a `datetime` input also gives
+//! `NAME_unix`, its instants in Unix seconds; a `pd` request also gives `table_rows` and
+//! `table_columns`).
 //! On a streaming endpoint, the parameter `responses` = N makes it send N responses, each with
 //! an INT64 output `index`, before it returns nothing more.
 //!
@@ -112,6 +116,7 @@ impl Model for Hostile {
                 Ok(response)
             }
             "inspect" => inspect(&request),
+            "round-trip" => round_trip(&request),
             "chatter" => {
                 let line = "x".repeat(1000);
                 for index in 0..2000 {
@@ -142,6 +147,60 @@ impl Model for Hostile {
         }
         Ok(())
     }
+}
+
+fn round_trip(request: &InferenceRequest) -> Result<InferenceResponse, Error> {
+    let mut response = InferenceResponse::new();
+    for input in &request.inputs {
+        let name = input.name.as_str();
+        let shape = &input.shape;
+        response = match input.content_type() {
+            Some("str") => response.output(
+                Tensor::from_bytes_elements(name, shape, &input.strings()?)?
+                    .with_content_type("str"),
+            ),
+            Some("base64") => response.output(
+                Tensor::from_bytes_elements(name, shape, &input.bytes_elements()?)?
+                    .with_content_type("base64"),
+            ),
+            Some("datetime") => {
+                let instants: Vec<i64> = input
+                    .datetimes()?
+                    .iter()
+                    .map(|at| at.unix_seconds)
+                    .collect();
+                response
+                    .output(
+                        Tensor::from_bytes_elements(name, shape, &input.strings()?)?
+                            .with_content_type("datetime"),
+                    )
+                    .output(Tensor::from_values(
+                        &format!("{name}_unix"),
+                        shape,
+                        &instants,
+                    )?)
+            }
+            _ => response.output(
+                Tensor::from_values(name, shape, &input.to_f64_vec()?)?.with_content_type("np"),
+            ),
+        };
+    }
+    if request.content_type() == Some("pd") {
+        let table = request.table()?;
+        let names: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
+        response = response
+            .output(Tensor::from_values(
+                "table_rows",
+                &[1],
+                &[table.rows as i64],
+            )?)
+            .output(Tensor::from_bytes_elements(
+                "table_columns",
+                &[names.len() as u64],
+                &names,
+            )?);
+    }
+    Ok(response)
 }
 
 fn inspect(request: &InferenceRequest) -> Result<InferenceResponse, Error> {
