@@ -145,6 +145,11 @@ impl<T: Value> Forest<T> {
         self.roots.len()
     }
 
+    /// Whether the forest has no tree.
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
     /// The number of output groups.
     pub fn num_groups(&self) -> usize {
         self.num_groups

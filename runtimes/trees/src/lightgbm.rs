@@ -227,12 +227,12 @@ impl LgbModel {
             }
         }
 
-        if let Some(version) = header.get("version") {
-            if !matches!(*version, "v2" | "v3" | "v4") {
-                return Err(format!(
-                    "LightGBM model version '{version}' is not supported (v2, v3, v4)"
-                ));
-            }
+        if let Some(version) = header.get("version")
+            && !matches!(*version, "v2" | "v3" | "v4")
+        {
+            return Err(format!(
+                "LightGBM model version '{version}' is not supported (v2, v3, v4)"
+            ));
         }
         let count = |key: &str| -> Result<usize, String> {
             let text = header
@@ -267,7 +267,7 @@ impl LgbModel {
                  num_tree_per_iteration {num_outputs}"
             ));
         }
-        if trees.len() % num_outputs != 0 {
+        if !trees.len().is_multiple_of(num_outputs) {
             return Err(format!(
                 "{} trees is not a whole number of iterations of {num_outputs} trees \
                  (is the file truncated?)",

@@ -603,12 +603,12 @@ fn tree_limit(
 /// The nodes of one tree; a dart weight scales the leaves, as XGBoost's dart prediction does.
 fn tree_nodes(tree: &TreeJson, weight: Option<f32>) -> Result<Vec<Node<f32>>, String> {
     let count = parse_count("num_nodes", &tree.tree_param.num_nodes)?;
-    if let Some(size) = &tree.tree_param.size_leaf_vector {
-        if parse_count("size_leaf_vector", size)? > 1 {
-            return Err(
-                "vector leaves (multi_strategy 'multi_output_tree') are not supported".to_string(),
-            );
-        }
+    if let Some(size) = &tree.tree_param.size_leaf_vector
+        && parse_count("size_leaf_vector", size)? > 1
+    {
+        return Err(
+            "vector leaves (multi_strategy 'multi_output_tree') are not supported".to_string(),
+        );
     }
     let lengths = [
         tree.left_children.len(),
