@@ -321,14 +321,8 @@ impl LgbModel {
     pub fn predict(&self, features: &[f64], rows: usize) -> Vec<f64> {
         let outputs = self.num_outputs;
         let mut sums = vec![0.0f64; rows * outputs];
-        if self.num_features > 0 {
-            for (row, row_sums) in features
-                .chunks_exact(self.num_features)
-                .zip(sums.chunks_exact_mut(outputs))
-            {
-                self.forest.accumulate(LgbRule, row, row_sums);
-            }
-        }
+        self.forest
+            .accumulate(LgbRule, &features[..rows * self.num_features], &mut sums);
         if self.average_output && self.iterations > 0 {
             let iterations = self.iterations as f64;
             sums.iter_mut().for_each(|sum| *sum /= iterations);

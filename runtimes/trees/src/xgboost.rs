@@ -395,15 +395,8 @@ impl XgbModel {
         for _ in 0..rows {
             margins.extend_from_slice(&self.base_margin);
         }
-        if self.num_features == 0 {
-            return margins;
-        }
-        for (row, sums) in features
-            .chunks_exact(self.num_features)
-            .zip(margins.chunks_exact_mut(groups))
-        {
-            self.forest.accumulate(XgbRule, row, sums);
-        }
+        self.forest
+            .accumulate(XgbRule, &features[..rows * self.num_features], &mut margins);
         margins
     }
 
