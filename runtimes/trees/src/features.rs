@@ -62,8 +62,8 @@ mod tests {
 
     #[test]
     fn integers_round_once_to_f32() {
-        // 2^53 + 1 rounds to 2^53 in f64, then to 2^53 in f32; directly it is 2^53 too, but
-        // 2^60 + 2^36 + 1 shows the difference: via f64 it ties down, directly it rounds up.
+        // 2^60 + 2^36 + 1 is just past halfway between two f32s: directly it rounds up; via
+        // f64 it first loses the 1, lands on the halfway point and ties down.
         let big = (1i64 << 60) + (1 << 36) + 1;
         let tensor = Tensor::from_values("x", &[1, 1], &[big]).unwrap();
         assert_eq!(to_f32(&tensor).unwrap(), vec![big as f32]);
