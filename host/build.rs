@@ -14,11 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (runtime name, cargo package, artifact file name)
-const RUNTIMES: &[(&str, &str, &str)] = &[(
-    "linear",
-    "mlhost-runtime-linear",
-    "mlhost_runtime_linear.wasm",
-)];
+const RUNTIMES: &[(&str, &str, &str)] = &[
+    (
+        "linear",
+        "mlhost-runtime-linear",
+        "mlhost_runtime_linear.wasm",
+    ),
+    ("trees", "mlhost-runtime-trees", "mlhost_runtime_trees.wasm"),
+];
 
 /// Test-only guests (hostile runtimes): built alongside, not embedded; the tests load them from
 /// `<target>/mlhost-guests/wasm32-wasip2/guest/`.

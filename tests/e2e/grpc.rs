@@ -629,5 +629,15 @@ async fn model_config_and_statistics_rpcs() {
         .unwrap()
         .into_inner()
         .model_stats;
-    assert_eq!(all.len(), 2);
+    let mut names: Vec<&str> = all.iter().map(|stats| stats.name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "house-prices",
+            "iris",
+            "lightgbm-classifier",
+            "xgboost-classifier"
+        ]
+    );
 }

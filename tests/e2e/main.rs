@@ -12,3 +12,4 @@ mod models;
 mod repository;
 mod server;
 mod support;
+mod trees;

@@ -213,13 +213,14 @@ pub const MLSERVER_IMPLEMENTATIONS: &[(&str, Option<&str>, &str)] = &[
     ),
     (
         "mlserver_xgboost.XGBoostModel",
-        None,
-        "the XGBoost runtime (model.json / .ubj) is not built in yet",
+        Some("xgboost"),
+        "XGBoost models saved as JSON or UBJSON (model.json, model.ubj) are served by the trees runtime; \
+         re-save a legacy binary model with save_model(\"model.json\")",
     ),
     (
         "mlserver_lightgbm.LightGBMModel",
-        None,
-        "the LightGBM runtime (model.txt) is not built in yet",
+        Some("lightgbm"),
+        "LightGBM text models (model.txt, model.bst) are served by the trees runtime",
     ),
     (
         "mlserver_mlflow.MLflowRuntime",

@@ -1,7 +1,16 @@
 //! The runtimes compiled into the mlhost binary (built from `runtimes/` by the build script).
 
-/// The built-in runtimes: the name `implementation` gives, and the component's bytes.
-pub const BUILT_IN_RUNTIMES: &[(&str, &[u8])] = &[(
-    "linear",
-    include_bytes!(concat!(env!("OUT_DIR"), "/linear.wasm")),
-)];
+/// `runtimes/linear`: linear and logistic regression from a JSON file.
+const LINEAR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linear.wasm"));
+/// `runtimes/trees`: XGBoost and LightGBM tree ensembles.
+const TREES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trees.wasm"));
+
+/// The built-in runtimes: the name `implementation` gives, and the component's bytes. One
+/// component may serve under several names (the compiled code is shared: it is keyed by the
+/// component's hash).
+pub const BUILT_IN_RUNTIMES: &[(&str, &[u8])] = &[
+    ("linear", LINEAR),
+    ("trees", TREES),
+    ("xgboost", TREES),
+    ("lightgbm", TREES),
+];
