@@ -58,7 +58,7 @@ enum Kind {
 }
 
 /// A loaded linear or logistic regression model.
-struct Linear {
+pub struct Linear {
     kind: Kind,
     /// `outputs × features`, row-major.
     coefficients: Vec<f64>,
