@@ -1,6 +1,7 @@
 //! Wires the server together: engine, repository, inference core, front ends, shutdown.
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::protocol::grpc::{self, GrpcOptions};
 use crate::protocol::rest::{self, RestOptions};
 use crate::protocol::{InferenceService, ServerInfo};
@@ -25,8 +26,8 @@ pub struct ServeConfig {
 
 /// Runs the server until `shutdown` completes, then drains connections and stops the workers.
 ///
-/// The REST port is bound first (liveness answers at once); models load in the background and
-/// the server reports ready when they have.
+/// Every port is bound first (liveness answers at once); models load in the background and the
+/// server reports ready when they have.
 pub async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -44,9 +45,6 @@ pub async fn run(
             "logging_settings names a logging configuration mlhost does not read: give a level such as \"debug\""
         );
     }
-    if settings.use_structured_logging {
-        tracing::warn!("use_structured_logging is not supported yet: logging as text");
-    }
 
     let engine = WasmEngine::new(&EngineOptions {
         instance_pool_size: settings.instance_pool_size,
@@ -54,10 +52,12 @@ pub async fn run(
         cache_dir: settings.compilation_cache(),
     })
     .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))?;
+    let metrics = Arc::new(Metrics::new(&settings.metrics_rest_server_prefix));
     let repository = Arc::new(Repository::new(
         config.models_root.clone(),
         engine,
         settings.clone(),
+        metrics.clone(),
     ));
     let service = Arc::new(InferenceService::new(
         repository.clone(),
@@ -77,22 +77,6 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.http_port))?;
     tracing::info!("REST server listening on http://{}", listener.local_addr()?);
-
-    let loading = {
-        let (service, repository, settings) =
-            (service.clone(), repository.clone(), settings.clone());
-        let root = config.models_root.clone();
-        tokio::spawn(async move {
-            if settings.load_models_at_startup {
-                tracing::info!(root = %root.display(), "loading models");
-                if let Err(error) = repository.load_all().await {
-                    tracing::error!(root = %root.display(), "{error}");
-                }
-            }
-            service.mark_started();
-            tracing::info!("server ready");
-        })
-    };
 
     // One shutdown signal for both servers.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -116,6 +100,7 @@ pub async fn run(
         max_tensor_elements: settings.max_tensor_elements,
     };
     let grpc_server = tonic::transport::Server::builder()
+        .layer(grpc::observe::ObserveLayer::new(metrics.clone()))
         .layer(tower::util::MapResponseLayer::new(
             grpc::oversized_message_status,
         ))
@@ -132,8 +117,49 @@ pub async fn run(
             .unwrap_or(usize::MAX),
         max_tensor_elements: settings.max_tensor_elements,
         gzip_enabled: settings.gzip_enabled,
+        cors: settings.cors_settings.clone(),
     };
-    axum::serve(listener, rest::router(service, &options))
+    let metrics_task = match &settings.metrics_endpoint {
+        Some(endpoint) => {
+            let listener =
+                tokio::net::TcpListener::bind((settings.host.as_str(), settings.metrics_port))
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot listen on {}:{}",
+                            settings.host, settings.metrics_port
+                        )
+                    })?;
+            tracing::info!(
+                "metrics server listening on http://{}{endpoint}",
+                listener.local_addr()?
+            );
+            let router = metrics_router(endpoint, metrics.clone(), repository.clone());
+            Some(tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(wait_for_stop(stopped.clone()))
+                    .into_future(),
+            ))
+        }
+        None => None,
+    };
+    let loading = {
+        let (service, repository, settings) =
+            (service.clone(), repository.clone(), settings.clone());
+        let root = config.models_root.clone();
+        tokio::spawn(async move {
+            if settings.load_models_at_startup {
+                tracing::info!(root = %root.display(), "loading models");
+                if let Err(error) = repository.load_all().await {
+                    tracing::error!(root = %root.display(), "{error}");
+                }
+            }
+            service.mark_started();
+            tracing::info!("server ready");
+        })
+    };
+
+    axum::serve(listener, rest::router(service, &options, metrics))
         .with_graceful_shutdown(wait_for_stop(stopped))
         .await
         .context("the REST server failed")?;
@@ -147,6 +173,9 @@ pub async fn run(
         }
     }
 
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     loading.abort();
     let _ = loading.await;
     tokio::task::spawn_blocking(move || {
@@ -165,4 +194,34 @@ pub async fn run(
     .context("stopping the workers failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The metrics server: `endpoint` answers the Prometheus exposition of every metric, with the
+/// models-by-state gauge read from the repository at each scrape.
+fn metrics_router(
+    endpoint: &str,
+    metrics: Arc<Metrics>,
+    repository: Arc<Repository>,
+) -> axum::Router {
+    let endpoint = if endpoint.starts_with('/') {
+        endpoint.to_string()
+    } else {
+        format!("/{endpoint}")
+    };
+    axum::Router::new().route(
+        &endpoint,
+        axum::routing::get(move || {
+            let (metrics, repository) = (metrics.clone(), repository.clone());
+            async move {
+                metrics.set_models_by_state(&repository.state_counts());
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    )
 }

@@ -11,6 +11,7 @@ pub mod batching;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod metrics;
 pub mod protocol;
 pub mod repository;
 pub mod shutdown;

@@ -6,6 +6,7 @@
 //! A worker that traps replies with the error, drops its Store and instantiates a fresh one.
 
 use crate::codec::{InferenceRequest, ModelMetadata};
+use crate::metrics::ModelMetrics;
 use crate::stats::ModelStats;
 pub use crate::wasm::CallOutput;
 use crate::wasm::{
@@ -40,6 +41,8 @@ struct Job {
     timeout: Duration,
     /// Where a streaming call's early responses go.
     stream: Option<StreamSink>,
+    /// The span of the request (or batch) the call serves.
+    span: tracing::Span,
     reply: oneshot::Sender<Result<CallOutput, CallError>>,
 }
 
@@ -48,6 +51,14 @@ pub struct WorkerPool {
     jobs: Sender<Job>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     recreated: Arc<AtomicU64>,
+    metrics: Arc<ModelMetrics>,
+}
+
+/// What a worker reports its calls to.
+struct Observers<'a> {
+    recreated: &'a AtomicU64,
+    stats: &'a ModelStats,
+    metrics: &'a ModelMetrics,
 }
 
 impl WorkerPool {
@@ -62,6 +73,7 @@ impl WorkerPool {
         workers: usize,
         queue_capacity: usize,
         stats: Arc<ModelStats>,
+        metrics: Arc<ModelMetrics>,
     ) -> Result<(Self, ModelMetadata), InstanceError> {
         let workers = workers.max(1);
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(queue_capacity.max(1));
@@ -75,7 +87,7 @@ impl WorkerPool {
                 queue.clone(),
                 loaded_tx.clone(),
             );
-            let (recreated, stats) = (recreated.clone(), stats.clone());
+            let (recreated, stats, metrics) = (recreated.clone(), stats.clone(), metrics.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("mlhost-worker-{}-{index}", context.name))
                 .spawn(move || {
@@ -90,7 +102,12 @@ impl WorkerPool {
                         }
                     };
                     drop(loaded);
-                    serve(instance, &component, &context, &queue, &recreated, &stats);
+                    let observers = Observers {
+                        recreated: &recreated,
+                        stats: &stats,
+                        metrics: &metrics,
+                    };
+                    serve(instance, &component, &context, &queue, &observers);
                 })
                 .map_err(|error| {
                     InstanceError::Instantiate(wasmtime::Error::msg(error.to_string()))
@@ -117,6 +134,7 @@ impl WorkerPool {
                 jobs,
                 threads: Mutex::new(threads),
                 recreated,
+                metrics,
             },
             metadata,
         ))
@@ -143,12 +161,14 @@ impl WorkerPool {
         stream: Option<StreamSink>,
     ) -> Result<CallOutput, PoolError> {
         let (reply, answer) = oneshot::channel();
+        self.metrics.worker_queue.observe(self.jobs.len() as f64);
         self.jobs
             .try_send(Job {
                 request,
                 deadline,
                 timeout,
                 stream,
+                span: tracing::Span::current(),
                 reply,
             })
             .map_err(|error| match error {
@@ -184,20 +204,22 @@ fn serve(
     component: &RuntimeComponent,
     context: &ModelContext,
     queue: &Receiver<Job>,
-    recreated: &AtomicU64,
-    stats: &ModelStats,
+    observers: &Observers<'_>,
 ) {
+    let stats = observers.stats;
     let mut instance = Some(instance);
     for job in queue.iter() {
         if job.reply.is_closed() {
             continue; // the client has gone
         }
+        // The request's span: what the call logs (the runtime's output too) names the request.
+        let _span = job.span.enter();
         if instance.is_none() {
             if job.deadline <= Instant::now() {
                 let _ = job.reply.send(Err(CallError::ExpiredInQueue(job.timeout)));
                 continue;
             }
-            instance = recreate(component, context, recreated);
+            instance = recreate(component, context, observers);
         }
         // A panic in the host's own code must not kill the worker: it fails that request, and
         // the instance (whose state is now unknown) is replaced.
@@ -222,6 +244,11 @@ fn serve(
             )),
         };
         let poisoned = panicked || matches!(&result, Err(error) if error.poisons_instance());
+        match &result {
+            Err(CallError::DeadlineExceeded(_)) => observers.metrics.deadlines.inc(),
+            Err(CallError::MemoryLimit(_)) => observers.metrics.memory_limits.inc(),
+            _ => 0,
+        };
         if let Err(error) = &result
             && poisoned
         {
@@ -231,7 +258,7 @@ fn serve(
         if poisoned {
             // Drop the trapped Store before making its replacement (which may reuse its slot).
             drop(instance.take());
-            instance = recreate(component, context, recreated);
+            instance = recreate(component, context, observers);
         }
     }
 }
@@ -239,12 +266,13 @@ fn serve(
 fn recreate(
     component: &RuntimeComponent,
     context: &ModelContext,
-    recreated: &AtomicU64,
+    observers: &Observers<'_>,
 ) -> Option<ModelInstance> {
     let started = Instant::now();
     match ModelInstance::new(component, context) {
         Ok((fresh, _)) => {
-            recreated.fetch_add(1, Ordering::Relaxed);
+            observers.recreated.fetch_add(1, Ordering::Relaxed);
+            observers.metrics.recreated.inc();
             tracing::info!(
                 model = %context.name,
                 elapsed_us = started.elapsed().as_micros() as u64,

@@ -9,6 +9,7 @@ mod grpc;
 mod inference;
 mod isolation;
 mod models;
+mod observability;
 mod repository;
 mod server;
 mod support;

@@ -36,6 +36,7 @@ pub struct Server {
     child: Child,
     pub address: SocketAddr,
     pub grpc_address: SocketAddr,
+    metrics_address: Arc<Mutex<Option<SocketAddr>>>,
     logs: Arc<Mutex<Vec<String>>>,
     /// The compilation cache of this server alone, unless the test gave one.
     _cache: tempfile::TempDir,
@@ -68,6 +69,8 @@ impl Server {
                 "0",
                 "--grpc-port",
                 "0",
+                "--metrics-port",
+                "0",
             ])
             .args(args)
             .env("RUST_LOG", "info")
@@ -83,17 +86,27 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (address_tx, address_rx) = mpsc::channel();
+        let metrics_address = Arc::new(Mutex::new(None));
         {
             let logs = logs.clone();
+            let metrics_address = metrics_address.clone();
             std::thread::spawn(move || {
+                // The address ends where the text does (or at the quote of a JSON log line).
+                let address_in = |line: &str, marker: &str| {
+                    let rest = line.split(marker).nth(1)?;
+                    let end = rest.find(['"', ' ', '/']).unwrap_or(rest.len());
+                    rest[..end].parse::<SocketAddr>().ok()
+                };
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(address) = line.split("REST server listening on http://").nth(1) {
-                        let _ = address_tx
-                            .send(("rest", address.trim().parse::<SocketAddr>().unwrap()));
+                    if let Some(address) = address_in(&line, "REST server listening on http://") {
+                        let _ = address_tx.send(("rest", address));
                     }
-                    if let Some(address) = line.split("gRPC server listening on ").nth(1) {
-                        let _ = address_tx
-                            .send(("grpc", address.trim().parse::<SocketAddr>().unwrap()));
+                    if let Some(address) = address_in(&line, "gRPC server listening on ") {
+                        let _ = address_tx.send(("grpc", address));
+                    }
+                    if let Some(address) = address_in(&line, "metrics server listening on http://")
+                    {
+                        *metrics_address.lock().unwrap() = Some(address);
                     }
                     logs.lock().unwrap().push(line);
                 }
@@ -115,9 +128,31 @@ impl Server {
             child,
             address,
             grpc_address,
+            metrics_address,
             logs,
             _cache: cache,
         }
+    }
+
+    /// Where the metrics server listens (it is bound before the server is ready).
+    pub fn metrics_address(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(address) = *self.metrics_address.lock().unwrap() {
+                return address;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no metrics server: {:?}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Scrapes the metrics endpoint at `path`.
+    pub fn scrape(&self, path: &str) -> Response {
+        Connection::open(self.metrics_address()).request("GET", path, &[], b"")
     }
 
     /// Polls `/v2/health/ready` until it answers 200.

@@ -9,6 +9,7 @@
 pub mod merge;
 
 use crate::codec::InferenceRequest;
+use crate::metrics::ModelMetrics;
 use crate::wasm::CallError;
 use crate::workers::{CallOutput, PoolError, WorkerPool};
 use merge::BatchKey;
@@ -54,17 +55,20 @@ pub struct Batcher {
     items: mpsc::Sender<Item>,
     pool: Arc<WorkerPool>,
     options: BatchOptions,
+    metrics: Arc<ModelMetrics>,
 }
 
 impl Batcher {
-    /// Starts the batching task for `pool` (needs a tokio runtime context).
-    pub fn start(pool: Arc<WorkerPool>, options: BatchOptions) -> Self {
+    /// Starts the batching task for `pool` (needs a tokio runtime context); queue lengths and
+    /// batch sizes go to `metrics`.
+    pub fn start(pool: Arc<WorkerPool>, options: BatchOptions, metrics: Arc<ModelMetrics>) -> Self {
         let (items, receiver) = mpsc::channel(options.queue_capacity.max(1));
-        tokio::spawn(gather(receiver, pool.clone(), options));
+        tokio::spawn(gather(receiver, pool.clone(), options, metrics.clone()));
         Batcher {
             items,
             pool,
             options,
+            metrics,
         }
     }
 
@@ -89,6 +93,8 @@ impl Batcher {
             timeout,
             reply,
         };
+        let queued = self.items.max_capacity() - self.items.capacity();
+        self.metrics.batch_queue.observe(queued as f64);
         self.items.try_send(item).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => PoolError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => PoolError::Stopped,
@@ -102,7 +108,12 @@ impl Batcher {
 }
 
 /// The batching task: forms batches until every handle is dropped.
-async fn gather(mut items: mpsc::Receiver<Item>, pool: Arc<WorkerPool>, options: BatchOptions) {
+async fn gather(
+    mut items: mpsc::Receiver<Item>,
+    pool: Arc<WorkerPool>,
+    options: BatchOptions,
+    metrics: Arc<ModelMetrics>,
+) {
     let mut waiting: VecDeque<Item> = VecDeque::new();
     loop {
         let first = match waiting.pop_front() {
@@ -165,6 +176,9 @@ async fn gather(mut items: mpsc::Receiver<Item>, pool: Arc<WorkerPool>, options:
             ready.push(item);
         }
         if !ready.is_empty() {
+            metrics
+                .batch_rows
+                .observe(ready.iter().map(|item| item.rows).sum::<u64>() as f64);
             tokio::spawn(run_batch(pool.clone(), ready));
         }
     }

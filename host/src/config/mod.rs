@@ -16,6 +16,41 @@ pub use model::{ModelParameters, ModelSettings, TensorSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// MLServer's `cors_settings`: which browser origins may call the REST API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Origins allowed (`"*"` for any).
+    pub allow_origins: Vec<String>,
+    /// A regular expression origins may match instead.
+    pub allow_origin_regex: Option<String>,
+    /// Whether credentials (cookies, authorization) may be sent.
+    pub allow_credentials: bool,
+    /// Methods allowed (`"*"` for any).
+    pub allow_methods: Vec<String>,
+    /// Request headers allowed (`"*"` for any).
+    pub allow_headers: Vec<String>,
+    /// Response headers the browser may read.
+    pub expose_headers: Vec<String>,
+    /// How long a preflight answer may be cached, in seconds.
+    pub max_age: u64,
+}
+
+impl Default for CorsSettings {
+    /// MLServer's defaults (Starlette's): no origin, `GET` only, no headers, 600 s.
+    fn default() -> Self {
+        CorsSettings {
+            allow_origins: Vec::new(),
+            allow_origin_regex: None,
+            allow_credentials: false,
+            allow_methods: vec!["GET".to_string()],
+            allow_headers: Vec::new(),
+            expose_headers: Vec::new(),
+            max_age: 600,
+        }
+    }
+}
+
 /// The server's settings (`settings.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -50,8 +85,10 @@ pub struct Settings {
     pub logging_settings: Option<Value>,
     /// Largest gRPC message, in bytes (gRPC's 4 MiB when unset).
     pub grpc_max_message_length: Option<u64>,
-    /// CORS, as MLServer's `cors_settings`.
-    pub cors_settings: Option<Value>,
+    /// CORS, as MLServer's `cors_settings` (`null`: no CORS headers).
+    pub cors_settings: Option<CorsSettings>,
+    /// Prefix of the REST metrics' names (`{prefix}_requests`, ...).
+    pub metrics_rest_server_prefix: String,
     /// Accept gzip-compressed bodies.
     pub gzip_enabled: bool,
     /// Extensions listed in `GET /v2` besides those mlhost implements.
@@ -85,7 +122,6 @@ pub struct Settings {
     pub environments_dir: Option<Value>,
     pub model_repository_implementation: Option<Value>,
     pub model_repository_implementation_args: Option<Value>,
-    pub metrics_rest_server_prefix: Option<Value>,
     pub metrics_dir: Option<Value>,
     pub kafka_enabled: Option<Value>,
     pub kafka_servers: Option<Value>,
@@ -115,6 +151,7 @@ impl Default for Settings {
             logging_settings: None,
             grpc_max_message_length: None,
             cors_settings: None,
+            metrics_rest_server_prefix: "rest_server".to_string(),
             gzip_enabled: true,
             extensions: Vec::new(),
             memory_limit_mb: 1024,
@@ -130,7 +167,6 @@ impl Default for Settings {
             environments_dir: None,
             model_repository_implementation: None,
             model_repository_implementation_args: None,
-            metrics_rest_server_prefix: None,
             metrics_dir: None,
             kafka_enabled: None,
             kafka_servers: None,
@@ -146,7 +182,7 @@ impl Default for Settings {
 impl Settings {
     /// Names of the MLServer-only settings that are set: mlhost accepts and ignores them.
     pub fn ignored_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, &Option<Value>); 13] = [
+        let fields: [(&'static str, &Option<Value>); 12] = [
             ("parallel_workers_timeout", &self.parallel_workers_timeout),
             ("environments_dir", &self.environments_dir),
             (
@@ -156,10 +192,6 @@ impl Settings {
             (
                 "model_repository_implementation_args",
                 &self.model_repository_implementation_args,
-            ),
-            (
-                "metrics_rest_server_prefix",
-                &self.metrics_rest_server_prefix,
             ),
             ("metrics_dir", &self.metrics_dir),
             ("kafka_enabled", &self.kafka_enabled),
@@ -225,6 +257,17 @@ impl Settings {
             return Err((
                 "max_request_body_mb",
                 format!("{} is not between 1 and 1048576", self.max_request_body_mb),
+            ));
+        }
+        if let Some(pattern) = self
+            .cors_settings
+            .as_ref()
+            .and_then(|cors| cors.allow_origin_regex.as_ref())
+            && let Err(error) = regex::Regex::new(pattern)
+        {
+            return Err((
+                "cors_settings",
+                format!("allow_origin_regex '{pattern}' is not a regular expression: {error}"),
             ));
         }
         let root = self.root_path.trim_end_matches('/');

@@ -4,10 +4,12 @@
 //! and encodes the answer; errors map to status codes in one place ([`error`]).
 
 mod binary;
+pub mod cors;
 pub mod error;
 pub mod grpc;
 pub mod headers;
 pub mod model_config;
+pub mod request_id;
 pub mod rest;
 mod service;
 

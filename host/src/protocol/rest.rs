@@ -1,11 +1,13 @@
 //! The Open Inference Protocol over REST (axum): routes, JSON bodies, `{"error": ...}` answers.
 
 use super::binary::{self, BinaryOutputs, BodyLayout};
-use super::headers;
 use super::model_config::ModelConfig;
 use super::{InferenceService, ServiceError};
+use super::{headers, request_id};
 use crate::codec::json::{self, ParametersJson};
 use crate::codec::{InferenceRequest, InferenceResponse, TensorMetadata};
+use crate::config::CorsSettings;
+use crate::metrics::Metrics;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -31,6 +33,8 @@ pub struct RestOptions {
     pub max_tensor_elements: u64,
     /// Accept `Content-Encoding: gzip` bodies.
     pub gzip_enabled: bool,
+    /// CORS, when browsers of other origins may call the API.
+    pub cors: Option<CorsSettings>,
 }
 
 /// What every handler shares.
@@ -40,8 +44,13 @@ struct RestState {
     options: Arc<RestOptions>,
 }
 
-/// Builds the REST router over the inference core.
-pub fn router(service: Arc<InferenceService>, options: &RestOptions) -> Router {
+/// Builds the REST router over the inference core; every request is counted and timed in
+/// `metrics` and logged under its request id.
+pub fn router(
+    service: Arc<InferenceService>,
+    options: &RestOptions,
+    metrics: Arc<Metrics>,
+) -> Router {
     let state = RestState {
         service,
         options: Arc::new(options.clone()),
@@ -108,11 +117,43 @@ pub fn router(service: Arc<InferenceService>, options: &RestOptions) -> Router {
         Router::new().nest(root, routes.clone()).merge(routes)
     };
     let max_body_bytes = options.max_body_bytes;
-    routes
+    let routes = routes
         .layer(axum::middleware::from_fn(move |request, next| {
             reject_oversized(max_body_bytes, request, next)
         }))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            observe(metrics.clone(), request, next)
+        }));
+    match &options.cors {
+        Some(cors) => routes.layer(super::cors::layer(cors)),
+        None => routes,
+    }
+}
+
+/// Counts and times a request by its route, and runs it in a span named after its request id
+/// (the client's `x-request-id`, or a new one), which the response carries back.
+async fn observe(
+    metrics: Arc<Metrics>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let path = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_string();
+    let method = request.method().as_str().to_string();
+    let id = request_id::of(request.headers());
+    let span = tracing::info_span!("request", id = %id);
+    let route = metrics.rest_started(&method, &path);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    metrics.rest_finished(route, response.status().as_u16(), started.elapsed());
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(request_id::HEADER, value);
+    }
+    response
 }
 
 /// Refuses a body whose announced length is over the limit before reading any of it (a body

@@ -111,7 +111,7 @@ impl InferenceService {
         let model = self.model(name, version)?;
         let inferences = model.stats.inferences(&request);
         let timeout = prepare(&model, &mut request).inspect_err(|_| {
-            model.stats.record_failure(received.elapsed());
+            record_failure(&model, received.elapsed());
         })?;
         let (responses, stream) = tokio::sync::mpsc::channel(16);
         tokio::spawn(stream_responses(
@@ -133,17 +133,33 @@ impl InferenceService {
         let inferences = model.stats.inferences(&request);
         match run(&model, request, received).await {
             Ok((response, timings)) => {
-                model
-                    .stats
-                    .record_success(inferences, received.elapsed(), &timings);
+                record_success(&model, inferences, received.elapsed(), &timings);
                 Ok(response)
             }
             Err(error) => {
-                model.stats.record_failure(received.elapsed());
+                record_failure(&model, received.elapsed());
                 Err(error)
             }
         }
     }
+}
+
+/// Records a request that succeeded after `total` in the model's statistics and metrics.
+fn record_success(model: &LoadedModel, inferences: u64, total: Duration, timings: &CallTimings) {
+    model.stats.record_success(inferences, total, timings);
+    model.metrics.success.inc();
+    let compute = timings.total();
+    model
+        .metrics
+        .queue_seconds
+        .observe(total.saturating_sub(compute).as_secs_f64());
+    model.metrics.compute_seconds.observe(compute.as_secs_f64());
+}
+
+/// Records a request that failed after `total`.
+fn record_failure(model: &LoadedModel, total: Duration) {
+    model.stats.record_failure(total);
+    model.metrics.failure.inc();
 }
 
 /// Runs one request on `model`: content types, checks, deadline, the call, and the outputs'
@@ -234,16 +250,14 @@ async fn stream_responses(
     }
     match result {
         Ok(output) => {
-            model
-                .stats
-                .record_success(inferences, received.elapsed(), &output.timings);
+            record_success(&model, inferences, received.elapsed(), &output.timings);
             if sent == 0 || !output.outputs.is_empty() || !output.parameters.is_empty() {
                 let response = respond(&model, &id, output.outputs, output.parameters);
                 let _ = responses.send(response).await;
             }
         }
         Err(error) => {
-            model.stats.record_failure(received.elapsed());
+            record_failure(&model, received.elapsed());
             let _ = responses.send(Err(error.into())).await;
         }
     }

@@ -4,6 +4,7 @@ use super::discovery::DiscoveredModel;
 use crate::batching::{BatchOptions, Batcher};
 use crate::codec::{DataType, ModelMetadata, Parameters, TensorMetadata};
 use crate::config::{ModelSettings, Settings, TensorSettings};
+use crate::metrics::{Metrics, ModelMetrics};
 use crate::stats::ModelStats;
 use crate::wasm::{
     BUILT_IN_RUNTIMES, ComponentSource, InstanceError, InstanceLimits, ModelContext, WasmEngine,
@@ -50,6 +51,8 @@ pub struct LoadedModel {
     pub default_content_type: Option<String>,
     /// What the model's requests have cost so far.
     pub stats: Arc<ModelStats>,
+    /// The model's Prometheus series.
+    pub metrics: Arc<ModelMetrics>,
 }
 
 impl LoadedModel {
@@ -74,6 +77,7 @@ pub fn load_model(
     engine: &WasmEngine,
     model: &DiscoveredModel,
     server: &Settings,
+    metrics: &Metrics,
 ) -> Result<LoadedModel, LoadError> {
     if let Some(problem) = &model.problem {
         return Err(LoadError::Settings(problem.clone()));
@@ -109,8 +113,15 @@ pub fn load_model(
     let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
     let queue_capacity = settings.max_queue_size.unwrap_or(server.max_queue_size);
     let stats = Arc::new(ModelStats::new(settings.max_batch_size > 0));
-    let (pool, runtime_metadata) =
-        WorkerPool::start(component, context, workers, queue_capacity, stats.clone())?;
+    let metrics = Arc::new(metrics.model(&model.name, model.version.as_deref()));
+    let (pool, runtime_metadata) = WorkerPool::start(
+        component,
+        context,
+        workers,
+        queue_capacity,
+        stats.clone(),
+        metrics.clone(),
+    )?;
     let pool = Arc::new(pool);
     let batcher = (settings.max_batch_size > 1 && settings.max_batch_time > 0.0).then(|| {
         Batcher::start(
@@ -122,6 +133,7 @@ pub fn load_model(
                 ),
                 queue_capacity,
             },
+            metrics.clone(),
         )
     });
 
@@ -155,6 +167,7 @@ pub fn load_model(
         max_batch_time: settings.max_batch_time,
         default_content_type: settings.parameters.content_type.clone(),
         stats,
+        metrics,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod loader;
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::wasm::WasmEngine;
 pub use discovery::{DiscoveredModel, discover};
 pub use loader::{LoadError, LoadedModel, load_model};
@@ -91,17 +92,25 @@ pub struct Repository {
     root: PathBuf,
     engine: WasmEngine,
     settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
     models: RwLock<BTreeMap<String, Versions>>,
     operations: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Repository {
-    /// A repository over the models below `root`, loaded with `engine`; starts empty.
-    pub fn new(root: PathBuf, engine: WasmEngine, settings: Arc<Settings>) -> Self {
+    /// A repository over the models below `root`, loaded with `engine`, whose models report
+    /// to `metrics`; starts empty.
+    pub fn new(
+        root: PathBuf,
+        engine: WasmEngine,
+        settings: Arc<Settings>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Repository {
             root,
             engine,
             settings,
+            metrics,
             models: RwLock::default(),
             operations: Mutex::default(),
         }
@@ -167,6 +176,19 @@ impl Repository {
                 _ => None,
             })
             .collect()
+    }
+
+    /// How many model versions are in each state (the protocol's names; unloaded ones are
+    /// UNAVAILABLE), from memory.
+    pub fn state_counts(&self) -> Vec<(&'static str, i64)> {
+        let mut counts = vec![("READY", 0), ("LOADING", 0), ("UNAVAILABLE", 0)];
+        let models = self.models.read().expect("repository lock");
+        for state in models.values().flat_map(BTreeMap::values) {
+            if let Some((_, count)) = counts.iter_mut().find(|(name, _)| *name == state.name()) {
+                *count += 1;
+            }
+        }
+        counts
     }
 
     /// The versions of model `name` that are not unloaded, in version order.
@@ -255,12 +277,20 @@ impl Repository {
             found.iter().map(|model| model.version.clone()).collect();
         let mut loads = tokio::task::JoinSet::new();
         for model in found {
-            let (engine, settings) = (self.engine.clone(), self.settings.clone());
+            let (engine, settings, metrics) = (
+                self.engine.clone(),
+                self.settings.clone(),
+                self.metrics.clone(),
+            );
             loads.spawn_blocking(move || {
                 tracing::info!(model = %model.name, version = ?model.version, "loading model");
                 let started = std::time::Instant::now();
-                let result = load_model(&engine, &model, &settings);
-                (model, result, started.elapsed())
+                let result = load_model(&engine, &model, &settings, &metrics);
+                let elapsed = started.elapsed();
+                if result.is_ok() {
+                    metrics.model_loaded(&model.name, model.version.as_deref(), elapsed);
+                }
+                (model, result, elapsed)
             });
         }
         let mut failures = Vec::new();
@@ -480,7 +510,12 @@ mod tests {
             cache_dir: None,
         })
         .unwrap();
-        let repository = Repository::new(PathBuf::from("."), engine, Arc::default());
+        let repository = Repository::new(
+            PathBuf::from("."),
+            engine,
+            Arc::default(),
+            Arc::new(Metrics::new("rest_server")),
+        );
         repository.insert(
             "broken",
             Some("1".into()),

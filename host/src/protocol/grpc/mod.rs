@@ -4,6 +4,7 @@
 //! as REST, and encoded back; errors map to gRPC statuses in [`super::error`].
 
 pub mod convert;
+pub mod observe;
 
 use super::headers;
 use super::model_config::ModelConfig;

@@ -1,0 +1,126 @@
+//! A tower layer around the gRPC server: each call's metrics and its log span (with the
+//! request id from the `x-request-id` metadata, or a new one).
+
+use crate::metrics::{GrpcLabels, Metrics};
+use crate::protocol::request_id;
+use axum::http::{Request, Response};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Adds [`Observe`] to a service.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl ObserveLayer {
+    /// A layer reporting to `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        ObserveLayer { metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// Counts and times each call, and runs it in a span named after its request id.
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B, R> tower::Service<Request<B>> for Observe<S>
+where
+    S: tower::Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The ready service handles this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let labels = labels(request.uri().path());
+        let id = request_id::of(request.headers());
+        let span = tracing::info_span!("request", id = %id, method = %labels.grpc_method);
+        let metrics = self.metrics.clone();
+        metrics.grpc_started(&labels);
+        let started = Instant::now();
+        let call = inner.call(request).instrument(span);
+        Box::pin(async move {
+            let response = call.await?;
+            // An error answers in the headers (trailers-only); a success ends with OK.
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
+                .map_or("OK", code_name);
+            metrics.grpc_handled(labels, code, started.elapsed());
+            Ok(response)
+        })
+    }
+}
+
+/// `/package.Service/Method` → the labels of the call.
+fn labels(path: &str) -> GrpcLabels {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let service = parts.next().unwrap_or_default();
+    let method = parts.next().unwrap_or_default();
+    let grpc_type = if method == "ModelStreamInfer" {
+        "bidi_stream"
+    } else {
+        "unary"
+    };
+    GrpcLabels {
+        grpc_type: grpc_type.to_string(),
+        grpc_service: service.to_string(),
+        grpc_method: method.to_string(),
+    }
+}
+
+/// gRPC's name of a status code.
+fn code_name(code: i32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|code| NAMES.get(code).copied())
+        .unwrap_or("UNKNOWN")
+}

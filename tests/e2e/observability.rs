@@ -1,0 +1,445 @@
+//! Metrics on their own port, request ids in logs and responses, and CORS.
+
+use crate::support::{Connection, Server, model_folder};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// A repository with a plain linear model, a batching one, and the hostile test runtime.
+fn repository(settings: &str) -> tempfile::TempDir {
+    let linear =
+        r#"{"kind": "linear", "coefficients": [[2.0]], "intercepts": [1.0], "input_name": "x"}"#;
+    let dir = model_folder(&[
+        ("settings.json", settings),
+        (
+            "plain/model-settings.json",
+            r#"{"implementation": "linear"}"#,
+        ),
+        ("plain/linear.json", linear),
+        (
+            "batched/model-settings.json",
+            r#"{"implementation": "linear", "max_batch_size": 64, "max_batch_time": 0.2}"#,
+        ),
+        ("batched/linear.json", linear),
+        (
+            "hostile/model-settings.json",
+            r#"{"implementation": "hostile.wasm", "memory_limit_mb": 64, "timeout_seconds": 2}"#,
+        ),
+    ]);
+    let component = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
+    std::fs::copy(component, dir.path().join("hostile/hostile.wasm")).unwrap();
+    dir
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value. Checks the format as
+/// it goes: every sample belongs to a family declared by `# TYPE`, and the text ends in `# EOF`.
+fn samples(text: &str) -> HashMap<String, f64> {
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
+    let mut families = Vec::new();
+    let mut samples = HashMap::new();
+    for line in text.lines() {
+        if let Some(declaration) = line.strip_prefix("# TYPE ") {
+            families.push(declaration.split(' ').next().unwrap().to_string());
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            families
+                .iter()
+                .any(|family| name.starts_with(family.as_str())),
+            "{name} has no # TYPE"
+        );
+        samples.insert(series.to_string(), value.parse().unwrap());
+    }
+    samples
+}
+
+fn scrape(server: &Server) -> HashMap<String, f64> {
+    let response = server.scrape("/metrics");
+    assert_eq!(response.status, 200);
+    assert!(
+        response
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    samples(std::str::from_utf8(&response.body).unwrap())
+}
+
+fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, series: &str) -> f64 {
+    let value = |samples: &HashMap<String, f64>| samples.get(series).copied().unwrap_or(0.0);
+    value(after) - value(before)
+}
+
+fn x(values: &[f64]) -> Value {
+    json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [values.len(), 1], "data": values}]})
+}
+
+fn attack(name: &str, extra: Value) -> Value {
+    let mut parameters = json!({"attack": name});
+    parameters
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    json!({"parameters": parameters,
+           "inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1.0]}]})
+}
+
+const INFER: &str = "/v2/models/{model}/infer";
+
+#[test]
+fn counters_move_by_exactly_what_was_done() {
+    let models = repository("{}");
+    let server = Server::start(models.path());
+    let before = scrape(&server);
+    assert_eq!(before.get(r#"mlhost_models{state="READY"}"#), Some(&3.0));
+    for _ in 0..3 {
+        assert_eq!(
+            server
+                .post_json("/v2/models/plain/infer", &x(&[1.0, 2.0]))
+                .status,
+            200
+        );
+    }
+    // Two failures: a request the runtime refuses, and one the host refuses.
+    let two_columns =
+        json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 2], "data": [1, 2]}]});
+    assert_eq!(
+        server
+            .post_json("/v2/models/plain/infer", &two_columns)
+            .status,
+        400
+    );
+    assert_eq!(
+        server
+            .post_json("/v2/models/plain/infer", &json!({"inputs": []}))
+            .status,
+        400
+    );
+    // A batch: four requests at once share one run.
+    let handles: Vec<_> = (0..4)
+        .map(|index| {
+            let connection = server.connect();
+            std::thread::spawn(move || {
+                let mut connection: Connection = connection;
+                let body = serde_json::to_vec(&x(&[index as f64])).unwrap();
+                connection.post("/v2/models/batched/infer", &body).status
+            })
+        })
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.join().unwrap(), 200);
+    }
+    // A trap, a deadline and a memory limit, each costing the hostile model its instance.
+    assert_eq!(
+        server
+            .post_json("/v2/models/hostile/infer", &attack("trap", json!({})))
+            .status,
+        500
+    );
+    let deadline = server.post_json(
+        "/v2/models/hostile/infer",
+        &attack("loop", json!({"timeout": 200_000})),
+    );
+    assert_eq!(deadline.status, 504);
+    assert_eq!(
+        server
+            .post_json("/v2/models/hostile/infer", &attack("grow", json!({})))
+            .status,
+        500
+    );
+    // A worker re-creates its instance after answering; its next request waits for that.
+    assert_eq!(
+        server
+            .post_json("/v2/models/hostile/infer", &attack("", json!({})))
+            .status,
+        200
+    );
+    let after = scrape(&server);
+
+    let plain = r#"model_name="plain",model_version="""#;
+    let hostile = r#"model_name="hostile",model_version="""#;
+    let batched = r#"model_name="batched",model_version="""#;
+    let d = |series: &str| delta(&before, &after, series);
+    assert_eq!(
+        d(&format!("model_infer_request_success_total{{{plain}}}")),
+        3.0
+    );
+    assert_eq!(
+        d(&format!("model_infer_request_failure_total{{{plain}}}")),
+        2.0
+    );
+    assert_eq!(
+        d(&format!("model_infer_request_success_total{{{batched}}}")),
+        4.0
+    );
+    assert_eq!(
+        d(&format!("model_infer_request_failure_total{{{hostile}}}")),
+        3.0
+    );
+    assert_eq!(
+        d(&format!("mlhost_instances_recreated_total{{{hostile}}}")),
+        3.0
+    );
+    assert_eq!(
+        d(&format!("mlhost_deadline_exceeded_total{{{hostile}}}")),
+        1.0
+    );
+    assert_eq!(
+        d(&format!("mlhost_memory_limit_exceeded_total{{{hostile}}}")),
+        1.0
+    );
+    assert_eq!(
+        d(&format!("mlhost_model_compute_seconds_count{{{plain}}}")),
+        3.0
+    );
+    assert_eq!(
+        d(&format!("mlhost_model_queue_seconds_count{{{plain}}}")),
+        3.0
+    );
+    assert_eq!(
+        d(&format!("parallel_request_queue_count{{{plain}}}")),
+        4.0,
+        "calls that reached the workers"
+    );
+    assert_eq!(d(&format!("batch_request_queue_count{{{batched}}}")), 4.0);
+    let batches = d(&format!("mlhost_batch_rows_count{{{batched}}}"));
+    assert!(
+        (1.0..4.0).contains(&batches),
+        "4 requests ran in fewer batches: {batches}"
+    );
+    assert_eq!(d(&format!("mlhost_batch_rows_sum{{{batched}}}")), 4.0);
+    let rest = |status: u16| {
+        d(&format!(
+            r#"rest_server_requests_total{{method="POST",path="{INFER}",status_code="{status}"}}"#
+        ))
+    };
+    assert_eq!(rest(200), 8.0);
+    assert_eq!(rest(400), 2.0);
+    assert_eq!(rest(500), 2.0);
+    assert_eq!(rest(504), 1.0);
+    assert_eq!(
+        d(&format!(
+            r#"rest_server_requests_duration_seconds_count{{method="POST",path="{INFER}",status_code="200"}}"#
+        )),
+        8.0
+    );
+    assert_eq!(
+        after.get(
+            r#"rest_server_requests_in_progress{method="POST",path="/v2/models/{model}/infer"}"#
+        ),
+        Some(&0.0)
+    );
+    assert_eq!(
+        after.get(r#"mlhost_model_load_seconds_count{model_name="plain",model_version=""}"#),
+        Some(&1.0)
+    );
+
+    // An unknown path is counted under one series, not one per path.
+    assert_eq!(server.get("/no/such/path").status, 404);
+    assert_eq!(server.get("/another/one").status, 404);
+    let later = scrape(&server);
+    assert_eq!(
+        delta(
+            &after,
+            &later,
+            r#"rest_server_requests_total{method="GET",path="unmatched",status_code="404"}"#
+        ),
+        2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_calls_are_counted_by_method_and_code() {
+    use mlhost::protocol::grpc::pb;
+    let models = repository("{}");
+    let server = Server::start(models.path());
+    let before = scrape(&server);
+    let mut client = pb::grpc_inference_service_client::GrpcInferenceServiceClient::connect(
+        format!("http://{}", server.grpc_address),
+    )
+    .await
+    .unwrap();
+    client.server_live(pb::ServerLiveRequest {}).await.unwrap();
+    client.server_live(pb::ServerLiveRequest {}).await.unwrap();
+    let missing = pb::ModelMetadataRequest {
+        name: "nothing".into(),
+        version: String::new(),
+    };
+    client.model_metadata(missing).await.unwrap_err();
+    let after = scrape(&server);
+    let labels = |method: &str| {
+        format!(
+            r#"grpc_type="unary",grpc_service="inference.GRPCInferenceService",grpc_method="{method}""#
+        )
+    };
+    let d = |series: String| delta(&before, &after, &series);
+    assert_eq!(
+        d(format!(
+            "grpc_server_started_total{{{}}}",
+            labels("ServerLive")
+        )),
+        2.0
+    );
+    assert_eq!(
+        d(format!(
+            r#"grpc_server_handled_total{{{},grpc_code="OK"}}"#,
+            labels("ServerLive")
+        )),
+        2.0
+    );
+    assert_eq!(
+        d(format!(
+            r#"grpc_server_handled_total{{{},grpc_code="NOT_FOUND"}}"#,
+            labels("ModelMetadata")
+        )),
+        1.0
+    );
+    assert_eq!(
+        d(format!(
+            "grpc_server_handling_seconds_count{{{}}}",
+            labels("ServerLive")
+        )),
+        2.0
+    );
+}
+
+#[test]
+fn the_metrics_endpoint_follows_its_settings() {
+    let models =
+        repository(r#"{"metrics_endpoint": "/custom", "metrics_rest_server_prefix": "api"}"#);
+    let server = Server::start(models.path());
+    assert_eq!(server.scrape("/metrics").status, 404);
+    server.get("/v2/health/live");
+    let text = String::from_utf8(server.scrape("/custom").body).unwrap();
+    assert!(
+        text.contains(
+            r#"api_requests_total{method="GET",path="/v2/health/live",status_code="200"} 1"#
+        ),
+        "{text}"
+    );
+
+    let models = repository(r#"{"metrics_endpoint": null}"#);
+    let server = Server::start(models.path());
+    assert!(
+        server
+            .logs()
+            .iter()
+            .all(|line| !line.contains("metrics server"))
+    );
+}
+
+#[test]
+fn every_log_line_of_a_request_names_it_and_logs_can_be_json() {
+    let models = repository(r#"{"use_structured_logging": true}"#);
+    let server = Server::start(models.path());
+    let body = serde_json::to_vec(&attack("chatter", json!({}))).unwrap();
+    let response = server.connect().request(
+        "POST",
+        "/v2/models/hostile/infer",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Request-Id", "req-42"),
+        ],
+        &body,
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-request-id"), Some("req-42"));
+    // A generated id when the client gives none.
+    let other = server.post_json("/v2/models/plain/infer", &x(&[1.0]));
+    assert_eq!(other.header("x-request-id").map(str::len), Some(16));
+
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let lines: Vec<Value> = server
+        .logs()
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    // The runtime's own output, written on a worker thread, carries the request's id.
+    let guest_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["span"]["id"] == json!("req-42"))
+        .collect();
+    assert!(!guest_lines.is_empty(), "{lines:?}");
+    assert!(
+        guest_lines.iter().any(|line| line["fields"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("chatter")
+            || line["fields"].to_string().contains("stdout")),
+        "{guest_lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|line| line["level"].is_string() && line["timestamp"].is_string())
+    );
+}
+
+#[test]
+fn cors_answers_the_origins_the_settings_allow() {
+    let settings = r#"{"cors_settings": {"allow_origins": ["https://app.example"],
+        "allow_origin_regex": "https://.*\\.trusted\\.example", "allow_methods": ["GET", "POST"],
+        "allow_headers": ["content-type"], "max_age": 60}}"#;
+    let models = repository(settings);
+    let server = Server::start(models.path());
+    let preflight = |origin: &str| {
+        server.connect().request(
+            "OPTIONS",
+            "/v2/models/plain/infer",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+            b"",
+        )
+    };
+    let allowed = preflight("https://app.example");
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(
+        allowed
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    assert_eq!(allowed.header("access-control-max-age"), Some("60"));
+    let by_regex = preflight("https://eu.trusted.example");
+    assert_eq!(
+        by_regex.header("access-control-allow-origin"),
+        Some("https://eu.trusted.example")
+    );
+    let refused = preflight("https://evil.example");
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    let simple = server.connect().request(
+        "GET",
+        "/v2/health/live",
+        &[("Origin", "https://app.example")],
+        b"",
+    );
+    assert_eq!(simple.status, 200);
+    assert_eq!(
+        simple.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+
+    // Without cors_settings there are no CORS headers.
+    let models = repository("{}");
+    let server = Server::start(models.path());
+    let response = server.connect().request(
+        "GET",
+        "/v2/health/live",
+        &[("Origin", "https://app.example")],
+        b"",
+    );
+    assert_eq!(response.header("access-control-allow-origin"), None);
+}
