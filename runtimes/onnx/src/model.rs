@@ -82,21 +82,40 @@ pub fn model_file(uri: &str) -> Result<PathBuf, Error> {
     }
 }
 
+/// tract-onnx's operator register, with this runtime's own operators ([`ops`]) added.
+fn operator_register() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::onnx();
+    ops::register(&mut onnx.op_register);
+    // Plain reads of external data: memory maps are not there in WASI.
+    onnx.provider = Arc::new(tract_onnx::data_resolver::FopenDataResolver);
+    onnx
+}
+
+/// The names of the operators this runtime can load (ONNX and ONNX-ML, by `op_type`), sorted.
+pub fn supported_operators() -> Vec<String> {
+    let mut names: Vec<String> = operator_register().op_register.0.into_keys().collect();
+    names.sort();
+    names
+}
+
 impl OnnxModel {
     /// Loads the model from `path` (an ONNX file).
     pub fn from_path(path: &Path) -> Result<Self, Error> {
         let bytes = std::fs::read(path).map_err(|error| {
             Error::invalid_model(format!("cannot read {}: {error}", path.display()))
         })?;
-        Self::from_bytes(&bytes)
+        Self::load(&bytes, path.parent())
             .map_err(|error| prefix_model_error(error, &path.display().to_string()))
     }
 
-    /// Loads the model from the bytes of an ONNX file.
+    /// Loads the model from the bytes of an ONNX file whose weights are all inside it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let mut onnx = tract_onnx::onnx();
-        ops::register(&mut onnx.op_register);
+        Self::load(bytes, None)
+    }
 
+    /// Loads the model from the bytes of an ONNX file; external data is read from `folder`.
+    fn load(bytes: &[u8], folder: Option<&Path>) -> Result<Self, Error> {
+        let onnx = operator_register();
         let proto = onnx
             .proto_model_for_read(&mut &*bytes)
             .map_err(|error| Error::invalid_model(format!("not an ONNX model: {error:#}")))?;
@@ -107,9 +126,17 @@ impl OnnxModel {
         check_operators(&proto, graph, &onnx.op_register)?;
         let (input_names, output_names) = port_names(graph);
 
-        let mut model = onnx
-            .model_for_proto_model(&proto)
+        let folder = folder.and_then(Path::to_str);
+        let parsed = onnx
+            .parse(&proto, folder)
             .map_err(|error| Error::invalid_model(format!("cannot read the graph: {error:#}")))?;
+        if !parsed.unresolved_inputs.is_empty() {
+            return Err(Error::invalid_model(format!(
+                "the graph uses tensors it never defines: {:?}",
+                parsed.unresolved_inputs
+            )));
+        }
+        let mut model = parsed.model;
         make_dims_symbolic(&mut model).map_err(|error| {
             Error::invalid_model(format!("cannot describe the inputs: {error:#}"))
         })?;

@@ -368,3 +368,24 @@ fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn readme_lists_every_operator() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("<!-- operators").unwrap();
+    let end = readme.find("<!-- /operators -->").unwrap();
+    let standard: Vec<&str> = readme[start..end].split('`').skip(1).step_by(2).collect();
+    let ml = [
+        "ArrayFeatureExtractor",
+        "CategoryMapper",
+        "LinearClassifier",
+        "LinearRegressor",
+        "Normalizer",
+        "Scaler",
+        "TreeEnsembleClassifier",
+    ];
+    let mut listed: Vec<String> = standard.iter().chain(&ml).map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(listed, mlhost_runtime_onnx::model::supported_operators());
+}
