@@ -21,6 +21,7 @@ const RUNTIMES: &[(&str, &str, &str)] = &[
         "mlhost_runtime_linear.wasm",
     ),
     ("trees", "mlhost-runtime-trees", "mlhost_runtime_trees.wasm"),
+    ("onnx", "mlhost-runtime-onnx", "mlhost_runtime_onnx.wasm"),
 ];
 
 /// Test-only guests (hostile runtimes): built alongside, not embedded; the tests load them from

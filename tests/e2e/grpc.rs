@@ -637,6 +637,7 @@ async fn model_config_and_statistics_rpcs() {
             "house-prices",
             "iris",
             "lightgbm-classifier",
+            "onnx-iris",
             "xgboost-classifier"
         ]
     );

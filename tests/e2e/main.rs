@@ -10,6 +10,7 @@ mod inference;
 mod isolation;
 mod models;
 mod observability;
+mod onnx;
 mod repository;
 mod server;
 mod support;

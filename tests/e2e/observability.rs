@@ -443,3 +443,58 @@ fn cors_answers_the_origins_the_settings_allow() {
     );
     assert_eq!(response.header("access-control-allow-origin"), None);
 }
+
+#[test]
+fn the_openapi_document_lists_exactly_the_routes_that_answer() {
+    let server = Server::start(&crate::support::example_models());
+    let document = server.get("/v2/docs/dataplane.json").json();
+    assert_eq!(document["openapi"], json!("3.0.3"));
+    let paths = document["paths"].as_object().unwrap();
+    let mut checked = 0;
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path.replace("{model}", "iris").replace("{version}", "1");
+            let response = server.connect().request(
+                &method.to_uppercase(),
+                &concrete,
+                &[("Content-Type", "application/json")],
+                b"{}",
+            );
+            let fallback = response.status == 405
+                || (response.status == 404
+                    && serde_json::from_slice::<Value>(&response.body)
+                        .is_ok_and(|body| body == json!({"error": "not found"})));
+            assert!(
+                !fallback,
+                "{method} {concrete} is documented but not served"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 29, "{checked} operations");
+    // And the page that renders it is served, self-contained.
+    let page = server.get("/v2/docs");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no asset from elsewhere"
+    );
+    let model = server
+        .get("/v2/models/house-prices/docs/dataplane.json")
+        .json();
+    assert!(
+        model["paths"]
+            .get("/v2/models/house-prices/infer")
+            .is_some()
+    );
+    assert_eq!(
+        server.get("/v2/models/nothing/docs/dataplane.json").status,
+        404
+    );
+}

@@ -38,8 +38,11 @@ pub struct Server {
     pub grpc_address: SocketAddr,
     metrics_address: Arc<Mutex<Option<SocketAddr>>>,
     logs: Arc<Mutex<Vec<String>>>,
-    /// The compilation cache of this server alone, unless the test gave one.
-    _cache: tempfile::TempDir,
+}
+
+/// The compilation cache the test servers share.
+fn shared_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mlhost-e2e-compiled")
 }
 
 impl Server {
@@ -77,8 +80,10 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let cache = tempfile::tempdir().unwrap();
-        command.env("MLHOST_COMPILATION_CACHE_DIR", cache.path());
+        // One compilation cache for every server of the test run (entries are keyed by the
+        // component's hash and written atomically), so that each runtime — the ONNX one takes
+        // a while — compiles once; a test that needs its own gives MLHOST_COMPILATION_CACHE_DIR.
+        command.env("MLHOST_COMPILATION_CACHE_DIR", shared_cache_dir());
         for (name, value) in env {
             command.env(name, value);
         }
@@ -130,7 +135,6 @@ impl Server {
             grpc_address,
             metrics_address,
             logs,
-            _cache: cache,
         }
     }
 

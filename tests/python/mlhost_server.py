@@ -6,28 +6,28 @@ log lines give the addresses it listens on.
 
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("MLHOST_BIN", os.path.join(ROOT, "target", "debug", "mlhost"))
+CACHE = os.path.join(ROOT, "target", "tmp", "mlhost-python-compiled")
 
 
 class Server:
     """A running `mlhost serve`, stopped on close."""
 
     def __init__(self, models):
-        self.cache = tempfile.mkdtemp()
-        env = dict(os.environ, RUST_LOG="info", MLHOST_COMPILATION_CACHE_DIR=self.cache)
+        # One compilation cache for the test run: each runtime compiles once.
+        env = dict(os.environ, RUST_LOG="info", MLHOST_COMPILATION_CACHE_DIR=CACHE)
         self.process = subprocess.Popen(
             [BINARY, "serve", "--models", models, "--host", "127.0.0.1",
-             "--http-port", "0", "--grpc-port", "0"],
+             "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
         )
         self.grpc = None
         self.http = None
+        self.metrics = None
         self.ready = threading.Event()
         self.lines = []
         threading.Thread(target=self._read_logs, daemon=True).start()
@@ -44,10 +44,12 @@ class Server:
             found = re.search(r"REST server listening on http://(\S+)", line)
             if found:
                 self.http = found.group(1)
+            found = re.search(r"metrics server listening on (http://\S+)", line)
+            if found:
+                self.metrics = found.group(1)
             if "server ready" in line:
                 self.ready.set()
 
     def close(self):
         self.process.kill()
         self.process.wait()
-        shutil.rmtree(self.cache, ignore_errors=True)

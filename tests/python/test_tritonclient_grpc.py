@@ -84,7 +84,7 @@ class TritonGrpcClientTest(unittest.TestCase):
     def test_repository_rpcs(self):
         index = self.client.get_model_repository_index()
         states = {model.name: model.state for model in index.models}
-        self.assertEqual(states, {"iris": "READY", "house-prices": "READY",
+        self.assertEqual(states, {"iris": "READY", "house-prices": "READY", "onnx-iris": "READY",
                                   "xgboost-classifier": "READY", "lightgbm-classifier": "READY"})
         self.client.unload_model("house-prices")
         self.assertFalse("house-prices" in {m.name for m in self.client.get_model_repository_index().models if m.state == "READY"})
@@ -114,7 +114,7 @@ class TritonGrpcClientTest(unittest.TestCase):
         self.assertEqual(successes(), before + 3)
         everything = self.client.get_inference_statistics().model_stats
         self.assertEqual(sorted(s.name for s in everything),
-                         ["house-prices", "iris", "lightgbm-classifier", "xgboost-classifier"])
+                         ["house-prices", "iris", "lightgbm-classifier", "onnx-iris", "xgboost-classifier"])
 
     def test_stream_infer(self):
         import queue

@@ -9,8 +9,10 @@ pub mod error;
 pub mod grpc;
 pub mod headers;
 pub mod model_config;
+pub mod openapi;
 pub mod request_id;
 pub mod rest;
+pub mod routes;
 mod service;
 
 pub use error::ServiceError;

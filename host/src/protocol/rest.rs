@@ -2,6 +2,8 @@
 
 use super::binary::{self, BinaryOutputs, BodyLayout};
 use super::model_config::ModelConfig;
+use super::openapi;
+use super::routes::{Method, Operation, ROUTES, Route};
 use super::{InferenceService, ServiceError};
 use super::{headers, request_id};
 use crate::codec::json::{self, ParametersJson};
@@ -14,6 +16,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use axum::routing::{get, post};
 use serde::Serialize;
 use std::sync::Arc;
@@ -55,56 +58,11 @@ pub fn router(
         service,
         options: Arc::new(options.clone()),
     };
-    let routes = Router::new()
-        .route("/v2/health/live", get(live))
-        .route("/v2/health/ready", get(ready))
-        .route("/v2", get(server_metadata))
-        .route("/v2/models/{model}", get(model_metadata))
-        .route(
-            "/v2/models/{model}/versions/{version}",
-            get(model_version_metadata),
-        )
-        .route("/v2/models/{model}/ready", get(model_ready))
-        .route(
-            "/v2/models/{model}/versions/{version}/ready",
-            get(model_version_ready),
-        )
-        .route("/v2/models/{model}/infer", post(infer))
-        .route(
-            "/v2/models/{model}/versions/{version}/infer",
-            post(infer_version),
-        )
-        // MLServer's alias of infer.
-        .route("/v2/models/{model}/generate", post(infer))
-        .route(
-            "/v2/models/{model}/versions/{version}/generate",
-            post(infer_version),
-        )
-        // MLServer's streaming endpoints: server-sent events.
-        .route("/v2/models/{model}/infer_stream", post(infer_stream))
-        .route(
-            "/v2/models/{model}/versions/{version}/infer_stream",
-            post(infer_stream_version),
-        )
-        .route("/v2/models/{model}/generate_stream", post(infer_stream))
-        .route(
-            "/v2/models/{model}/versions/{version}/generate_stream",
-            post(infer_stream_version),
-        )
-        .route("/v2/models/stats", get(all_statistics))
-        .route("/v2/models/{model}/stats", get(model_statistics))
-        .route(
-            "/v2/models/{model}/versions/{version}/stats",
-            get(model_version_statistics),
-        )
-        .route("/v2/models/{model}/config", get(model_config))
-        .route(
-            "/v2/models/{model}/versions/{version}/config",
-            get(model_version_config),
-        )
-        .route("/v2/repository/index", post(repository_index))
-        .route("/v2/repository/models/{model}/load", post(load_model))
-        .route("/v2/repository/models/{model}/unload", post(unload_model))
+    let mut routes = Router::new();
+    for route in ROUTES {
+        routes = routes.route(route.path, method_router(route));
+    }
+    let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
@@ -154,6 +112,52 @@ async fn observe(
         response.headers_mut().insert(request_id::HEADER, value);
     }
     response
+}
+
+/// The handler of a route of the table.
+fn method_router(route: &Route) -> MethodRouter<RestState> {
+    let with_model = route.path.contains("{model}");
+    let handler = match (route.operation, with_model) {
+        (Operation::Live, _) => get(live),
+        (Operation::Ready, _) => get(ready),
+        (Operation::ServerMetadata, _) => get(server_metadata),
+        (Operation::ModelMetadata, _) => get(model_metadata),
+        (Operation::ModelReady, _) => get(model_ready),
+        (Operation::Infer, _) => post(infer),
+        (Operation::InferStream, _) => post(infer_stream),
+        (Operation::Statistics, false) => get(all_statistics),
+        (Operation::Statistics, true) => get(model_statistics),
+        (Operation::ModelConfig, _) => get(model_config),
+        (Operation::RepositoryIndex, _) => post(repository_index),
+        (Operation::RepositoryLoad, _) => post(load_model),
+        (Operation::RepositoryUnload, _) => post(unload_model),
+        (Operation::DocsPage, _) => get(docs_page),
+        (Operation::DocsDocument, false) => get(api_document),
+        (Operation::DocsDocument, true) => get(model_document),
+    };
+    debug_assert_eq!(
+        route.method,
+        if matches!(
+            route.operation,
+            Operation::Infer
+                | Operation::InferStream
+                | Operation::RepositoryIndex
+                | Operation::RepositoryLoad
+                | Operation::RepositoryUnload
+        ) {
+            Method::Post
+        } else {
+            Method::Get
+        }
+    );
+    handler
+}
+
+/// The model (and version) a path names.
+#[derive(serde::Deserialize)]
+struct ModelPath {
+    model: String,
+    version: Option<String>,
 }
 
 /// Refuses a body whose announced length is over the limit before reading any of it (a body
@@ -274,15 +278,8 @@ fn metadata_response(service: &InferenceService, name: &str, version: Option<&st
     .into_response()
 }
 
-async fn model_metadata(State(state): State<RestState>, Path(name): Path<String>) -> Response {
-    metadata_response(&state.service, &name, None)
-}
-
-async fn model_version_metadata(
-    State(state): State<RestState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    metadata_response(&state.service, &name, Some(&version))
+async fn model_metadata(State(state): State<RestState>, Path(path): Path<ModelPath>) -> Response {
+    metadata_response(&state.service, &path.model, path.version.as_deref())
 }
 
 fn ready_response(service: &InferenceService, name: &str, version: Option<&str>) -> Response {
@@ -294,30 +291,16 @@ fn ready_response(service: &InferenceService, name: &str, version: Option<&str>)
     }
 }
 
-async fn model_ready(State(state): State<RestState>, Path(name): Path<String>) -> Response {
-    ready_response(&state.service, &name, None)
-}
-
-async fn model_version_ready(
-    State(state): State<RestState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    ready_response(&state.service, &name, Some(&version))
+async fn model_ready(State(state): State<RestState>, Path(path): Path<ModelPath>) -> Response {
+    ready_response(&state.service, &path.model, path.version.as_deref())
 }
 
 async fn all_statistics(State(state): State<RestState>) -> Response {
     statistics_response(&state.service, None, None)
 }
 
-async fn model_statistics(State(state): State<RestState>, Path(name): Path<String>) -> Response {
-    statistics_response(&state.service, Some(&name), None)
-}
-
-async fn model_version_statistics(
-    State(state): State<RestState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    statistics_response(&state.service, Some(&name), Some(&version))
+async fn model_statistics(State(state): State<RestState>, Path(path): Path<ModelPath>) -> Response {
+    statistics_response(&state.service, Some(&path.model), path.version.as_deref())
 }
 
 /// Triton's statistics extension: `{"model_stats": [...]}` of every ready model, of every ready
@@ -363,15 +346,8 @@ fn statistics_response(
     axum::Json(serde_json::json!({ "model_stats": model_stats })).into_response()
 }
 
-async fn model_config(State(state): State<RestState>, Path(name): Path<String>) -> Response {
-    config_response(&state.service, &name, None)
-}
-
-async fn model_version_config(
-    State(state): State<RestState>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    config_response(&state.service, &name, Some(&version))
+async fn model_config(State(state): State<RestState>, Path(path): Path<ModelPath>) -> Response {
+    config_response(&state.service, &path.model, path.version.as_deref())
 }
 
 fn config_response(service: &InferenceService, name: &str, version: Option<&str>) -> Response {
@@ -383,40 +359,20 @@ fn config_response(service: &InferenceService, name: &str, version: Option<&str>
 
 async fn infer(
     State(state): State<RestState>,
-    Path(name): Path<String>,
+    Path(path): Path<ModelPath>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    infer_response(&state, &name, None, &headers, body).await
-}
-
-async fn infer_version(
-    State(state): State<RestState>,
-    Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    infer_response(&state, &name, Some(&version), &headers, body).await
+    infer_response(&state, &path.model, path.version.as_deref(), &headers, body).await
 }
 
 async fn infer_stream(
     State(state): State<RestState>,
-    Path(name): Path<String>,
+    Path(path): Path<ModelPath>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    stream_response(&state, &name, None, &headers, body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn infer_stream_version(
-    State(state): State<RestState>,
-    Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    stream_response(&state, &name, Some(&version), &headers, body)
+    stream_response(&state, &path.model, path.version.as_deref(), &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -683,16 +639,45 @@ async fn repository_index(
     }
 }
 
-async fn load_model(State(state): State<RestState>, Path(name): Path<String>) -> Response {
-    match state.service.load_model(&name).await {
+async fn load_model(State(state): State<RestState>, Path(path): Path<ModelPath>) -> Response {
+    match state.service.load_model(&path.model).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-async fn unload_model(State(state): State<RestState>, Path(name): Path<String>) -> Response {
-    match state.service.unload_model(&name).await {
+async fn unload_model(State(state): State<RestState>, Path(path): Path<ModelPath>) -> Response {
+    match state.service.unload_model(&path.model).await {
         Ok(()) => StatusCode::OK.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn docs_page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        openapi::DOCS_PAGE,
+    )
+        .into_response()
+}
+
+async fn api_document(State(state): State<RestState>) -> Response {
+    axum::Json(openapi::document(
+        state.service.info(),
+        &state.options.root_path,
+        None,
+    ))
+    .into_response()
+}
+
+async fn model_document(State(state): State<RestState>, Path(path): Path<ModelPath>) -> Response {
+    match state.service.model(&path.model, path.version.as_deref()) {
+        Ok(model) => axum::Json(openapi::document(
+            state.service.info(),
+            &state.options.root_path,
+            Some(&model),
+        ))
+        .into_response(),
         Err(error) => error.into_response(),
     }
 }

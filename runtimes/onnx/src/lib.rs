@@ -1,0 +1,163 @@
+//! The `onnx` runtime: ONNX models (ONNX and ONNX-ML operators) run with tract.
+//!
+//! The model folder holds `model.onnx` (MLServer's name), or `parameters.uri` names the `.onnx`
+//! file (or a folder holding exactly one). The graph is analysed and optimized once, when the
+//! model loads, with a symbol `N` for dimension 0 of the inputs where the graph leaves it
+//! dynamic: one plan serves every batch size.
+//!
+//! - Metadata: the graph's inputs (initializers excluded) and outputs, with their datatypes and
+//!   shapes (`-1` for a dynamic dimension), platform `onnx`.
+//! - Inference: every graph input is required, by name; a request's datatype is converted to the
+//!   graph's when nothing is lost that a model would notice (FP64 to FP32, as MLServer does;
+//!   integers to floats; integers to integers that hold every value). Outputs are named as in
+//!   the graph: all of them, or the requested ones.
+//! - A file that is not ONNX, or uses an operator tract does not implement, does not load
+//!   ([`Error::InvalidModel`] names the operators and what to do).
+//!
+//! scikit-learn models exported with skl2onnx serve as they are (see `README.md` for the
+//! operators that work).
+
+pub mod convert;
+pub mod model;
+mod ops;
+
+use mlhost_guest::{
+    Error, InferenceRequest, InferenceResponse, Model, ModelMetadata, ModelSettings,
+    TensorMetadata, export_model,
+};
+use tract_onnx::prelude::{IntoTValue, TDim, TValue, TVec};
+
+pub use model::{OnnxModel, Port};
+
+/// The platform reported in the model's metadata.
+pub const PLATFORM: &str = "onnx";
+
+/// A loaded ONNX model, served through the guest SDK.
+#[derive(Debug)]
+pub struct Onnx {
+    model: OnnxModel,
+}
+
+impl Onnx {
+    /// Wraps a model loaded with [`OnnxModel::from_bytes`] or [`OnnxModel::from_path`].
+    pub fn new(model: OnnxModel) -> Self {
+        Onnx { model }
+    }
+
+    /// Checks the request's inputs against the graph's and converts them, in the plan's order.
+    fn inputs(&self, request: &InferenceRequest) -> Result<TVec<TValue>, Error> {
+        let names: Vec<&str> = self.model.inputs.iter().map(|p| p.name.as_str()).collect();
+        if let Some(unknown) = request
+            .inputs
+            .iter()
+            .find(|input| !names.contains(&input.name.as_str()))
+        {
+            return Err(Error::invalid_input(format!(
+                "unknown input '{}'; this model takes {names:?}",
+                unknown.name
+            )));
+        }
+        let mut symbols: Vec<(&TDim, u64, &str)> = Vec::new();
+        let mut values = TVec::new();
+        for port in &self.model.inputs {
+            let input = request
+                .inputs
+                .iter()
+                .find(|i| i.name == port.name)
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "missing input '{}'; this model takes {names:?}",
+                        port.name
+                    ))
+                })?;
+            check_shape(port, &input.shape, &mut symbols)?;
+            values.push(convert::to_tract(input, port.datum_type)?.into_tvalue());
+        }
+        Ok(values)
+    }
+}
+
+/// Checks `shape` against the port's: the same rank, the same fixed dimensions, and one size
+/// for each symbol (the batch `N`) across the inputs seen so far.
+fn check_shape<'a>(
+    port: &'a Port,
+    shape: &[u64],
+    symbols: &mut Vec<(&'a TDim, u64, &'a str)>,
+) -> Result<(), Error> {
+    let expected = port.metadata_shape();
+    if shape.len() != port.shape.len() {
+        return Err(Error::invalid_input(format!(
+            "input '{}' has shape {shape:?}, the model takes {expected:?}",
+            port.name
+        )));
+    }
+    for ((dim, &size), &fixed) in port.shape.iter().zip(shape).zip(&expected) {
+        if fixed >= 0 && fixed as u64 != size {
+            return Err(Error::invalid_input(format!(
+                "input '{}' has shape {shape:?}, the model takes {expected:?}",
+                port.name
+            )));
+        }
+        if let TDim::Sym(_) = dim {
+            match symbols.iter().find(|(symbol, _, _)| *symbol == dim) {
+                Some(&(_, seen, other)) if seen != size => {
+                    return Err(Error::invalid_input(format!(
+                        "input '{}' has {size} rows where input '{other}' has {seen}; the model \
+                         takes the same number",
+                        port.name
+                    )));
+                }
+                Some(_) => {}
+                None => symbols.push((dim, size, &port.name)),
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Model for Onnx {
+    fn load(settings: ModelSettings) -> Result<Self, Error> {
+        let path = model::model_file(&settings.uri)?;
+        Ok(Onnx::new(OnnxModel::from_path(&path)?))
+    }
+
+    fn metadata(&self) -> ModelMetadata {
+        let describe = |port: &Port| {
+            let datatype = convert::datatype(port.datum_type)
+                .expect("ports are checked for a protocol datatype at load");
+            TensorMetadata::new(&port.name, datatype, &port.metadata_shape())
+        };
+        let metadata = self
+            .model
+            .inputs
+            .iter()
+            .fold(ModelMetadata::new(PLATFORM), |metadata, port| {
+                metadata.input(describe(port))
+            });
+        self.model
+            .outputs
+            .iter()
+            .fold(metadata, |metadata, port| metadata.output(describe(port)))
+    }
+
+    fn predict(&self, request: InferenceRequest) -> Result<InferenceResponse, Error> {
+        let available: Vec<&str> = self.model.outputs.iter().map(|p| p.name.as_str()).collect();
+        let wanted = request.output_names(&available, &available)?;
+        let inputs = self.inputs(&request)?;
+        let outputs = self.model.run(inputs)?;
+        let mut response = InferenceResponse::new();
+        for name in wanted {
+            let index = available
+                .iter()
+                .position(|output| *output == name)
+                .expect("output_names only returns available outputs");
+            let value = outputs.get(index).ok_or_else(|| {
+                Error::internal(format!("the plan returned no value for output '{name}'"))
+            })?;
+            response = response.output(convert::from_tract(name, value)?);
+        }
+        Ok(response)
+    }
+}
+
+export_model!(Onnx);
