@@ -6,7 +6,7 @@ overrides) against Kubernetes' own schemas through kubernetes-validate, and the 
 each other and against what mlhost does: formats, runtime names, protocols, ports, probes,
 metrics, the compilation cache folder.
 
-Needs PyYAML, jsonschema and kubernetes-validate (tests/python/requirements-deploy.txt); no
+Needs PyYAML, jsonschema and kubernetes-validate (tests/python/requirements.txt); no
 cluster, no network. Run: python -m unittest discover -s tests/python (from the repository root).
 """
 
