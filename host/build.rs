@@ -128,13 +128,26 @@ fn compile_proto(workspace: &Path) {
 
 /// `<target>/mlhost-guests`, shared by the debug and release builds of the host.
 fn guest_target_dir(out_dir: &Path) -> PathBuf {
-    // OUT_DIR is <target>[/<triple>]/<profile>/build/<pkg>-<hash>/out.
-    let profile_dir = out_dir
+    // OUT_DIR is <target>[/<triple>]/<profile>/build/<pkg>-<hash>/out. The guests go in
+    // <target>/mlhost-guests whatever the host's target and profile, so that a cross build of
+    // the host (the static musl binary, a Windows check) reuses the guests already built.
+    let above_profile = out_dir
         .ancestors()
         .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
         .and_then(Path::parent)
         .and_then(Path::parent);
-    match profile_dir {
+    let target_triple = env::var("TARGET").unwrap_or_default();
+    match above_profile {
+        Some(dir)
+            if dir
+                .file_name()
+                .is_some_and(|name| name == target_triple.as_str()) =>
+        {
+            dir.parent().map_or_else(
+                || dir.join("mlhost-guests"),
+                |target| target.join("mlhost-guests"),
+            )
+        }
         Some(dir) => dir.join("mlhost-guests"),
         None => out_dir.join("mlhost-guests"),
     }

@@ -252,24 +252,26 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Marks a REST request as started; returns what [`Metrics::rest_finished`] needs.
-    pub fn rest_started(&self, method: &str, path: &str) -> RestRouteLabels {
-        let labels = RestRouteLabels {
+    /// Marks a REST request as started: it counts as in progress until the returned guard is
+    /// given to [`Metrics::rest_finished`] or dropped (a client that went away).
+    pub fn rest_started(&self, method: &str, path: &str) -> InFlight {
+        let route = RestRouteLabels {
             method: method.to_string(),
             path: path.to_string(),
         };
-        self.rest_in_progress.get_or_create(&labels).inc();
-        labels
+        let gauge = self.rest_in_progress.get_or_create(&route).clone();
+        gauge.inc();
+        InFlight { gauge, route }
     }
 
     /// Records a REST request answered with `status` after `took`.
-    pub fn rest_finished(&self, route: RestRouteLabels, status: u16, took: Duration) {
-        self.rest_in_progress.get_or_create(&route).dec();
+    pub fn rest_finished(&self, in_flight: InFlight, status: u16, took: Duration) {
         let labels = RestLabels {
-            method: route.method,
-            path: route.path,
+            method: in_flight.route.method.clone(),
+            path: in_flight.route.path.clone(),
             status_code: status.to_string(),
         };
+        drop(in_flight);
         self.rest_requests.get_or_create(&labels).inc();
         self.rest_duration
             .get_or_create(&labels)
@@ -313,6 +315,18 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// A REST request in progress: leaves the in-progress gauge when dropped.
+pub struct InFlight {
+    gauge: Gauge,
+    route: RestRouteLabels,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.dec();
     }
 }
 

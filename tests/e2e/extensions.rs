@@ -1,7 +1,9 @@
 //! Protocol extensions over raw HTTP: binary tensor data, statistics, model configuration,
 //! server-sent event streaming, content types and custom headers.
 
-use crate::support::{Connection, Response, Server, example_models, model_folder};
+use crate::support::{
+    Connection, Response, Server, example_models, model_folder, probe_repository,
+};
 use serde_json::{Value, json};
 
 const BINARY_HEADER: &str = "Inference-Header-Content-Length";
@@ -383,17 +385,13 @@ fn model_configuration_in_triton_s_shape() {
 
 /// The hostile runtime (a test guest) next to nothing else, with input content types declared.
 fn probe_models() -> tempfile::TempDir {
-    let dir = model_folder(&[(
-        "probe/model-settings.json",
+    probe_repository(
         r#"{"implementation": "hostile.wasm",
             "parameters": {"content_type": "np"},
             "inputs": [{"name": "blob", "datatype": "BYTES", "shape": [-1],
                         "parameters": {"content_type": "base64"}},
                        {"name": "x", "datatype": "FP64", "shape": [-1]}]}"#,
-    )]);
-    let component = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
-    std::fs::copy(component, dir.path().join("probe/hostile.wasm")).unwrap();
-    dir
+    )
 }
 
 /// Reads server-sent events: the JSON of each `data:` line.
@@ -601,12 +599,7 @@ fn runtimes_built_against_wit_0_1_0_still_serve() {
 
 #[test]
 fn each_content_type_round_trips_through_the_sdk() {
-    let dir = model_folder(&[(
-        "probe/model-settings.json",
-        r#"{"implementation": "hostile.wasm"}"#,
-    )]);
-    let component = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
-    std::fs::copy(component, dir.path().join("probe/hostile.wasm")).unwrap();
+    let dir = probe_repository(r#"{"implementation": "hostile.wasm"}"#);
     let server = Server::start(dir.path());
     let input = |name: &str, datatype: &str, data: Value, content_type: &str| {
         let count = data.as_array().unwrap().len();
@@ -669,12 +662,7 @@ fn each_content_type_round_trips_through_the_sdk() {
 
 #[test]
 fn bool_and_bytes_tensors_in_binary() {
-    let dir = model_folder(&[(
-        "probe/model-settings.json",
-        r#"{"implementation": "hostile.wasm"}"#,
-    )]);
-    let component = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
-    std::fs::copy(component, dir.path().join("probe/hostile.wasm")).unwrap();
+    let dir = probe_repository(r#"{"implementation": "hostile.wasm"}"#);
     let server = Server::start(dir.path());
 
     // BOOL: one byte per element.

@@ -463,13 +463,7 @@ async fn deadlines_unavailable_models_and_gzip() {
 
 /// The hostile test runtime as model `probe`.
 fn probe_models() -> tempfile::TempDir {
-    let dir = model_folder(&[(
-        "probe/model-settings.json",
-        r#"{"implementation": "hostile.wasm"}"#,
-    )]);
-    let component = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
-    std::fs::copy(component, dir.path().join("probe/hostile.wasm")).unwrap();
-    dir
+    crate::support::probe_repository(r#"{"implementation": "hostile.wasm"}"#)
 }
 
 fn probe_request(

@@ -370,6 +370,15 @@ impl Connection {
     }
 }
 
+/// A repository with one model, `probe`, served by the hostile test runtime (which also probes
+/// streaming, content types and headers), with `settings` as its model-settings.json.
+pub fn probe_repository(settings: &str) -> tempfile::TempDir {
+    let dir = model_folder(&[("probe/model-settings.json", settings)]);
+    let component = linear_component().with_file_name("mlhost_test_hostile.wasm");
+    std::fs::copy(component, dir.path().join("probe/hostile.wasm")).unwrap();
+    dir
+}
+
 /// Writes `files` (relative path → contents) under a new temporary folder.
 pub fn model_folder(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
