@@ -52,7 +52,31 @@ pub async fn run(
         cache_dir: settings.compilation_cache(),
     })
     .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))?;
-    let metrics = Arc::new(Metrics::new(&settings.metrics_rest_server_prefix));
+    let mut metrics = Metrics::new(&settings.metrics_rest_server_prefix);
+    // Resolve the series of every route and method now: requests then bump plain handles.
+    let root = settings.root_path.trim_end_matches('/').to_string();
+    let prefixed: Vec<(&str, String)> = crate::protocol::routes::ROUTES
+        .iter()
+        .flat_map(|route| {
+            let method = route.method.http_name();
+            let mut paths = vec![(method, route.path.to_string())];
+            if !root.is_empty() {
+                paths.push((method, format!("{root}{}", route.path)));
+            }
+            paths
+        })
+        .collect();
+    metrics.resolve_rest_routes(
+        prefixed
+            .iter()
+            .map(|(method, path)| (*method, path.as_str()))
+            .chain([("GET", "unmatched"), ("POST", "unmatched")]),
+    );
+    metrics.resolve_grpc_methods(
+        grpc::observe::SERVICE,
+        grpc::observe::METHODS.iter().copied(),
+    );
+    let metrics = Arc::new(metrics);
     let repository = Arc::new(Repository::new(
         config.models_root.clone(),
         engine,

@@ -13,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Labels of per-model metrics.
@@ -94,6 +96,10 @@ pub struct Metrics {
     memory_limits: Family<ModelLabels, Counter>,
     load_seconds: HistogramFamily<ModelLabels>,
     models: Family<StateLabels, Gauge>,
+    /// REST routes' series by path template (then method), filled before serving.
+    rest_routes: HashMap<String, Vec<Arc<RouteSeries>>>,
+    /// gRPC methods' series by method name, filled before serving.
+    grpc_methods: HashMap<String, Arc<GrpcSeries>>,
 }
 
 impl Metrics {
@@ -123,6 +129,8 @@ impl Metrics {
             load_seconds: Family::new_with_constructor(seconds),
             models: Family::default(),
             registry: Registry::default(),
+            rest_routes: HashMap::new(),
+            grpc_methods: HashMap::new(),
         };
         let m = &metrics;
         registry.register(
@@ -252,50 +260,163 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Resolves ahead the series of REST `routes` (method, path template) for the statuses
+    /// they commonly answer, so that those requests bump handles without a family's lock.
+    pub fn resolve_rest_routes<'a>(
+        &mut self,
+        routes: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        for (method, path) in routes {
+            let route = RestRouteLabels {
+                method: method.to_string(),
+                path: path.to_string(),
+            };
+            let statuses = COMMON_STATUSES
+                .iter()
+                .map(|&status| {
+                    let labels = RestLabels {
+                        method: route.method.clone(),
+                        path: route.path.clone(),
+                        status_code: status.to_string(),
+                    };
+                    (
+                        status,
+                        self.rest_requests.get_or_create(&labels).clone(),
+                        self.rest_duration.get_or_create(&labels).clone(),
+                    )
+                })
+                .collect();
+            let path = route.path.clone();
+            let series = RouteSeries {
+                in_progress: self.rest_in_progress.get_or_create(&route).clone(),
+                statuses,
+                route,
+            };
+            self.rest_routes
+                .entry(path)
+                .or_default()
+                .push(Arc::new(series));
+        }
+    }
+
     /// Marks a REST request as started: it counts as in progress until the returned guard is
     /// given to [`Metrics::rest_finished`] or dropped (a client that went away).
     pub fn rest_started(&self, method: &str, path: &str) -> InFlight {
-        let route = RestRouteLabels {
-            method: method.to_string(),
-            path: path.to_string(),
+        // A lookup in a map that never changes: no lock. Unknown routes take the slow path.
+        let series = self
+            .rest_routes
+            .get(path)
+            .and_then(|series| series.iter().find(|series| series.route.method == method))
+            .cloned()
+            .ok_or_else(|| RestRouteLabels {
+                method: method.to_string(),
+                path: path.to_string(),
+            });
+        let gauge = match &series {
+            Ok(series) => series.in_progress.clone(),
+            Err(route) => self.rest_in_progress.get_or_create(route).clone(),
         };
-        let gauge = self.rest_in_progress.get_or_create(&route).clone();
         gauge.inc();
-        InFlight { gauge, route }
+        InFlight { gauge, series }
     }
 
     /// Records a REST request answered with `status` after `took`.
     pub fn rest_finished(&self, in_flight: InFlight, status: u16, took: Duration) {
+        let resolved = in_flight.series.as_ref().ok().and_then(|series| {
+            series
+                .statuses
+                .iter()
+                .find(|(known, _, _)| *known == status)
+        });
+        if let Some((_, requests, duration)) = resolved {
+            requests.inc();
+            duration.observe(took.as_secs_f64());
+            return;
+        }
+        let route = match &in_flight.series {
+            Ok(series) => &series.route,
+            Err(route) => route,
+        };
         let labels = RestLabels {
-            method: in_flight.route.method.clone(),
-            path: in_flight.route.path.clone(),
+            method: route.method.clone(),
+            path: route.path.clone(),
             status_code: status.to_string(),
         };
-        drop(in_flight);
         self.rest_requests.get_or_create(&labels).inc();
         self.rest_duration
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
     }
 
+    /// The series of a gRPC method, resolved once per method name (a map that never changes
+    /// after start-up for the service's methods; others take a family's lock).
+    pub fn grpc_method(&self, labels: GrpcLabels) -> Arc<GrpcSeries> {
+        if let Some(series) = self.grpc_methods.get(&labels.grpc_method)
+            && series.labels == labels
+        {
+            return series.clone();
+        }
+        Arc::new(self.grpc_series(labels))
+    }
+
+    /// Resolves ahead the series of the service's gRPC methods.
+    pub fn resolve_grpc_methods<'a>(
+        &mut self,
+        service: &str,
+        methods: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        for (method, grpc_type) in methods {
+            let labels = GrpcLabels {
+                grpc_type: grpc_type.to_string(),
+                grpc_service: service.to_string(),
+                grpc_method: method.to_string(),
+            };
+            let series = self.grpc_series(labels);
+            self.grpc_methods
+                .insert(method.to_string(), Arc::new(series));
+        }
+    }
+
+    fn grpc_series(&self, labels: GrpcLabels) -> GrpcSeries {
+        let codes = COMMON_GRPC_CODES
+            .iter()
+            .map(|&code| (code, self.grpc_handled_counter(&labels, code)))
+            .collect();
+        GrpcSeries {
+            started: self.grpc_started.get_or_create(&labels).clone(),
+            duration: self.grpc_duration.get_or_create(&labels).clone(),
+            codes,
+            labels,
+        }
+    }
+
+    fn grpc_handled_counter(&self, labels: &GrpcLabels, code: &str) -> Counter {
+        self.grpc_handled
+            .get_or_create(&GrpcCodeLabels {
+                grpc_type: labels.grpc_type.clone(),
+                grpc_service: labels.grpc_service.clone(),
+                grpc_method: labels.grpc_method.clone(),
+                grpc_code: code.to_string(),
+            })
+            .clone()
+    }
+
     /// Records a gRPC call started.
-    pub fn grpc_started(&self, labels: &GrpcLabels) {
-        self.grpc_started.get_or_create(labels).inc();
+    pub fn grpc_started(&self, series: &GrpcSeries) {
+        series.started.inc();
     }
 
     /// Records a gRPC call answered with `code` (gRPC's name of it, e.g. `OK`) after `took`.
-    pub fn grpc_handled(&self, labels: GrpcLabels, code: &str, took: Duration) {
-        self.grpc_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
-        self.grpc_handled
-            .get_or_create(&GrpcCodeLabels {
-                grpc_type: labels.grpc_type,
-                grpc_service: labels.grpc_service,
-                grpc_method: labels.grpc_method,
-                grpc_code: code.to_string(),
-            })
-            .inc();
+    pub fn grpc_handled(&self, series: &GrpcSeries, code: &str, took: Duration) {
+        series.duration.observe(took.as_secs_f64());
+        match series.codes.iter().find(|(known, _)| *known == code) {
+            Some((_, counter)) => {
+                counter.inc();
+            }
+            None => {
+                self.grpc_handled_counter(&series.labels, code).inc();
+            }
+        }
     }
 
     /// Sets the models-by-state gauge from the repository's counts.
@@ -318,10 +439,39 @@ impl Metrics {
     }
 }
 
+/// The statuses whose REST series are resolved ahead.
+const COMMON_STATUSES: [u16; 8] = [200, 400, 404, 413, 422, 500, 503, 504];
+
+/// The gRPC codes whose series are resolved ahead.
+const COMMON_GRPC_CODES: [&str; 7] = [
+    "OK",
+    "INVALID_ARGUMENT",
+    "NOT_FOUND",
+    "UNAVAILABLE",
+    "INTERNAL",
+    "DEADLINE_EXCEEDED",
+    "RESOURCE_EXHAUSTED",
+];
+
+/// A REST route's series, resolved ahead.
+struct RouteSeries {
+    route: RestRouteLabels,
+    in_progress: Gauge,
+    statuses: Vec<(u16, Counter, Histogram)>,
+}
+
+/// A gRPC method's series, resolved once.
+pub struct GrpcSeries {
+    labels: GrpcLabels,
+    started: Counter,
+    duration: Histogram,
+    codes: Vec<(&'static str, Counter)>,
+}
+
 /// A REST request in progress: leaves the in-progress gauge when dropped.
 pub struct InFlight {
     gauge: Gauge,
-    route: RestRouteLabels,
+    series: Result<Arc<RouteSeries>, RestRouteLabels>,
 }
 
 impl Drop for InFlight {

@@ -41,6 +41,14 @@ pub enum Method {
 }
 
 impl Method {
+    /// The HTTP name, e.g. `GET`.
+    pub fn http_name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+
     /// The lower-case name OpenAPI uses.
     pub fn openapi_name(self) -> &'static str {
         match self {

@@ -64,7 +64,8 @@ where
         let id = request_id::of(request.headers());
         let span = tracing::info_span!("request", id = %id, method = %labels.grpc_method);
         let metrics = self.metrics.clone();
-        metrics.grpc_started(&labels);
+        let series = metrics.grpc_method(labels);
+        metrics.grpc_started(&series);
         let started = Instant::now();
         let call = inner.call(request).instrument(span);
         Box::pin(async move {
@@ -75,11 +76,30 @@ where
                 .get("grpc-status")
                 .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
                 .map_or("OK", code_name);
-            metrics.grpc_handled(labels, code, started.elapsed());
+            metrics.grpc_handled(&series, code, started.elapsed());
             Ok(response)
         })
     }
 }
+
+/// The service's methods and their call types, whose series are resolved before serving.
+pub const METHODS: &[(&str, &str)] = &[
+    ("ServerLive", "unary"),
+    ("ServerReady", "unary"),
+    ("ModelReady", "unary"),
+    ("ServerMetadata", "unary"),
+    ("ModelMetadata", "unary"),
+    ("ModelInfer", "unary"),
+    ("ModelStreamInfer", "bidi_stream"),
+    ("ModelConfig", "unary"),
+    ("ModelStatistics", "unary"),
+    ("RepositoryIndex", "unary"),
+    ("RepositoryModelLoad", "unary"),
+    ("RepositoryModelUnload", "unary"),
+];
+
+/// The gRPC service name.
+pub const SERVICE: &str = "inference.GRPCInferenceService";
 
 /// `/package.Service/Method` → the labels of the call.
 fn labels(path: &str) -> GrpcLabels {
