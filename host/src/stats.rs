@@ -129,11 +129,14 @@ impl ModelStats {
         if !self.batch_dimension {
             return 1;
         }
-        request
-            .inputs
-            .first()
-            .and_then(|input| input.shape.first().copied())
-            .unwrap_or(1)
+        // An input without elements counts none, whatever its dimension 0 claims.
+        request.inputs.first().map_or(1, |input| {
+            if input.num_elements() == 0 {
+                0
+            } else {
+                input.shape.first().copied().unwrap_or(1)
+            }
+        })
     }
 
     /// Records one successful run of the runtime over `batch_size` inferences (see

@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 /// The parameter carrying headers.
 pub const HEADERS: &str = "headers";
 
-/// Headers a runtime may not set: they describe the message itself.
+/// Headers a runtime may not set: they describe the message itself, or they are the server's
+/// to decide (cookies, CORS).
 const RESERVED: &[&str] = &[
     "connection",
     "content-encoding",
@@ -18,11 +19,16 @@ const RESERVED: &[&str] = &[
     "content-type",
     "inference-header-content-length",
     "keep-alive",
+    "set-cookie",
     "te",
     "trailer",
     "transfer-encoding",
     "upgrade",
+    "x-request-id",
 ];
+
+/// Prefixes of headers a runtime may not set.
+const RESERVED_PREFIXES: &[&str] = &["grpc-", "access-control-"];
 
 /// Adds the request's headers to its `headers` parameter (over any the body gave).
 pub fn insert(request: &mut InferenceRequest, headers: &HeaderMap) {
@@ -58,7 +64,14 @@ pub fn take(parameters: &mut Parameters) -> Vec<(HeaderName, HeaderValue)> {
                 other => other.to_string(),
             };
             let name = HeaderName::try_from(name.as_str()).ok()?;
-            if RESERVED.contains(&name.as_str()) || name.as_str().starts_with("grpc-") {
+            let reserved = RESERVED.contains(&name.as_str())
+                || RESERVED_PREFIXES
+                    .iter()
+                    .any(|prefix| name.as_str().starts_with(prefix))
+                // gRPC's binary metadata: its value must be base64, which the runtime's is not
+                // promised to be.
+                || name.as_str().ends_with("-bin");
+            if reserved {
                 return None;
             }
             Some((name, HeaderValue::try_from(value).ok()?))
@@ -103,7 +116,7 @@ mod tests {
         let mut parameters = vec![(
             HEADERS.into(),
             ParameterValue::String(
-                r#"{"X-Model":"m","content-length":"5","bad name":"x","x-n":3}"#.into(),
+                r#"{"X-Model":"m","content-length":"5","bad name":"x","x-n":3,"set-cookie":"a=b","access-control-allow-origin":"*","x-data-bin":"!"}"#.into(),
             ),
         )];
         let headers = take(&mut parameters);

@@ -235,7 +235,9 @@ async fn stream_responses(
                 let response = respond(&model, &id, partial.outputs, partial.parameters);
                 sent += 1;
                 if responses.send(response).await.is_err() {
-                    return; // the client has gone: dropping the receiver stops the runtime's sends
+                    // The client has gone: dropping the receiver stops the runtime's sends.
+                    record_failure(&model, received.elapsed());
+                    return;
                 }
             }
             result = &mut call => break result,
@@ -245,6 +247,7 @@ async fn stream_responses(
         sent += 1;
         let response = respond(&model, &id, partial.outputs, partial.parameters);
         if responses.send(response).await.is_err() {
+            record_failure(&model, received.elapsed());
             return;
         }
     }

@@ -18,6 +18,9 @@ pub const MAX_TENSORS: usize = 4096;
 pub const MAX_RANK: usize = 64;
 /// Most parameters on one tensor, response or model.
 pub const MAX_PARAMETERS: usize = 1024;
+/// What sending one streamed response costs the call's output budget, besides its outputs.
+pub const RESPONSE_COST: u64 = 256;
+
 /// Most bytes of metadata (names, shapes, parameters).
 pub const MAX_METADATA_BYTES: u64 = 1 << 20;
 
@@ -232,7 +235,9 @@ impl host::Host for InstanceState {
 
     fn send_response(&mut self) -> Result<(), String> {
         let answer = self.answer();
-        answer.admit(Phase::Predicting, 0, "send-response")?;
+        // Each response costs the model's output budget something, empty or not: a runtime
+        // cannot send responses without end within its limit.
+        answer.admit(Phase::Predicting, RESPONSE_COST, "send-response")?;
         let Some(stream) = &answer.stream else {
             return Err("this call does not stream: return one response".to_string());
         };

@@ -102,14 +102,15 @@ pub const METHODS: &[(&str, &str)] = &[
 pub const SERVICE: &str = "inference.GRPCInferenceService";
 
 /// `/package.Service/Method` → the labels of the call.
+/// Paths outside the service's methods share one set of labels, so that a client cannot make
+/// a series per path it invents.
 fn labels(path: &str) -> GrpcLabels {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let service = parts.next().unwrap_or_default();
     let method = parts.next().unwrap_or_default();
-    let grpc_type = if method == "ModelStreamInfer" {
-        "bidi_stream"
-    } else {
-        "unary"
+    let (service, method, grpc_type) = match METHODS.iter().find(|(known, _)| *known == method) {
+        Some((method, grpc_type)) if service == SERVICE => (service, *method, *grpc_type),
+        _ => ("unknown", "unknown", "unary"),
     };
     GrpcLabels {
         grpc_type: grpc_type.to_string(),
