@@ -62,7 +62,27 @@ pub(crate) fn element_size(datatype: Datatype) -> Option<usize> {
     })
 }
 
-/// Reads element `index` of little-endian `data` of a numeric or BOOL datatype as `f64`.
+/// The protocol's name of a datatype (`FP32`, `BYTES`, ...), for messages clients read.
+pub(crate) fn datatype_name(datatype: Datatype) -> &'static str {
+    match datatype {
+        Datatype::Bool => "BOOL",
+        Datatype::Uint8 => "UINT8",
+        Datatype::Uint16 => "UINT16",
+        Datatype::Uint32 => "UINT32",
+        Datatype::Uint64 => "UINT64",
+        Datatype::Int8 => "INT8",
+        Datatype::Int16 => "INT16",
+        Datatype::Int32 => "INT32",
+        Datatype::Int64 => "INT64",
+        Datatype::Fp16 => "FP16",
+        Datatype::Fp32 => "FP32",
+        Datatype::Fp64 => "FP64",
+        Datatype::Bf16 => "BF16",
+        Datatype::Bytes => "BYTES",
+    }
+}
+
+/// Reads one element of a numeric or BOOL datatype, from its little-endian bytes, as `f64`.
 pub(crate) fn read_as_f64(datatype: Datatype, bytes: &[u8]) -> f64 {
     match datatype {
         Datatype::Bool => f64::from(u8::from(bool::read_le(bytes))),

@@ -1,6 +1,6 @@
 //! Typed views of tensors and builders for outputs.
 
-use crate::element::{element_size, read_as_f64};
+use crate::element::{datatype_name, element_size, read_as_f64};
 use crate::{Datatype, Element, Error, Parameter, Tensor};
 
 impl Tensor {
@@ -40,10 +40,10 @@ impl Tensor {
     pub fn values<T: Element>(&self) -> Result<Vec<T>, Error> {
         if self.datatype != T::DATATYPE {
             return Err(Error::invalid_input(format!(
-                "input '{}' has datatype {:?}, expected {:?}",
+                "input '{}' has datatype {}, expected {}",
                 self.name,
-                self.datatype,
-                T::DATATYPE
+                datatype_name(self.datatype),
+                datatype_name(T::DATATYPE)
             )));
         }
         Ok(self.data.chunks_exact(T::SIZE).map(T::read_le).collect())
@@ -73,8 +73,9 @@ impl Tensor {
     pub fn bytes_elements(&self) -> Result<Vec<&[u8]>, Error> {
         if self.datatype != Datatype::Bytes {
             return Err(Error::invalid_input(format!(
-                "input '{}' has datatype {:?}, expected BYTES",
-                self.name, self.datatype
+                "input '{}' has datatype {}, expected BYTES",
+                self.name,
+                datatype_name(self.datatype)
             )));
         }
         let mut elements = Vec::with_capacity(self.num_elements());
@@ -205,7 +206,11 @@ mod tests {
             (tensor.rows(), tensor.row_len(), tensor.num_elements()),
             (2, 2, 4)
         );
-        assert!(tensor.values::<f32>().is_err(), "wrong element type");
+        assert!(
+            matches!(tensor.values::<f32>(),
+                Err(Error::InvalidInput(message)) if message == "input 't' has datatype INT32, expected FP32"),
+            "wrong element type, named as the protocol names it"
+        );
         assert!(
             Tensor::from_values("t", &[3], &[1.0f64]).is_err(),
             "shape mismatch"
