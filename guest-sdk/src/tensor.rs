@@ -178,8 +178,15 @@ fn saturating_product(dims: &[u64]) -> usize {
 }
 
 fn check_count(name: &str, shape: &[u64], count: usize) -> Result<(), Error> {
-    let expected: u64 = shape.iter().product();
-    if expected == count as u64 {
+    // Checked: a product that overflows must not wrap into `count` (or panic in debug builds).
+    let expected = if shape.contains(&0) {
+        Some(0)
+    } else {
+        shape
+            .iter()
+            .try_fold(1u64, |product, &dim| product.checked_mul(dim))
+    };
+    if expected == Some(count as u64) {
         Ok(())
     } else {
         Err(Error::internal(format!(
@@ -214,6 +221,14 @@ mod tests {
         assert!(
             Tensor::from_values("t", &[3], &[1.0f64]).is_err(),
             "shape mismatch"
+        );
+        assert!(
+            Tensor::from_values("t", &[1 << 32, 1 << 32, 0], &[] as &[f64]).is_ok(),
+            "an empty tensor"
+        );
+        assert!(
+            Tensor::from_values("t", &[1 << 32, 1 << 32], &[1.0f64]).is_err(),
+            "a shape whose product overflows"
         );
     }
 
