@@ -148,17 +148,15 @@ pub struct DateTime {
 
 impl DateTime {
     /// Parses `YYYY-MM-DD`, optionally followed by `THH:MM[:SS[.fraction]]` (or a space instead
-    /// of `T`) and `Z` or `±HH:MM`. A date-time without an offset is taken as UTC.
+    /// of `T`) and `Z`, `±HH:MM`, `±HHMM` or `±HH`. A date-time without an offset is taken as
+    /// UTC. Every field is ASCII digits (no signs or spaces); `None` for anything else.
     pub fn parse(text: &str) -> Option<DateTime> {
         let bytes = text.as_bytes();
-        let number = |range: std::ops::Range<usize>| -> Option<i64> {
-            let digits = bytes.get(range)?;
-            digits
-                .iter()
-                .all(u8::is_ascii_digit)
-                .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-        };
-        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+        let (year, month, day) = (
+            digits(bytes, 0..4)?,
+            digits(bytes, 5..7)?,
+            digits(bytes, 8..10)?,
+        );
         if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
             return None;
         }
@@ -171,47 +169,46 @@ impl DateTime {
         let mut rest = &text[10..];
         if let Some(time) = rest.strip_prefix(['T', 't', ' ']) {
             let time_bytes = time.as_bytes();
-            let field = |range: std::ops::Range<usize>| -> Option<i64> {
-                let digits = time_bytes.get(range)?;
-                digits
-                    .iter()
-                    .all(u8::is_ascii_digit)
-                    .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-            };
-            let (hour, minute) = (field(0..2)?, field(3..5)?);
+            let (hour, minute) = (digits(time_bytes, 0..2)?, digits(time_bytes, 3..5)?);
             if time_bytes.get(2) != Some(&b':') || hour > 23 || minute > 59 {
                 return None;
             }
             seconds += hour * 3600 + minute * 60;
             rest = &time[5..];
             if let Some(after) = rest.strip_prefix(':') {
-                let second = after.get(0..2).and_then(|s| s.parse::<i64>().ok())?;
+                let second = digits(after.as_bytes(), 0..2)?;
                 if second > 60 {
                     return None;
                 }
                 seconds += second;
                 rest = &after[2..];
                 if let Some(fraction) = rest.strip_prefix(['.', ',']) {
-                    let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-                    if digits == 0 {
+                    let count = fraction.bytes().take_while(u8::is_ascii_digit).count();
+                    if count == 0 {
                         return None;
                     }
-                    let kept = &fraction[..digits.min(9)];
+                    let kept = &fraction[..count.min(9)];
                     nanoseconds = kept.parse::<u32>().ok()? * 10u32.pow(9 - kept.len() as u32);
-                    rest = &fraction[digits..];
+                    rest = &fraction[count..];
                 }
             }
             match rest.as_bytes() {
                 [] => {}
                 [b'Z' | b'z'] => rest = "",
-                [sign @ (b'+' | b'-'), ..] => {
-                    let hours = rest.get(1..3)?.parse::<i32>().ok()?;
-                    let minutes = match rest.get(3..) {
-                        Some("") => 0,
-                        Some(tail) => tail.strip_prefix(':').unwrap_or(tail).parse::<i32>().ok()?,
-                        None => return None,
+                [sign @ (b'+' | b'-'), offset @ ..] => {
+                    // `HH`, `HHMM` or `HH:MM`.
+                    let hours = digits(offset, 0..2)?;
+                    let minutes = match offset.len() {
+                        2 => 0,
+                        4 => digits(offset, 2..4)?,
+                        5 if offset[2] == b':' => digits(offset, 3..5)?,
+                        _ => return None,
                     };
-                    offset_minutes = (hours * 60 + minutes) * if *sign == b'-' { -1 } else { 1 };
+                    if hours > 23 || minutes > 59 {
+                        return None;
+                    }
+                    offset_minutes = i32::try_from(hours * 60 + minutes).ok()?
+                        * if *sign == b'-' { -1 } else { 1 };
                     seconds -= i64::from(offset_minutes) * 60;
                     rest = "";
                 }
@@ -224,6 +221,15 @@ impl DateTime {
             offset_minutes,
         })
     }
+}
+
+/// The number written in `bytes[range]`, which must be ASCII digits only (no sign, no space).
+fn digits(bytes: &[u8], range: std::ops::Range<usize>) -> Option<i64> {
+    let digits = bytes.get(range)?;
+    digits
+        .iter()
+        .all(u8::is_ascii_digit)
+        .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -266,6 +272,21 @@ mod tests {
         assert_eq!(at("2024-01-01T25:00"), None);
         assert_eq!(at("yesterday"), None);
         assert_eq!(at("2024-01-01Tnoon"), None);
+        assert_eq!(
+            at("2024-01-01T00:00+0130"),
+            Some((-5400 + 1_704_067_200, 0, 90))
+        );
+        assert_eq!(
+            at("2024-01-01T00:00-01"),
+            Some((3600 + 1_704_067_200, 0, -60))
+        );
+        // Every field is digits only: no signs or spaces that a number parser would take.
+        assert_eq!(at("2024-01-01T12:30:+1"), None);
+        assert_eq!(at("2024-01-01T12:30++1:00"), None);
+        assert_eq!(at("2024-01-01T12:30+01:-5"), None);
+        assert_eq!(at("2024-01-01T12:30+01:99"), None);
+        assert_eq!(at("2024-01-01T12:30+24:00"), None);
+        assert_eq!(at("2024-01-01T12:30+01:000"), None);
     }
 
     #[test]
