@@ -53,8 +53,11 @@ impl Tensor {
         content_type_of(&self.parameters)
     }
 
-    /// Labels the tensor with a content type (`np`, `str`, `base64`, `datetime`).
-    pub fn with_content_type(self, content_type: &str) -> Tensor {
+    /// Labels the tensor with a content type (`np`, `str`, `base64`, `datetime`), in place of
+    /// any it had.
+    pub fn with_content_type(mut self, content_type: &str) -> Tensor {
+        self.parameters
+            .retain(|parameter| parameter.name != CONTENT_TYPE);
         self.with_parameter(Parameter::string(CONTENT_TYPE, content_type))
     }
 
@@ -287,6 +290,16 @@ mod tests {
         assert_eq!(at("2024-01-01T12:30+01:99"), None);
         assert_eq!(at("2024-01-01T12:30+24:00"), None);
         assert_eq!(at("2024-01-01T12:30+01:000"), None);
+    }
+
+    #[test]
+    fn a_content_type_replaces_the_one_before() {
+        let tensor = Tensor::from_bytes_elements("s", &[1], &["a"])
+            .unwrap()
+            .with_content_type("np")
+            .with_content_type("str");
+        assert_eq!(tensor.content_type(), Some("str"));
+        assert_eq!(tensor.parameters.len(), 1);
     }
 
     #[test]
