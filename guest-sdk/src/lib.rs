@@ -47,8 +47,20 @@ mod content;
 mod element;
 mod error;
 mod request;
+mod settings;
 mod stream;
 mod tensor;
+
+/// The `serde_json` crate, re-exported so that runtimes can read JSON (settings, files) without a
+/// dependency of their own.
+///
+/// ```
+/// use mlhost_guest::serde_json::{self, Value};
+///
+/// let config: Value = serde_json::from_str(r#"{"labels": ["cat", "dog"]}"#).unwrap();
+/// assert_eq!(config["labels"][1], "dog");
+/// ```
+pub use serde_json;
 
 /// The raw `wit-bindgen` bindings of the `mlhost:runtime` world.
 ///
