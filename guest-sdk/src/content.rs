@@ -1,15 +1,18 @@
 //! MLServer's content types: how to read a request's data, and how to label outputs.
 //!
-//! The host fills in the content type in force (the request's, else the model settings') and
-//! decodes `base64` inputs to their bytes before the runtime sees them; outputs labelled
-//! `base64` are encoded by the host. What is left to a runtime is reading the data the way its
-//! content type says: [`InferenceRequest::table`] for `pd`, [`Tensor::strings`] for `str`,
-//! [`Tensor::datetimes`] for `datetime`, and the typed views for `np`.
+//! The host fills in the content types in force before the runtime sees a request: the
+//! request's own, else model-settings.json's `parameters.content_type`; each input's own, else
+//! that of the input declared in model-settings.json. It decodes `base64` inputs to their bytes
+//! and checks that `str` and `datetime` inputs are UTF-8; outputs labelled `base64` are encoded
+//! by the host, and outputs without a label get `np` (or `str` for BYTES text). What is left to a
+//! runtime is reading the data the way its content type says: [`InferenceRequest::table`] for
+//! `pd`, [`Tensor::strings`] for `str`, [`Tensor::datetimes`] for `datetime`, and the typed views
+//! ([`Tensor::values`], [`Tensor::to_f64_vec`]) for `np`.
 
 use crate::element::read_as_f64;
 use crate::{Datatype, Error, InferenceRequest, Parameter, ParameterValue, Tensor, find_parameter};
 
-/// The parameter naming a content type.
+/// The name of the parameter that holds a content type: `"content_type"`.
 pub const CONTENT_TYPE: &str = "content_type";
 
 fn content_type_of(parameters: &[Parameter]) -> Option<&str> {
@@ -20,13 +23,40 @@ fn content_type_of(parameters: &[Parameter]) -> Option<&str> {
 }
 
 impl InferenceRequest {
-    /// The request's content type (`np`, `pd`, `str`, ...), if it has one.
+    /// The request's content type (`np`, `pd`, `str`, ...), if it has one: its
+    /// `parameters.content_type`, else the model's default from model-settings.json.
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceRequest, Parameter};
+    /// # let request = InferenceRequest { id: None, inputs: vec![], outputs: vec![],
+    /// #     parameters: vec![Parameter::string("content_type", "pd")] };
+    /// // {"parameters": {"content_type": "pd"}, "inputs": [...]}
+    /// if request.content_type() == Some("pd") {
+    ///     let table = request.table()?;
+    /// #   assert_eq!(table.rows, 0);
+    /// }
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn content_type(&self) -> Option<&str> {
         content_type_of(&self.parameters)
     }
 
     /// The request as a table (content type `pd`): each input is a column, of as many rows as
-    /// dimension 0 of the first input; every input must have that many rows.
+    /// dimension 0 of the first input; every input must have that many rows (else
+    /// [`Error::InvalidInput`]).
+    ///
+    /// ```
+    /// # use mlhost_guest::{ColumnValues, InferenceRequest, Tensor};
+    /// # let request = InferenceRequest { id: None, outputs: vec![], parameters: vec![],
+    /// #     inputs: vec![Tensor::from_values("age", &[2], &[31i64, 45])?,
+    /// #                  Tensor::from_bytes_elements("name", &[2], &["ann", "bob"])?] };
+    /// // inputs "age" (INT64 [2]) and "name" (BYTES [2]), content type "pd"
+    /// let table = request.table()?;
+    /// assert_eq!(table.rows, 2);
+    /// assert_eq!(table.column("age")?.values, ColumnValues::Numbers(vec![31.0, 45.0]));
+    /// assert_eq!(table.column("name")?.values, ColumnValues::Strings(vec!["ann", "bob"]));
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn table(&self) -> Result<Table<'_>, Error> {
         let rows = self.inputs.first().map_or(0, Tensor::rows);
         let columns = self
@@ -48,20 +78,50 @@ impl InferenceRequest {
 }
 
 impl Tensor {
-    /// The tensor's content type, if it has one.
+    /// The tensor's content type (`np`, `str`, `base64`, `datetime`), if it has one: its own
+    /// `parameters.content_type`, else that of the input declared in model-settings.json.
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let text = Tensor::from_bytes_elements("text", &[1], &["hi"])?.with_content_type("str");
+    /// assert_eq!(text.content_type(), Some("str"));
+    /// assert_eq!(Tensor::from_values("x", &[1], &[1.0f32])?.content_type(), None);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn content_type(&self) -> Option<&str> {
         content_type_of(&self.parameters)
     }
 
     /// Labels the tensor with a content type (`np`, `str`, `base64`, `datetime`), in place of
-    /// any it had.
+    /// any it had. An output labelled `base64` holds raw bytes, which the host encodes as base64
+    /// for the client.
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let png = Tensor::from_bytes_elements("image", &[1], &[b"\x89PNG..."])?
+    ///     .with_content_type("base64");
+    /// assert_eq!(png.content_type(), Some("base64"));
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn with_content_type(mut self, content_type: &str) -> Tensor {
         self.parameters
             .retain(|parameter| parameter.name != CONTENT_TYPE);
         self.with_parameter(Parameter::string(CONTENT_TYPE, content_type))
     }
 
-    /// The elements of a BYTES tensor as ISO 8601 date-times (content type `datetime`).
+    /// The elements of a BYTES tensor as ISO 8601 date-times (content type `datetime`; see
+    /// [`DateTime::parse`] for the forms read). An element that is not one is an
+    /// [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let at = Tensor::from_bytes_elements("at", &[2], &["1970-01-02", "2024-02-29T12:00:00+01:00"])?
+    ///     .with_content_type("datetime");
+    /// let times = at.datetimes()?;
+    /// assert_eq!(times[0].unix_seconds, 86_400);
+    /// assert_eq!((times[1].unix_seconds, times[1].offset_minutes), (1_709_204_400, 60));
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn datetimes(&self) -> Result<Vec<DateTime>, Error> {
         self.strings()?
             .into_iter()
@@ -77,15 +137,29 @@ impl Tensor {
     }
 }
 
-/// A request read as a table (MLServer's `pd` content type).
+/// A request read as a table (MLServer's `pd` content type): see [`InferenceRequest::table`].
+///
+/// It borrows the request's data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table<'a> {
+    /// The number of rows: dimension 0 of every input.
     pub rows: usize,
+    /// One column per input, in the request's order.
     pub columns: Vec<Column<'a>>,
 }
 
 impl<'a> Table<'a> {
-    /// The column named `name`.
+    /// The column named `name`; [`Error::InvalidInput`] when the request has no such input.
+    ///
+    /// ```
+    /// # use mlhost_guest::{ColumnValues, InferenceRequest, Tensor};
+    /// # let request = InferenceRequest { id: None, outputs: vec![], parameters: vec![],
+    /// #     inputs: vec![Tensor::from_values("paid", &[2], &[true, false])?] };
+    /// let table = request.table()?;
+    /// assert_eq!(table.column("paid")?.values, ColumnValues::Booleans(vec![true, false]));
+    /// assert!(table.column("height").is_err());
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn column(&self, name: &str) -> Result<&Column<'a>, Error> {
         self.columns
             .iter()
@@ -94,18 +168,37 @@ impl<'a> Table<'a> {
     }
 }
 
-/// One column of a [`Table`]: an input, each row one value (or one row of values).
+/// One column of a [`Table`]: one input, one value per row.
+///
+/// An input of shape `[rows, k]` makes a column of `rows × k` values, in row-major order
+/// (each row's `k` values together).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column<'a> {
+    /// The input's name.
     pub name: &'a str,
+    /// The input's elements.
     pub values: ColumnValues<'a>,
 }
 
 /// The values of a column, by kind.
+///
+/// ```
+/// # use mlhost_guest::{ColumnValues, InferenceRequest, Tensor};
+/// # let request = InferenceRequest { id: None, outputs: vec![], parameters: vec![],
+/// #     inputs: vec![Tensor::from_values("height", &[2], &[1.5f32, 1.8])?] };
+/// for column in request.table()?.columns {
+///     match column.values {
+///         ColumnValues::Numbers(numbers) => assert_eq!(numbers.len(), 2),
+///         ColumnValues::Booleans(_) | ColumnValues::Strings(_) | ColumnValues::Bytes(_) => {}
+///     }
+/// }
+/// # Ok::<(), mlhost_guest::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnValues<'a> {
     /// Any numeric datatype, as `f64`.
     Numbers(Vec<f64>),
+    /// BOOL.
     Booleans(Vec<bool>),
     /// BYTES holding UTF-8 text.
     Strings(Vec<&'a str>),
@@ -140,10 +233,13 @@ impl<'a> Column<'a> {
 }
 
 /// A date-time read from ISO 8601 text: the instant in UTC and the offset it was written in.
+///
+/// Read a `datetime` input with [`Tensor::datetimes`], or one text with [`DateTime::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateTime {
     /// Seconds since 1970-01-01T00:00:00Z.
     pub unix_seconds: i64,
+    /// The fraction of a second, in nanoseconds (digits past the ninth are dropped).
     pub nanoseconds: u32,
     /// The offset from UTC the text gave, in minutes (0 for `Z` or none).
     pub offset_minutes: i32,
@@ -153,6 +249,15 @@ impl DateTime {
     /// Parses `YYYY-MM-DD`, optionally followed by `THH:MM[:SS[.fraction]]` (or a space instead
     /// of `T`) and `Z`, `±HH:MM`, `±HHMM` or `±HH`. A date-time without an offset is taken as
     /// UTC. Every field is ASCII digits (no signs or spaces); `None` for anything else.
+    ///
+    /// ```
+    /// # use mlhost_guest::DateTime;
+    /// let t = DateTime::parse("2024-02-29T12:30:15.25+02:00").unwrap();
+    /// assert_eq!(t.unix_seconds, 1_709_202_615); // 10:30:15 UTC
+    /// assert_eq!((t.nanoseconds, t.offset_minutes), (250_000_000, 120));
+    /// assert_eq!(DateTime::parse("1970-01-01").map(|t| t.unix_seconds), Some(0));
+    /// assert_eq!(DateTime::parse("2023-02-29"), None);
+    /// ```
     pub fn parse(text: &str) -> Option<DateTime> {
         let bytes = text.as_bytes();
         let (year, month, day) = (

@@ -4,7 +4,32 @@ use crate::Datatype;
 
 /// A Rust type that is the element of a tensor datatype.
 ///
-/// Implemented for `bool`, the integer types, `f32`, `f64`, and `half::f16` / `half::bf16`.
+/// Implemented for `bool` (BOOL), `u8`..`u64` (UINT8..UINT64), `i8`..`i64` (INT8..INT64),
+/// `f32` (FP32), `f64` (FP64), and `half::f16` / `half::bf16` (FP16 / BF16, from the `half`
+/// crate). BYTES has no element type: see [`Tensor::bytes_elements`](crate::Tensor::bytes_elements).
+///
+/// Write code generic over the element type with it:
+///
+/// ```
+/// use mlhost_guest::{Datatype, Element, Error, Tensor};
+///
+/// /// Reverses a tensor of 1 dimension, keeping its datatype.
+/// fn reversed<T: Element>(x: &Tensor) -> Result<Tensor, Error> {
+///     let mut values = x.values::<T>()?;
+///     values.reverse();
+///     Tensor::from_values(&x.name, &x.shape, &values)
+/// }
+///
+/// let x = Tensor::from_values("x", &[3], &[1u16, 2, 3])?;
+/// let y = match x.datatype {
+///     Datatype::Uint16 => reversed::<u16>(&x)?,
+///     Datatype::Fp32 => reversed::<f32>(&x)?,
+///     _ => return Err(Error::invalid_input("x must be UINT16 or FP32")),
+/// };
+/// assert_eq!(y.values::<u16>()?, vec![3, 2, 1]);
+/// assert_eq!(<u16 as Element>::DATATYPE, Datatype::Uint16);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Element: Copy + Sized {
     /// The tensor datatype whose elements are `Self`.
     const DATATYPE: Datatype;

@@ -3,32 +3,87 @@
 use crate::{Datatype, Error, InferenceRequest, Parameter, ParameterValue, Tensor, find_parameter};
 
 /// The answer to one inference request: its outputs and parameters.
+///
+/// The host adds the model's name and version and the request's `id`.
+///
+/// ```
+/// # use mlhost_guest::{InferenceResponse, Tensor};
+/// let response = InferenceResponse::new()
+///     .output(Tensor::from_values("y", &[2], &[2.0f64, 4.0])?)
+///     .output(Tensor::from_bytes_elements("label", &[2], &["low", "high"])?);
+/// assert_eq!(response.outputs[1].strings()?, vec!["low", "high"]);
+/// # Ok::<(), mlhost_guest::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct InferenceResponse {
+    /// The output tensors, in the order the client gets them.
     pub outputs: Vec<Tensor>,
+    /// The response's parameters (see [`InferenceResponse::header`]).
     pub parameters: Vec<Parameter>,
 }
 
-/// What a model says of itself: its platform, inputs, outputs and parameters.
+/// What a model says of itself, returned by [`Model::metadata`](crate::Model::metadata): its
+/// platform, inputs, outputs and parameters.
+///
+/// The host serves it at `GET /v2/models/{name}` (and gRPC ModelMetadata), and refuses with a
+/// 400 a request whose input names are not among `inputs` (when there are any). Inputs and
+/// outputs declared in model-settings.json take the place of the runtime's; those declarations
+/// are also checked on datatype and shape.
+///
+/// ```
+/// # use mlhost_guest::{Datatype, ModelMetadata, TensorMetadata};
+/// let metadata = ModelMetadata::new("scale")
+///     .input(TensorMetadata::new("x", Datatype::Fp64, &[-1]))
+///     .output(TensorMetadata::new("y", Datatype::Fp64, &[-1]));
+/// assert_eq!((metadata.inputs.len(), metadata.outputs[0].name.as_str()), (1, "y"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct ModelMetadata {
+    /// The framework or format the model runs, e.g. `"linear"` (model-settings.json's
+    /// `platform`, when set, is reported instead).
     pub platform: String,
+    /// The inputs the model takes.
     pub inputs: Vec<TensorMetadata>,
+    /// The outputs the model can produce.
     pub outputs: Vec<TensorMetadata>,
+    /// The model's parameters.
     pub parameters: Vec<Parameter>,
 }
 
 /// The description of one input or output; `-1` in `shape` is a variable dimension.
+///
+/// ```
+/// # use mlhost_guest::{Datatype, Parameter, TensorMetadata};
+/// // Rows of 4 features, any number of rows.
+/// let mut features = TensorMetadata::new("features", Datatype::Fp32, &[-1, 4]);
+/// features.parameters.push(Parameter::string("content_type", "np"));
+/// assert_eq!(features.shape, vec![-1, 4]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct TensorMetadata {
+    /// The tensor's name.
     pub name: String,
+    /// Its datatype.
     pub datatype: Datatype,
+    /// Its shape; `-1` is a dimension of any size.
     pub shape: Vec<i64>,
+    /// Its parameters (e.g. `content_type`).
     pub parameters: Vec<Parameter>,
 }
 
 impl InferenceRequest {
-    /// The input named `name`.
+    /// The input named `name`; [`Error::InvalidInput`] ("missing input 'name'") when the
+    /// request has none.
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceRequest, Tensor};
+    /// # let request = InferenceRequest { id: None, outputs: vec![], parameters: vec![],
+    /// #     inputs: vec![Tensor::from_values("x", &[2], &[1.0f64, 2.0])?] };
+    /// let x = request.input("x")?.to_f64_vec()?;
+    /// assert_eq!(x, vec![1.0, 2.0]);
+    /// assert!(request.input("z").is_err());
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn input(&self, name: &str) -> Result<&Tensor, Error> {
         self.inputs
             .iter()
@@ -37,7 +92,17 @@ impl InferenceRequest {
     }
 
     /// The HTTP headers (or gRPC metadata) of the request, names in lower case (MLServer's
-    /// `parameters.headers`). Empty for a request that ran in a batch.
+    /// `parameters.headers`). Empty for a request that ran in an adaptive batch (each request of
+    /// the batch has its own).
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceRequest, Parameter};
+    /// # let request = InferenceRequest { id: None, inputs: vec![], outputs: vec![],
+    /// #     parameters: vec![Parameter::string("headers", r#"{"x-tenant": "acme"}"#)] };
+    /// // curl -H 'X-Tenant: acme' ...
+    /// let tenant = request.headers().into_iter().find(|(name, _)| name == "x-tenant");
+    /// assert_eq!(tenant, Some(("x-tenant".to_string(), "acme".to_string())));
+    /// ```
     pub fn headers(&self) -> Vec<(String, String)> {
         let Some(ParameterValue::String(text)) = find_parameter(&self.parameters, HEADERS) else {
             return Vec::new();
@@ -51,7 +116,19 @@ impl InferenceRequest {
         }
     }
 
-    /// The request's one input, for models that take exactly one.
+    /// The request's one input, for models that take exactly one; [`Error::InvalidInput`] when
+    /// it has none or several.
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceRequest, Tensor};
+    /// # let mut request = InferenceRequest { id: None, outputs: vec![], parameters: vec![],
+    /// #     inputs: vec![Tensor::from_values("x", &[1], &[1.0f64])?] };
+    /// assert_eq!(request.only_input()?.name, "x");
+    /// # request.inputs.push(Tensor::from_values("z", &[1], &[1.0f64])?);
+    /// // With inputs "x" and "z":
+    /// assert!(request.only_input().is_err());
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn only_input(&self) -> Result<&Tensor, Error> {
         match self.inputs.as_slice() {
             [input] => Ok(input),
@@ -62,9 +139,22 @@ impl InferenceRequest {
         }
     }
 
-    /// The outputs to produce: the requested ones, or `defaults` when none were requested.
+    /// The outputs to produce: the requested ones (the request's `outputs`), or `defaults` when
+    /// none were requested.
     ///
-    /// Every requested name must be in `available`.
+    /// Every requested name must be in `available`, else [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceRequest, RequestedOutput};
+    /// # let mut request = InferenceRequest { id: None, inputs: vec![], outputs: vec![],
+    /// #     parameters: vec![] };
+    /// let available = ["predict", "predict_proba"];
+    /// assert_eq!(request.output_names(&["predict"], &available)?, vec!["predict"]);
+    /// # request.outputs.push(RequestedOutput { name: "predict_proba".into(), parameters: vec![] });
+    /// // {"outputs": [{"name": "predict_proba"}], ...}
+    /// assert_eq!(request.output_names(&["predict"], &available)?, vec!["predict_proba"]);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn output_names<'a>(
         &'a self,
         defaults: &[&'a str],
@@ -91,6 +181,11 @@ impl InferenceRequest {
 
 impl InferenceResponse {
     /// An empty response.
+    ///
+    /// ```
+    /// # use mlhost_guest::InferenceResponse;
+    /// assert!(InferenceResponse::new().outputs.is_empty());
+    /// ```
     pub fn new() -> Self {
         InferenceResponse {
             outputs: Vec::new(),
@@ -99,13 +194,31 @@ impl InferenceResponse {
     }
 
     /// Adds an output tensor.
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceResponse, Tensor};
+    /// let response = InferenceResponse::new().output(Tensor::from_values("y", &[1], &[1i64])?);
+    /// assert_eq!(response.outputs[0].name, "y");
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn output(mut self, tensor: Tensor) -> Self {
         self.outputs.push(tensor);
         self
     }
 
-    /// Adds a header to send back to the client (an HTTP header, or gRPC metadata). Headers
-    /// that describe the message itself (`content-type`, `content-length`, ...) are not sent.
+    /// Adds a header to send back to the client (an HTTP header, or gRPC metadata), in place of
+    /// one of the same name. The host drops headers a runtime may not set: those that describe
+    /// the message itself (`content-type`, `content-length`, `transfer-encoding`, ...),
+    /// `set-cookie`, `x-request-id`, `access-control-*` (CORS), `grpc-*` and binary `*-bin`
+    /// metadata.
+    ///
+    /// ```
+    /// # use mlhost_guest::{find_parameter, InferenceResponse, ParameterValue};
+    /// let response = InferenceResponse::new().header("x-model-revision", "7");
+    /// // The headers travel as the response parameter `headers`, a JSON object's text.
+    /// assert!(matches!(find_parameter(&response.parameters, "headers"),
+    ///     Some(ParameterValue::String(json)) if json == r#"{"x-model-revision":"7"}"#));
+    /// ```
     pub fn header(mut self, name: &str, value: &str) -> Self {
         let mut object = match find_parameter(&self.parameters, HEADERS) {
             Some(ParameterValue::String(text)) => {
@@ -133,6 +246,12 @@ const HEADERS: &str = "headers";
 
 impl ModelMetadata {
     /// Metadata with no inputs or outputs yet; `platform` names the framework or format.
+    ///
+    /// ```
+    /// # use mlhost_guest::ModelMetadata;
+    /// let metadata = ModelMetadata::new("my-framework");
+    /// assert_eq!(metadata.platform, "my-framework");
+    /// ```
     pub fn new(platform: &str) -> Self {
         ModelMetadata {
             platform: platform.to_string(),
@@ -143,12 +262,24 @@ impl ModelMetadata {
     }
 
     /// Adds an input.
+    ///
+    /// ```
+    /// # use mlhost_guest::{Datatype, ModelMetadata, TensorMetadata};
+    /// let metadata = ModelMetadata::new("m").input(TensorMetadata::new("x", Datatype::Fp32, &[-1, 3]));
+    /// assert_eq!(metadata.inputs[0].name, "x");
+    /// ```
     pub fn input(mut self, input: TensorMetadata) -> Self {
         self.inputs.push(input);
         self
     }
 
     /// Adds an output.
+    ///
+    /// ```
+    /// # use mlhost_guest::{Datatype, ModelMetadata, TensorMetadata};
+    /// let metadata = ModelMetadata::new("m").output(TensorMetadata::new("label", Datatype::Bytes, &[-1]));
+    /// assert_eq!(metadata.outputs[0].datatype, Datatype::Bytes);
+    /// ```
     pub fn output(mut self, output: TensorMetadata) -> Self {
         self.outputs.push(output);
         self
@@ -157,6 +288,12 @@ impl ModelMetadata {
 
 impl TensorMetadata {
     /// Describes a tensor; `-1` in `shape` is a variable dimension.
+    ///
+    /// ```
+    /// # use mlhost_guest::{Datatype, TensorMetadata};
+    /// let image = TensorMetadata::new("image", Datatype::Uint8, &[-1, 28, 28]);
+    /// assert_eq!(image.shape, vec![-1, 28, 28]);
+    /// ```
     pub fn new(name: &str, datatype: Datatype, shape: &[i64]) -> Self {
         TensorMetadata {
             name: name.to_string(),
@@ -169,6 +306,13 @@ impl TensorMetadata {
 
 impl Parameter {
     /// A string parameter, such as `content_type`.
+    ///
+    /// ```
+    /// # use mlhost_guest::{Parameter, ParameterValue};
+    /// let parameter = Parameter::string("content_type", "str");
+    /// assert_eq!(parameter.name, "content_type");
+    /// assert!(matches!(parameter.value, ParameterValue::String(v) if v == "str"));
+    /// ```
     pub fn string(name: &str, value: &str) -> Self {
         Parameter {
             name: name.to_string(),

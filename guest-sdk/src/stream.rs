@@ -5,6 +5,26 @@ use crate::{Error, InferenceResponse};
 
 /// Where a streaming model's responses go: to the client through the host, or (natively, for
 /// tests) into a list.
+///
+/// ```
+/// use mlhost_guest::{Error, InferenceResponse, Responses, Tensor};
+///
+/// /// A `predict_stream` body: one response per token.
+/// fn stream_tokens(text: &str, responses: &mut Responses) -> Result<(), Error> {
+///     for token in text.split_whitespace() {
+///         responses.send(InferenceResponse::new()
+///             .output(Tensor::from_bytes_elements("token", &[1], &[token])?))?;
+///     }
+///     Ok(())
+/// }
+///
+/// let mut responses = Responses::collect();
+/// stream_tokens("hello wasm world", &mut responses)?;
+/// let sent = responses.collected();
+/// assert_eq!(sent.len(), 3);
+/// assert_eq!(sent[2].outputs[0].strings()?, vec!["world"]);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Responses {
     collected: Option<Vec<InferenceResponse>>,
@@ -17,19 +37,48 @@ impl Responses {
     }
 
     /// Responses kept in a list, to test a model's `predict_stream` without a host.
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceResponse, Responses};
+    /// let mut responses = Responses::collect();
+    /// responses.send(InferenceResponse::new())?;
+    /// assert_eq!(responses.collected().len(), 1);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn collect() -> Self {
         Responses {
             collected: Some(Vec::new()),
         }
     }
 
-    /// The responses kept by a [`Responses::collect`] sink.
+    /// The responses kept by a [`Responses::collect`] sink, in the order they were sent (empty
+    /// for the host's sink, which keeps none).
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceResponse, Responses, Tensor};
+    /// let mut responses = Responses::collect();
+    /// for i in 0..2i64 {
+    ///     responses.send(InferenceResponse::new().output(Tensor::from_values("i", &[1], &[i])?))?;
+    /// }
+    /// let sent = responses.collected();
+    /// assert_eq!(sent[1].outputs[0].values::<i64>()?, vec![1]);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn collected(self) -> Vec<InferenceResponse> {
         self.collected.unwrap_or_default()
     }
 
-    /// Sends one response. Fails when the client has gone or the model's output limit is
-    /// reached: stop producing then.
+    /// Sends one response to the client now. Fails when the client has gone or the model's
+    /// output limit (`max_output_mb`, which counts every response of the call together) is
+    /// reached: stop producing then, and return the error (`?`).
+    ///
+    /// ```
+    /// # use mlhost_guest::{InferenceResponse, Responses, Tensor};
+    /// # let mut responses = Responses::collect();
+    /// responses.send(InferenceResponse::new().output(Tensor::from_values("p", &[1], &[0.5f32])?))?;
+    /// # assert_eq!(responses.collected().len(), 1);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn send(&mut self, response: InferenceResponse) -> Result<(), Error> {
         match &mut self.collected {
             Some(list) => {

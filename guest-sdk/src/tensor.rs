@@ -1,4 +1,10 @@
 //! Typed views of tensors and builders for outputs.
+//!
+//! A [`Tensor`]'s `data` holds its elements in row-major order as little-endian bytes (1 byte per
+//! BOOL, 0 or 1), or, for BYTES, each element as a 4-byte little-endian length and its bytes. The
+//! methods here read and write that encoding; errors name the tensor, and those of the readers
+//! are [`Error::InvalidInput`] (the client gets a 400), those of the builders
+//! [`Error::Internal`] (a 500: a wrong output is the runtime's fault).
 
 use crate::element::{datatype_name, element_size, read_as_f64};
 use crate::{Datatype, Element, Error, Parameter, Tensor};
@@ -6,23 +12,56 @@ use crate::{Datatype, Element, Error, Parameter, Tensor};
 impl Tensor {
     /// The number of elements: the product of the shape (saturating at `usize::MAX`, which
     /// no real tensor reaches).
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let x = Tensor::from_values("x", &[2, 3], &[0u8; 6])?;
+    /// assert_eq!(x.num_elements(), 6);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn num_elements(&self) -> usize {
         saturating_product(&self.shape)
     }
 
     /// The size of dimension 0 (the rows of a batch); 1 for a scalar.
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let x = Tensor::from_values("x", &[2, 3], &[0u8; 6])?;
+    /// assert_eq!(x.rows(), 2);
+    /// assert_eq!(Tensor::from_values("s", &[], &[7u8])?.rows(), 1);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn rows(&self) -> usize {
         self.shape
             .first()
             .map_or(1, |&dim| usize::try_from(dim).unwrap_or(usize::MAX))
     }
 
-    /// Elements per row: the product of every dimension after the first (saturating).
+    /// Elements per row: the product of every dimension after the first (saturating); 1 for a
+    /// tensor of rank 0 or 1.
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let x = Tensor::from_values("x", &[2, 3, 4], &[0u8; 24])?;
+    /// assert_eq!(x.row_len(), 12);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn row_len(&self) -> usize {
         saturating_product(self.shape.get(1..).unwrap_or_default())
     }
 
-    /// Checks that the tensor has `rank` dimensions, naming the tensor in the error.
+    /// Checks that the tensor has `rank` dimensions; [`Error::InvalidInput`], naming the tensor
+    /// and its shape, when it has not.
+    ///
+    /// ```
+    /// # use mlhost_guest::{Error, Tensor};
+    /// let x = Tensor::from_values("x", &[2, 2], &[1.0f64, 2.0, 3.0, 4.0])?;
+    /// x.expect_rank(2)?;
+    /// assert!(matches!(x.expect_rank(1),
+    ///     Err(Error::InvalidInput(m)) if m == "input 'x' must have 1 dimensions, got shape [2, 2]"));
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn expect_rank(&self, rank: usize) -> Result<(), Error> {
         if self.shape.len() == rank {
             Ok(())
@@ -34,9 +73,20 @@ impl Tensor {
         }
     }
 
-    /// The elements as `T`, which must be the tensor's own datatype.
+    /// The elements as `T`, which must be the tensor's own datatype (see [`Element`]): `f32` for
+    /// FP32, `i64` for INT64, `bool` for BOOL, `half::f16` for FP16, ...
     ///
-    /// Copies: the data of a `list<u8>` is not aligned for `T` in guest memory.
+    /// Copies: the data of a `list<u8>` is not aligned for `T` in guest memory. To take any
+    /// numeric datatype, use [`Tensor::to_f64_vec`] or [`Tensor::to_f32_vec`].
+    ///
+    /// ```
+    /// # use mlhost_guest::{Error, Tensor};
+    /// let x = Tensor::from_values("x", &[3], &[1i64, -2, 3])?;
+    /// assert_eq!(x.values::<i64>()?, vec![1, -2, 3]);
+    /// assert!(matches!(x.values::<f32>(),
+    ///     Err(Error::InvalidInput(m)) if m == "input 'x' has datatype INT64, expected FP32"));
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn values<T: Element>(&self) -> Result<Vec<T>, Error> {
         if self.datatype != T::DATATYPE {
             return Err(Error::invalid_input(format!(
@@ -49,7 +99,17 @@ impl Tensor {
         Ok(self.data.chunks_exact(T::SIZE).map(T::read_le).collect())
     }
 
-    /// The elements of any numeric or BOOL datatype, converted to `f64`.
+    /// The elements of any numeric or BOOL datatype, converted to `f64` (BOOL as 0 or 1;
+    /// 64-bit integers past 2⁵³ are rounded). BYTES is an [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let x = Tensor::from_values("x", &[2], &[1.5f32, -2.0])?;
+    /// assert_eq!(x.to_f64_vec()?, vec![1.5, -2.0]);
+    /// let flags = Tensor::from_values("flags", &[2], &[true, false])?;
+    /// assert_eq!(flags.to_f64_vec()?, vec![1.0, 0.0]);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn to_f64_vec(&self) -> Result<Vec<f64>, Error> {
         let size = self.numeric_size()?;
         Ok(self
@@ -59,7 +119,15 @@ impl Tensor {
             .collect())
     }
 
-    /// The elements of any numeric or BOOL datatype, converted to `f32`.
+    /// The elements of any numeric or BOOL datatype, converted to `f32` (rounded to the nearest
+    /// `f32`). BYTES is an [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let x = Tensor::from_values("x", &[3], &[1i32, 2, 3])?;
+    /// assert_eq!(x.to_f32_vec()?, vec![1.0f32, 2.0, 3.0]);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn to_f32_vec(&self) -> Result<Vec<f32>, Error> {
         let size = self.numeric_size()?;
         Ok(self
@@ -69,7 +137,19 @@ impl Tensor {
             .collect())
     }
 
-    /// The elements of a BYTES tensor, each as a byte slice.
+    /// The elements of a BYTES tensor, each as a byte slice (borrowed from `data`: no copy).
+    ///
+    /// Another datatype, or data that is not length-prefixed elements, is an
+    /// [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let blobs = Tensor::from_bytes_elements("blobs", &[2], &[&[0xffu8, 0x00][..], b"ab"])?;
+    /// assert_eq!(blobs.bytes_elements()?, vec![&[0xff, 0x00][..], b"ab"]);
+    /// // On the wire each element is a 4-byte little-endian length, then its bytes.
+    /// assert_eq!(&blobs.data[..6], &[2, 0, 0, 0, 0xff, 0x00]);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn bytes_elements(&self) -> Result<Vec<&[u8]>, Error> {
         if self.datatype != Datatype::Bytes {
             return Err(Error::invalid_input(format!(
@@ -95,7 +175,15 @@ impl Tensor {
         Ok(elements)
     }
 
-    /// The elements of a BYTES tensor as UTF-8 strings.
+    /// The elements of a BYTES tensor as UTF-8 strings (content type `str`), borrowed from
+    /// `data`. An element that is not UTF-8 is an [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # use mlhost_guest::Tensor;
+    /// let text = Tensor::from_bytes_elements("text", &[2], &["hello", "wörld"])?;
+    /// assert_eq!(text.strings()?, vec!["hello", "wörld"]);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn strings(&self) -> Result<Vec<&str>, Error> {
         self.bytes_elements()?
             .into_iter()
@@ -107,7 +195,17 @@ impl Tensor {
             .collect()
     }
 
-    /// Builds a tensor from typed values; `shape` must hold exactly `values.len()` elements.
+    /// Builds a tensor from typed values, its datatype from `T` (see [`Element`]); `shape`
+    /// must hold exactly `values.len()` elements, else [`Error::Internal`].
+    ///
+    /// ```
+    /// # use mlhost_guest::{Datatype, Tensor};
+    /// let y = Tensor::from_values("y", &[2, 2], &[1.0f64, 2.0, 3.0, 4.0])?;
+    /// assert_eq!(y.datatype, Datatype::Fp64);
+    /// assert_eq!(y.shape, vec![2, 2]);
+    /// assert!(Tensor::from_values("y", &[3], &[1.0f64]).is_err());
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn from_values<T: Element>(
         name: &str,
         shape: &[u64],
@@ -127,7 +225,16 @@ impl Tensor {
         })
     }
 
-    /// Builds a BYTES tensor from strings or byte strings.
+    /// Builds a BYTES tensor from strings or byte strings; `shape` must hold exactly
+    /// `elements.len()` elements, else [`Error::Internal`].
+    ///
+    /// ```
+    /// # use mlhost_guest::{Datatype, Tensor};
+    /// let labels = Tensor::from_bytes_elements("label", &[2], &["cat", "dog"])?;
+    /// assert_eq!(labels.datatype, Datatype::Bytes);
+    /// assert_eq!(labels.strings()?, vec!["cat", "dog"]);
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn from_bytes_elements<B: AsRef<[u8]>>(
         name: &str,
         shape: &[u64],
@@ -156,7 +263,17 @@ impl Tensor {
         })
     }
 
-    /// Adds a parameter (for example `content_type`).
+    /// Adds a parameter. (For `content_type`, use [`Tensor::with_content_type`], which replaces
+    /// the one the tensor had.)
+    ///
+    /// ```
+    /// # use mlhost_guest::{find_parameter, Parameter, ParameterValue, Tensor};
+    /// let y = Tensor::from_values("y", &[1], &[0.5f64])?
+    ///     .with_parameter(Parameter::string("unit", "kg"));
+    /// assert!(matches!(find_parameter(&y.parameters, "unit"),
+    ///     Some(ParameterValue::String(unit)) if unit == "kg"));
+    /// # Ok::<(), mlhost_guest::Error>(())
+    /// ```
     pub fn with_parameter(mut self, parameter: Parameter) -> Tensor {
         self.parameters.push(parameter);
         self
