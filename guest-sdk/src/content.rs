@@ -115,8 +115,8 @@ impl Tensor {
     ///
     /// ```
     /// # use mlhost_guest::Tensor;
-    /// let at = Tensor::from_bytes_elements("at", &[2], &["1970-01-02", "2024-02-29T12:00:00+01:00"])?
-    ///     .with_content_type("datetime");
+    /// let texts = ["1970-01-02", "2024-02-29T12:00:00+01:00"];
+    /// let at = Tensor::from_bytes_elements("at", &[2], &texts)?.with_content_type("datetime");
     /// let times = at.datetimes()?;
     /// assert_eq!(times[0].unix_seconds, 86_400);
     /// assert_eq!((times[1].unix_seconds, times[1].offset_minutes), (1_709_204_400, 60));

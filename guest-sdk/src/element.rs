@@ -6,7 +6,8 @@ use crate::Datatype;
 ///
 /// Implemented for `bool` (BOOL), `u8`..`u64` (UINT8..UINT64), `i8`..`i64` (INT8..INT64),
 /// `f32` (FP32), `f64` (FP64), and `half::f16` / `half::bf16` (FP16 / BF16, from the `half`
-/// crate). BYTES has no element type: see [`Tensor::bytes_elements`](crate::Tensor::bytes_elements).
+/// crate). BYTES has no element type: see
+/// [`Tensor::bytes_elements`](crate::Tensor::bytes_elements).
 ///
 /// Write code generic over the element type with it:
 ///

@@ -11,9 +11,9 @@ impl Error {
     ///
     /// ```
     /// # use mlhost_guest::Error;
-    /// let features = 3;
-    /// let error = Error::invalid_input(format_args!("expected {features} features per row, got 5"));
-    /// assert!(matches!(error, Error::InvalidInput(m) if m == "expected 3 features per row, got 5"));
+    /// let (expected, got) = (3, 5);
+    /// let error = Error::invalid_input(format_args!("expected {expected} features, got {got}"));
+    /// assert!(matches!(error, Error::InvalidInput(m) if m == "expected 3 features, got 5"));
     /// ```
     pub fn invalid_input(message: impl fmt::Display) -> Self {
         Error::InvalidInput(message.to_string())

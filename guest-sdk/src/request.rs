@@ -150,7 +150,8 @@ impl InferenceRequest {
     /// #     parameters: vec![] };
     /// let available = ["predict", "predict_proba"];
     /// assert_eq!(request.output_names(&["predict"], &available)?, vec!["predict"]);
-    /// # request.outputs.push(RequestedOutput { name: "predict_proba".into(), parameters: vec![] });
+    /// # request.outputs.push(RequestedOutput { name: "predict_proba".into(),
+    /// #     parameters: vec![] });
     /// // {"outputs": [{"name": "predict_proba"}], ...}
     /// assert_eq!(request.output_names(&["predict"], &available)?, vec!["predict_proba"]);
     /// # Ok::<(), mlhost_guest::Error>(())
@@ -265,7 +266,8 @@ impl ModelMetadata {
     ///
     /// ```
     /// # use mlhost_guest::{Datatype, ModelMetadata, TensorMetadata};
-    /// let metadata = ModelMetadata::new("m").input(TensorMetadata::new("x", Datatype::Fp32, &[-1, 3]));
+    /// let metadata =
+    ///     ModelMetadata::new("m").input(TensorMetadata::new("x", Datatype::Fp32, &[-1, 3]));
     /// assert_eq!(metadata.inputs[0].name, "x");
     /// ```
     pub fn input(mut self, input: TensorMetadata) -> Self {
@@ -277,7 +279,8 @@ impl ModelMetadata {
     ///
     /// ```
     /// # use mlhost_guest::{Datatype, ModelMetadata, TensorMetadata};
-    /// let metadata = ModelMetadata::new("m").output(TensorMetadata::new("label", Datatype::Bytes, &[-1]));
+    /// let label = TensorMetadata::new("label", Datatype::Bytes, &[-1]);
+    /// let metadata = ModelMetadata::new("m").output(label);
     /// assert_eq!(metadata.outputs[0].datatype, Datatype::Bytes);
     /// ```
     pub fn output(mut self, output: TensorMetadata) -> Self {

@@ -12,7 +12,7 @@ impl ModelSettings {
     ///
     /// ```
     /// # use mlhost_guest::ModelSettings;
-    /// // model-settings.json: {"implementation": "build/scale.wasm", "parameters": {"extra": {"factor": 3}}}
+    /// // model-settings.json: {"parameters": {"extra": {"factor": 3}}, ...}
     /// # let settings = ModelSettings { name: "scale".into(), version: None, uri: "/model".into(),
     /// #     extra: r#"{"factor": 3}"#.into(), parameters: vec![] };
     /// let extra = settings.extra_settings()?;

@@ -75,7 +75,8 @@ impl Responses {
     /// ```
     /// # use mlhost_guest::{InferenceResponse, Responses, Tensor};
     /// # let mut responses = Responses::collect();
-    /// responses.send(InferenceResponse::new().output(Tensor::from_values("p", &[1], &[0.5f32])?))?;
+    /// let p = Tensor::from_values("p", &[1], &[0.5f32])?;
+    /// responses.send(InferenceResponse::new().output(p))?;
     /// # assert_eq!(responses.collected().len(), 1);
     /// # Ok::<(), mlhost_guest::Error>(())
     /// ```

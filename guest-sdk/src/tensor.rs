@@ -59,7 +59,8 @@ impl Tensor {
     /// let x = Tensor::from_values("x", &[2, 2], &[1.0f64, 2.0, 3.0, 4.0])?;
     /// x.expect_rank(2)?;
     /// assert!(matches!(x.expect_rank(1),
-    ///     Err(Error::InvalidInput(m)) if m == "input 'x' must have 1 dimensions, got shape [2, 2]"));
+    ///     Err(Error::InvalidInput(m))
+    ///         if m == "input 'x' must have 1 dimensions, got shape [2, 2]"));
     /// # Ok::<(), mlhost_guest::Error>(())
     /// ```
     pub fn expect_rank(&self, rank: usize) -> Result<(), Error> {
@@ -332,7 +333,8 @@ mod tests {
         );
         assert!(
             matches!(tensor.values::<f32>(),
-                Err(Error::InvalidInput(message)) if message == "input 't' has datatype INT32, expected FP32"),
+                Err(Error::InvalidInput(message))
+                    if message == "input 't' has datatype INT32, expected FP32"),
             "wrong element type, named as the protocol names it"
         );
         assert!(
