@@ -34,7 +34,8 @@
 //!
 //! // The model is plain Rust: a native test calls it directly.
 //! let x = Tensor::from_values("x", &[2], &[1.5f32, -2.0])?;
-//! let request = InferenceRequest { id: None, inputs: vec![x], outputs: vec![], parameters: vec![] };
+//! let request =
+//!     InferenceRequest { id: None, inputs: vec![x], outputs: vec![], parameters: vec![] };
 //! let response = Doubler.predict(request)?;
 //! assert_eq!(response.outputs[0].values::<f64>()?, vec![3.0, -4.0]);
 //! # Ok::<(), Error>(())
@@ -76,6 +77,11 @@
 //! The message reaches the client as it is (`{"error": "..."}` in REST, the status message in
 //! gRPC). A returned error leaves the instance as it is; a panic (or any trap) also answers 500,
 //! but the host then drops the instance and loads a fresh one.
+
+/// The guide's (README.md's) Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct Guide;
 
 mod content;
 mod element;
@@ -153,8 +159,8 @@ pub trait Model: 'static {
     ///         .map_err(|e| Error::invalid_model(format!("cannot read {path}: {e}")))?;
     ///     Ok(Labels(text.lines().map(str::to_string).collect()))
     /// }
-    /// # let settings = ModelSettings { name: "m".into(), version: None, uri: "/nonexistent".into(),
-    /// #     extra: "{}".into(), parameters: vec![] };
+    /// # let settings = ModelSettings { name: "m".into(), version: None,
+    /// #     uri: "/nonexistent".into(), extra: "{}".into(), parameters: vec![] };
     /// assert!(matches!(load(settings), Err(Error::InvalidModel(_))));
     /// ```
     fn load(settings: ModelSettings) -> Result<Self, Error>
