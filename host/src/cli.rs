@@ -1,4 +1,4 @@
-//! The command line: `mlhost serve`.
+//! The command line: `mlhost serve`, `init`, `build` and `infer`.
 
 use crate::config::Settings;
 use clap::{Args, Parser, Subcommand};
@@ -18,6 +18,40 @@ pub enum Command {
     /// Serve every model found below a folder (MLServer's `mlserver start`).
     #[command(alias = "start")]
     Serve(ServeArgs),
+    /// Start a new model runtime project (Rust, Python or JavaScript).
+    Init(InitArgs),
+    /// Build a runtime project to a component, check it, and report its size.
+    Build(BuildArgs),
+    /// Send inference requests to a running server and print the outputs.
+    Infer(crate::client::InferArgs),
+}
+
+/// Options of `mlhost init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The runtime's name: also the model's name and the project folder's.
+    pub name: String,
+    /// The language to write the runtime in.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: crate::author::Language,
+    /// Where to create the project (default: ./NAME).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Rust: the guest SDK folder to depend on (default: the SDK mlhost was built with).
+    #[arg(long, value_name = "DIR")]
+    pub sdk: Option<PathBuf>,
+}
+
+/// Options of `mlhost build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The project folder.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Also compile the component for this machine into the compile cache, so that `serve`
+    /// starts without compiling it.
+    #[arg(long)]
+    pub precompile: bool,
 }
 
 /// Options of `mlhost serve`; each overrides the same field of settings.json and the environment.

@@ -7,8 +7,10 @@
 //! the front end encodes the answer. [`app`] wires the parts; [`config`] reads the settings.
 
 pub mod app;
+pub mod author;
 pub mod batching;
 pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod metrics;

@@ -1,15 +1,15 @@
-//! The `mlhost` binary: parse the command line, load settings, set up logs, serve.
+//! The `mlhost` binary: parse the command line, then serve, scaffold, build or call.
 
 use anyhow::Context;
 use clap::Parser;
-use mlhost::cli::{Cli, Command};
+use mlhost::cli::{BuildArgs, Cli, Command, InitArgs, ServeArgs};
 use mlhost::config::load_settings;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("mlhost: {error:#}");
             ExitCode::FAILURE
@@ -17,8 +17,63 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let Command::Serve(args) = cli.command;
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
+        Command::Init(args) => init(args).map(|()| ExitCode::SUCCESS),
+        Command::Build(args) => build(args).map(|()| ExitCode::SUCCESS),
+        Command::Infer(args) => mlhost::client::run(&args),
+    }
+}
+
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let dir = mlhost::author::init::init(&mlhost::author::init::InitOptions {
+        name: args.name.clone(),
+        language: args.lang,
+        dir: args.dir,
+        sdk: args.sdk,
+    })?;
+    let shown = dir.display();
+    println!(
+        "created {shown}: a {:?} runtime named '{}'",
+        args.lang, args.name
+    );
+    println!("next:");
+    println!("  cd {shown}");
+    println!(
+        "  mlhost build                        # builds build/{}.wasm",
+        args.name
+    );
+    println!("  mlhost serve --models .");
+    println!(
+        "  mlhost infer {} -i request.json    # in another terminal",
+        args.name
+    );
+    Ok(())
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let outcome = mlhost::author::builder::build(&mlhost::author::builder::BuildOptions {
+        dir: args.dir,
+        precompile: args.precompile,
+    })?;
+    println!(
+        "built {} ({:.1} KiB): implements mlhost:runtime/runtime@{}",
+        outcome.component.display(),
+        outcome.size as f64 / 1024.0,
+        outcome.report.version
+    );
+    println!("imports: {}", outcome.report.imports.join(", "));
+    if let Some(elapsed) = outcome.precompiled {
+        println!(
+            "precompiled for this machine in {:.2} s (into the compile cache)",
+            elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings_file = args.models.join("settings.json");
     let mut settings = load_settings(Some(&settings_file), |name| std::env::var(name).ok())?;
     args.apply(&mut settings);

@@ -90,8 +90,9 @@ fn hostile_guests_are_contained_while_a_healthy_model_serves() {
     let server = Server::start(dir.path());
     let load = LinearLoad::start(&server, "healthy", 3, 2.0, 1.0);
 
-    let cases: [(&str, Value, u16, &str); 8] = [
+    let cases: [(&str, Value, u16, &str); 9] = [
         ("loop", json!({}), 504, "deadline"),
+        ("twin-outputs", json!({}), 500, "output 'twin' twice"),
         ("grow", json!({}), 500, "memory limit of 64 MiB"),
         ("trap", json!({}), 500, "trapped"),
         ("panic", json!({}), 500, "trapped"),

@@ -1,8 +1,10 @@
 //! End-to-end tests: each starts the real `mlhost` binary on a free port and talks to it over
 //! real sockets, as clients do.
 
+mod authoring;
 mod bad_input;
 mod batching;
+mod client;
 mod endpoints;
 mod extensions;
 mod grpc;

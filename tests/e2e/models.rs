@@ -99,7 +99,8 @@ fn a_custom_component_next_to_the_model_is_served() {
     let ready = server.get("/v2/models/not-a-component/ready");
     assert_eq!(ready.status, 400);
     assert!(
-        ready.error().contains("cannot compile"),
+        ready.error().contains("is not an mlhost runtime")
+            && ready.error().contains("not a WebAssembly file"),
         "{}",
         ready.error()
     );

@@ -530,6 +530,111 @@ pub fn encode_response(
     })
 }
 
+/// Encodes an inference request as the protocol's JSON (for clients such as `mlhost infer`);
+/// with `binary`, input data goes after the JSON as raw bytes and outputs are asked for as
+/// binary (the binary tensor data extension).
+pub fn encode_request(
+    request: &InferenceRequest,
+    binary: bool,
+) -> Result<EncodedResponse, EncodeError> {
+    let mut body = serde_json::to_vec(&RequestOut(request, binary))?;
+    if !binary {
+        return Ok(EncodedResponse {
+            body,
+            json_length: None,
+        });
+    }
+    let json_length = body.len();
+    body.reserve_exact(request.inputs.iter().map(|input| input.data.len()).sum());
+    for input in &request.inputs {
+        body.extend_from_slice(&input.data);
+    }
+    Ok(EncodedResponse {
+        body,
+        json_length: Some(json_length),
+    })
+}
+
+/// A request to send, and whether its data goes as binary.
+struct RequestOut<'a>(&'a InferenceRequest, bool);
+
+impl Serialize for RequestOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let RequestOut(request, binary) = *self;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(id) = &request.id {
+            map.serialize_entry("id", id)?;
+        }
+        if !request.parameters.is_empty() {
+            map.serialize_entry("parameters", &ParametersJson::new(&request.parameters))?;
+        }
+        let inputs: Vec<_> = request
+            .inputs
+            .iter()
+            .map(|input| OutputJson(input, binary))
+            .collect();
+        map.serialize_entry("inputs", &inputs)?;
+        if !request.outputs.is_empty() {
+            let binary_data = [("binary_data".to_string(), ParameterValue::Bool(true))];
+            let extra: &[(String, ParameterValue)] = if binary { &binary_data } else { &[] };
+            let outputs: Vec<_> = request
+                .outputs
+                .iter()
+                .map(|output| {
+                    let mut entry = serde_json::Map::new();
+                    entry.insert("name".into(), output.name.clone().into());
+                    let parameters = ParametersJson::with_extra(&output.parameters, extra);
+                    if !parameters.is_empty() {
+                        entry.insert(
+                            "parameters".into(),
+                            serde_json::to_value(&parameters).map_err(ser::Error::custom)?,
+                        );
+                    }
+                    Ok(serde_json::Value::Object(entry))
+                })
+                .collect::<Result<_, S::Error>>()?;
+            map.serialize_entry("outputs", &outputs)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Deserialize)]
+struct ResponseIn<'a> {
+    model_name: String,
+    #[serde(default)]
+    model_version: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(borrow, default)]
+    outputs: Vec<InputJson<'a>>,
+}
+
+/// Decodes a JSON inference response (for clients), checking each output as the server checks
+/// inputs; `binary` is what follows the JSON when outputs came as binary data.
+pub fn decode_response(
+    json: &[u8],
+    binary: &[u8],
+    max_elements: u64,
+) -> Result<InferenceResponse, DecodeError> {
+    let response: ResponseIn<'_> = serde_json::from_slice(json)?;
+    let mut binary = binary;
+    let outputs = response
+        .outputs
+        .into_iter()
+        .map(|output| decode_input(output, &mut binary, max_elements))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(InferenceResponse {
+        model_name: response.model_name,
+        model_version: response.model_version,
+        id: response.id,
+        outputs,
+        parameters: decode_parameters(response.parameters)?,
+    })
+}
+
 /// A response and, per output, whether its data goes as binary.
 struct ResponseJson<'a>(&'a InferenceResponse, &'a [bool]);
 
@@ -884,5 +989,44 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn a_request_encoded_for_sending_decodes_to_itself_json_or_binary() {
+        let request = decode(
+            r#"{"id":"r1","parameters":{"p":1},"inputs":[
+                {"name":"x","datatype":"FP64","shape":[2],"data":[1.5,-2]},
+                {"name":"s","datatype":"BYTES","shape":[1],"data":["hi"]}],
+                "outputs":[{"name":"y"}]}"#,
+        )
+        .unwrap();
+        let plain = encode_request(&request, false).unwrap();
+        assert_eq!(plain.json_length, None);
+        assert_eq!(decode_request(&plain.body, &[], 1 << 20).unwrap(), request);
+        let binary = encode_request(&request, true).unwrap();
+        let split = binary.json_length.unwrap();
+        let (json, data) = binary.body.split_at(split);
+        let text = std::str::from_utf8(json).unwrap();
+        assert!(text.contains(r#""binary_data":true"#), "{text}");
+        let mut decoded = decode_request(json, data, 1 << 20).unwrap();
+        decoded.outputs[0].parameters.clear();
+        assert_eq!(decoded, request);
+    }
+
+    #[test]
+    fn a_response_decodes_from_json_and_binary_outputs() {
+        let response = InferenceResponse {
+            model_name: "m".into(),
+            model_version: Some("2".into()),
+            id: Some("r1".into()),
+            outputs: decode(&input("INT32", "[3]", "[1,2,3]")).unwrap().inputs,
+            parameters: vec![("k".into(), ParameterValue::String("v".into()))],
+        };
+        for binary in [false, true] {
+            let encoded = encode_response(&response, |_| binary).unwrap();
+            let split = encoded.json_length.unwrap_or(encoded.body.len());
+            let (json, data) = encoded.body.split_at(split);
+            assert_eq!(decode_response(json, data, 1 << 20).unwrap(), response);
+        }
     }
 }

@@ -187,6 +187,9 @@ impl host::Host for InstanceState {
                 "the runtime returned more than {MAX_TENSORS} outputs"
             ));
         }
+        if answer.outputs.iter().any(|output| output.name == name) {
+            return answer.refuse(format!("the runtime returned the output '{name}' twice"));
+        }
         if shape.len() > MAX_RANK {
             return answer.refuse(format!(
                 "output '{name}' has more than {MAX_RANK} dimensions"

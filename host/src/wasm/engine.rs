@@ -158,6 +158,14 @@ impl WasmEngine {
             ComponentSource::BuiltIn { bytes, .. } => bytes,
             ComponentSource::File(path) => {
                 file_bytes = std::fs::read(path).map_err(|error| cannot(&error))?;
+                // Reading the component's types is instant; compiling a big one takes seconds.
+                super::world::check_component(&file_bytes).map_err(|problems| {
+                    format!(
+                        "{} is not an mlhost runtime (world mlhost:runtime/runtime@0.1.x): {}",
+                        source.describe(),
+                        problems.replace('\n', "; ")
+                    )
+                })?;
                 &file_bytes
             }
         };

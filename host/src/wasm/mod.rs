@@ -13,6 +13,7 @@ mod convert;
 mod engine;
 mod guest_log;
 mod instance;
+pub mod world;
 
 pub use answer::{PartialResponse, StreamSink};
 pub use builtin::BUILT_IN_RUNTIMES;

@@ -257,6 +257,89 @@ fn encode_parameters(parameters: Parameters) -> HashMap<String, pb::InferParamet
         .collect()
 }
 
+/// Encodes a request for sending (clients such as `mlhost infer`): data as raw contents, as
+/// tritonclient sends it.
+pub fn encode_request(
+    request: InferenceRequest,
+    model_name: &str,
+    model_version: Option<&str>,
+) -> pb::ModelInferRequest {
+    let mut raw_input_contents = Vec::with_capacity(request.inputs.len());
+    let inputs = request
+        .inputs
+        .into_iter()
+        .map(|tensor| {
+            raw_input_contents.push(tensor.data);
+            pb::model_infer_request::InferInputTensor {
+                name: tensor.name,
+                datatype: tensor.datatype.as_str().to_string(),
+                shape: tensor.shape.iter().map(|&dim| dim as i64).collect(),
+                parameters: encode_parameters(tensor.parameters),
+                contents: None,
+            }
+        })
+        .collect();
+    let outputs = request
+        .outputs
+        .into_iter()
+        .map(
+            |output| pb::model_infer_request::InferRequestedOutputTensor {
+                name: output.name,
+                parameters: encode_parameters(output.parameters),
+            },
+        )
+        .collect();
+    pb::ModelInferRequest {
+        model_name: model_name.to_string(),
+        model_version: model_version.unwrap_or_default().to_string(),
+        id: request.id.unwrap_or_default(),
+        parameters: encode_parameters(request.parameters),
+        inputs,
+        outputs,
+        raw_input_contents,
+    }
+}
+
+/// Decodes a response (for clients), raw or typed, checking each output as inputs are checked.
+pub fn decode_response(
+    response: pb::ModelInferResponse,
+    max_elements: u64,
+) -> Result<InferenceResponse, DecodeError> {
+    let raw = !response.raw_output_contents.is_empty();
+    if raw && response.raw_output_contents.len() != response.outputs.len() {
+        return Err(DecodeError::RawCount {
+            raw: response.raw_output_contents.len(),
+            inputs: response.outputs.len(),
+        });
+    }
+    let mut raw_contents = response.raw_output_contents.into_iter();
+    let outputs = response
+        .outputs
+        .into_iter()
+        .map(|output| {
+            let as_input = pb::model_infer_request::InferInputTensor {
+                name: output.name,
+                datatype: output.datatype,
+                shape: output.shape,
+                parameters: output.parameters,
+                contents: output.contents,
+            };
+            decode_input(
+                as_input,
+                raw.then(|| raw_contents.next()).flatten(),
+                max_elements,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(InferenceResponse {
+        model_name: response.model_name,
+        model_version: (!response.model_version.is_empty()).then_some(response.model_version),
+        id: (!response.id.is_empty()).then_some(response.id),
+        outputs,
+        parameters: decode_parameters(response.parameters)?,
+    })
+}
+
 /// Encodes a response: raw contents when the request used them or an output has no typed field
 /// (FP16, BF16), typed contents otherwise.
 pub fn encode_response(response: InferenceResponse, raw: bool) -> pb::ModelInferResponse {
@@ -576,5 +659,44 @@ mod tests {
         assert_eq!(raw.raw_output_contents, vec![2.5f64.to_le_bytes().to_vec()]);
         let half = encode_response(response(vec![tensor(DataType::Fp16, vec![0, 60])]), false);
         assert_eq!(half.raw_output_contents.len(), 1);
+    }
+
+    #[test]
+    fn a_request_and_response_survive_the_client_round_trip() {
+        let tensor = Tensor {
+            name: "x".into(),
+            datatype: DataType::Fp32,
+            shape: vec![2],
+            data: [1.5f32.to_le_bytes(), (-2f32).to_le_bytes()].concat(),
+            parameters: vec![("content_type".into(), ParameterValue::String("np".into()))],
+        };
+        let request = InferenceRequest {
+            id: Some("r1".into()),
+            inputs: vec![tensor.clone()],
+            outputs: vec![RequestedOutput {
+                name: "y".into(),
+                parameters: vec![],
+            }],
+            parameters: vec![("p".into(), ParameterValue::Int64(3))],
+        };
+        let sent = encode_request(request.clone(), "m", Some("2"));
+        assert_eq!(
+            (sent.model_name.as_str(), sent.model_version.as_str()),
+            ("m", "2")
+        );
+        let (received, raw) = decode_request(sent, 1 << 20).unwrap();
+        assert!(raw);
+        assert_eq!(received, request);
+        let response = InferenceResponse {
+            model_name: "m".into(),
+            model_version: None,
+            id: Some("r1".into()),
+            outputs: vec![tensor],
+            parameters: vec![],
+        };
+        for raw in [false, true] {
+            let decoded = decode_response(encode_response(response.clone(), raw), 1 << 20);
+            assert_eq!(decoded.unwrap(), response);
+        }
     }
 }

@@ -115,6 +115,9 @@ impl Model for Hostile {
                 }
                 Ok(response)
             }
+            "twin-outputs" => Ok(InferenceResponse::new()
+                .output(Tensor::from_values("twin", &[1], &[1.0f64])?)
+                .output(Tensor::from_values("twin", &[1], &[2.0f64])?)),
             "inspect" => inspect(&request),
             "round-trip" => round_trip(&request),
             "chatter" => {
