@@ -88,23 +88,29 @@ pub(crate) fn element_size(datatype: Datatype) -> Option<usize> {
     })
 }
 
-/// The protocol's name of a datatype (`FP32`, `BYTES`, ...), for messages clients read.
-pub(crate) fn datatype_name(datatype: Datatype) -> &'static str {
-    match datatype {
-        Datatype::Bool => "BOOL",
-        Datatype::Uint8 => "UINT8",
-        Datatype::Uint16 => "UINT16",
-        Datatype::Uint32 => "UINT32",
-        Datatype::Uint64 => "UINT64",
-        Datatype::Int8 => "INT8",
-        Datatype::Int16 => "INT16",
-        Datatype::Int32 => "INT32",
-        Datatype::Int64 => "INT64",
-        Datatype::Fp16 => "FP16",
-        Datatype::Fp32 => "FP32",
-        Datatype::Fp64 => "FP64",
-        Datatype::Bf16 => "BF16",
-        Datatype::Bytes => "BYTES",
+impl Datatype {
+    /// The protocol's name of the datatype, as clients write it: `FP32`, `BYTES`, ...
+    ///
+    /// ```
+    /// assert_eq!(mlhost_guest::Datatype::Fp32.protocol_name(), "FP32");
+    /// ```
+    pub fn protocol_name(self) -> &'static str {
+        match self {
+            Datatype::Bool => "BOOL",
+            Datatype::Uint8 => "UINT8",
+            Datatype::Uint16 => "UINT16",
+            Datatype::Uint32 => "UINT32",
+            Datatype::Uint64 => "UINT64",
+            Datatype::Int8 => "INT8",
+            Datatype::Int16 => "INT16",
+            Datatype::Int32 => "INT32",
+            Datatype::Int64 => "INT64",
+            Datatype::Fp16 => "FP16",
+            Datatype::Fp32 => "FP32",
+            Datatype::Fp64 => "FP64",
+            Datatype::Bf16 => "BF16",
+            Datatype::Bytes => "BYTES",
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! are [`Error::InvalidInput`] (the client gets a 400), those of the builders
 //! [`Error::Internal`] (a 500: a wrong output is the runtime's fault).
 
-use crate::element::{datatype_name, element_size, read_as_f64};
+use crate::element::{element_size, read_as_f64};
 use crate::{Datatype, Element, Error, Parameter, Tensor};
 
 impl Tensor {
@@ -93,8 +93,8 @@ impl Tensor {
             return Err(Error::invalid_input(format!(
                 "input '{}' has datatype {}, expected {}",
                 self.name,
-                datatype_name(self.datatype),
-                datatype_name(T::DATATYPE)
+                self.datatype.protocol_name(),
+                T::DATATYPE.protocol_name()
             )));
         }
         Ok(self.data.chunks_exact(T::SIZE).map(T::read_le).collect())
@@ -156,7 +156,7 @@ impl Tensor {
             return Err(Error::invalid_input(format!(
                 "input '{}' has datatype {}, expected BYTES",
                 self.name,
-                datatype_name(self.datatype)
+                self.datatype.protocol_name()
             )));
         }
         let mut elements = Vec::with_capacity(self.num_elements());

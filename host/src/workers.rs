@@ -252,7 +252,7 @@ fn serve(
         if let Err(error) = &result
             && poisoned
         {
-            tracing::warn!(model = %context.name, "{error}; re-creating the instance");
+            tracing::warn!(model = %context.name, "{}; re-creating the instance", error.detail());
         }
         let _ = job.reply.send(result);
         if poisoned {

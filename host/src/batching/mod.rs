@@ -258,7 +258,9 @@ fn duplicate(error: &PoolError) -> PoolError {
             CallError::ExpiredInQueue(timeout) => CallError::ExpiredInQueue(*timeout),
             CallError::DeadlineExceeded(timeout) => CallError::DeadlineExceeded(*timeout),
             CallError::MemoryLimit(limit) => CallError::MemoryLimit(*limit),
-            CallError::Trap(trap) => CallError::Failed(format!("the runtime trapped: {trap:#}")),
+            CallError::Trap(trap) => {
+                CallError::Failed(format!("the runtime trapped: {}", trap.root_cause()))
+            }
         }),
     }
 }

@@ -180,8 +180,9 @@ pub enum CallError {
     /// The runtime returned outputs that are not valid tensors.
     #[error("the runtime returned an invalid output: {0}")]
     InvalidOutput(String),
-    /// The guest trapped: its Store is unusable and must be replaced.
-    #[error("the runtime trapped: {0:#}")]
+    /// The guest trapped: its Store is unusable and must be replaced. Clients read the trap's
+    /// cause; the wasm backtrace goes to the log ([`CallError::detail`]).
+    #[error("the runtime trapped: {}", .0.root_cause())]
     Trap(wasmtime::Error),
     /// The request's deadline passed while it waited in the queue: the runtime never saw it.
     #[error("the request ran past its deadline of {0:?} before it could start")]
@@ -198,6 +199,14 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The error with everything known of it, for the log: a trap's wasm backtrace too.
+    pub fn detail(&self) -> String {
+        match self {
+            CallError::Trap(trap) => format!("the runtime trapped: {trap:#}"),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the call left the instance's Store unusable (every trap does).
     pub fn poisons_instance(&self) -> bool {
         matches!(

@@ -28,26 +28,6 @@ pub fn datatype(datum_type: DatumType) -> Option<Datatype> {
     })
 }
 
-/// The protocol's name of a datatype (as in the JSON of a request).
-pub fn datatype_name(datatype: Datatype) -> &'static str {
-    match datatype {
-        Datatype::Bool => "BOOL",
-        Datatype::Uint8 => "UINT8",
-        Datatype::Uint16 => "UINT16",
-        Datatype::Uint32 => "UINT32",
-        Datatype::Uint64 => "UINT64",
-        Datatype::Int8 => "INT8",
-        Datatype::Int16 => "INT16",
-        Datatype::Int32 => "INT32",
-        Datatype::Int64 => "INT64",
-        Datatype::Fp16 => "FP16",
-        Datatype::Fp32 => "FP32",
-        Datatype::Fp64 => "FP64",
-        Datatype::Bf16 => "BF16",
-        Datatype::Bytes => "BYTES",
-    }
-}
-
 /// Converts the request's tensor `wire` to a tract tensor of `target`'s element type and of
 /// `wire`'s shape.
 pub fn to_tract(wire: &Wire, target: DatumType) -> Result<Tensor, Error> {
@@ -58,11 +38,11 @@ pub fn to_tract(wire: &Wire, target: DatumType) -> Result<Tensor, Error> {
         .collect::<Result<Vec<usize>, _>>()
         .map_err(|_| Error::invalid_input(format!("input '{}' is too large", wire.name)))?;
     let refuse = || {
-        let wanted = datatype(target).map_or("?", datatype_name);
+        let wanted = datatype(target).map_or("?", Datatype::protocol_name);
         Error::invalid_input(format!(
             "input '{}' is {} but the model takes {wanted}; send {wanted}",
             wire.name,
-            datatype_name(wire.datatype),
+            wire.datatype.protocol_name(),
         ))
     };
     match target {
@@ -118,12 +98,12 @@ fn integers<T>(wire: &Wire, shape: &[usize], target: DatumType) -> Result<Tensor
 where
     T: Datum + TryFrom<i128>,
 {
-    let wanted = datatype(target).map_or("?", datatype_name);
+    let wanted = datatype(target).map_or("?", Datatype::protocol_name);
     let Some(values) = wide_integers(wire) else {
         return Err(Error::invalid_input(format!(
             "input '{}' is {} but the model takes {wanted}; send {wanted}",
             wire.name,
-            datatype_name(wire.datatype),
+            wire.datatype.protocol_name(),
         )));
     };
     let values = values
