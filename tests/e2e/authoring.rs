@@ -53,7 +53,26 @@ fn a_new_rust_runtime_builds_serves_and_answers() {
         &[],
     ));
     assert!(created.contains("mlhost build"), "{created}");
-    // The model's own test runs natively with plain cargo.
+    // The model's own tests run natively with plain cargo.
+    let native = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["test", "--quiet", "--manifest-path"])
+        .arg(project.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", shared_guest_target())
+        .output()
+        .unwrap();
+    assert!(
+        native.status.success(),
+        "the template's tests fail: {}",
+        String::from_utf8_lossy(&native.stderr)
+    );
+    // The factor comes from model-settings.json (the template's 2 is also the default).
+    let settings_file = project.join("model-settings.json");
+    let settings = std::fs::read_to_string(&settings_file).unwrap();
+    std::fs::write(
+        &settings_file,
+        settings.replace("\"factor\": 2", "\"factor\": 3"),
+    )
+    .unwrap();
     let cache = root.path().join("compiled");
     let built = succeeded(&mlhost(
         &["build", project.to_str().unwrap(), "--precompile"],
@@ -86,7 +105,7 @@ fn a_new_rust_runtime_builds_serves_and_answers() {
         request.to_str().unwrap(),
     ]));
     assert!(
-        printed.contains("y FP64 [2, 2] = [[2.0,4.0],[6.0,8.0]]"),
+        printed.contains("y FP64 [2, 2] = [[3.0,6.0],[9.0,12.0]]"),
         "{printed}"
     );
 

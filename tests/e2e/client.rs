@@ -52,7 +52,7 @@ fn command_line_values_over_rest_and_grpc_print_the_predictions() {
 }
 
 #[test]
-fn a_request_file_and_a_npy_file_give_the_same_numbers_json_or_binary() {
+fn a_request_file_and_npy_files_sent_as_json_or_binary_give_the_models_numbers() {
     let server = Server::start(&example_models());
     let files = model_folder(&[(
         "request.json",

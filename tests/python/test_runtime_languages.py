@@ -5,6 +5,7 @@ checks its world, `mlhost serve` serves it, and `mlhost infer` (REST and gRPC) p
 runtime computed. The Rust runtime's same path is tested in tests/e2e/authoring.rs.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -38,6 +39,13 @@ class RuntimeLanguages(unittest.TestCase):
             self.assertEqual(build.returncode, 0, build.stdout + build.stderr)
             self.assertIn("implements mlhost:runtime/runtime@0.1.1", build.stdout)
             self.assertTrue(os.path.isfile(os.path.join(project, "build", "demo.wasm")))
+            # The factor comes from model-settings.json (the template's 2 is also the default).
+            settings_file = os.path.join(project, "model-settings.json")
+            with open(settings_file) as f:
+                settings = json.load(f)
+            settings["parameters"]["extra"]["factor"] = 3
+            with open(settings_file, "w") as f:
+                json.dump(settings, f)
 
             server = Server(project)
             try:
@@ -46,12 +54,12 @@ class RuntimeLanguages(unittest.TestCase):
                     infer = mlhost("infer", "demo", "-u", address, "-t", transport,
                                    "-i", request)
                     self.assertEqual(infer.returncode, 0, infer.stderr)
-                    self.assertIn("y FP64 [2, 2] = [[2.0,4.0],[6.0,8.0]]", infer.stdout)
-                # FP32 in, the factor of model-settings.json applied, FP64 out.
+                    self.assertIn("y FP64 [2, 2] = [[3.0,6.0],[9.0,12.0]]", infer.stdout)
+                # FP32 in, FP64 out.
                 infer = mlhost("infer", "demo", "-u", server.http,
                                "--tensor", "x:FP32:3=0.5,-1,10")
                 self.assertEqual(infer.returncode, 0, infer.stderr)
-                self.assertIn("y FP64 [3] = [1.0,-2.0,20.0]", infer.stdout)
+                self.assertIn("y FP64 [3] = [1.5,-3.0,30.0]", infer.stdout)
                 # The runtime's invalid-input error reaches the client as a 400.
                 missing = mlhost("infer", "demo", "-u", server.http, "--tensor", "z=1")
                 self.assertNotEqual(missing.returncode, 0)

@@ -147,6 +147,36 @@ fn check_name(name: &str) -> anyhow::Result<()> {
              starting with a letter (at most 64 characters)"
         );
     }
+    // Names cargo keeps for itself or refuses, the SDK's own, and Windows' device names.
+    const RESERVED: &[&str] = &[
+        "test",
+        "core",
+        "std",
+        "alloc",
+        "proc_macro",
+        "self",
+        "super",
+        "crate",
+        "mod",
+        "fn",
+        "struct",
+        "enum",
+        "impl",
+        "type",
+        "use",
+        "mlhost-guest",
+        "mlhost_guest",
+        "con",
+        "prn",
+        "aux",
+        "nul",
+    ];
+    let windows_device = (name.starts_with("com") || name.starts_with("lpt"))
+        && name.len() == 4
+        && name.ends_with(|c: char| c.is_ascii_digit());
+    if RESERVED.contains(&name) || windows_device {
+        bail!("'{name}' is a reserved name (of Rust, cargo or Windows): choose another");
+    }
     Ok(())
 }
 
@@ -160,8 +190,11 @@ fn sdk_dependency(sdk: Option<&Path>) -> anyhow::Result<String> {
             path.to_path_buf()
         }
         None if Path::new(SDK_SOURCE).join("Cargo.toml").is_file() => PathBuf::from(SDK_SOURCE),
-        // Away from the sources this binary was built from: the published SDK.
-        None => return Ok(format!("\"{}\"", env!("CARGO_PKG_VERSION"))),
+        // Away from the sources this binary was built from: the SDK is not on a registry.
+        None => bail!(
+            "the guest SDK this mlhost was built with is not at {SDK_SOURCE} any more: give \
+             --sdk DIR, the guest-sdk folder of an mlhost checkout"
+        ),
     };
     let path = std::fs::canonicalize(&path)
         .with_context(|| format!("cannot resolve {}", path.display()))?;
@@ -188,7 +221,9 @@ mod tests {
         for good in ["scale", "my-model", "model_2"] {
             check_name(good).unwrap();
         }
-        for bad in ["", "Scale", "2model", "my model", "../x", "a/b"] {
+        for bad in [
+            "", "Scale", "2model", "my model", "../x", "a/b", "test", "nul", "com1",
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }

@@ -1,6 +1,7 @@
 //! `mlhost infer --batch`: many requests from a JSON-lines file, as MLServer's `mlserver infer`.
 //!
-//! Each line of the input is one inference request. Each line of the output answers the input
+//! Each line of the input is one inference request (blank lines are skipped). Each line of the
+//! output answers the input
 //! line with the same `batch_index` (a response parameter), in input order: the response, or
 //! `{"parameters": {"batch_index": N}, "error": {"status": ..., "msg": ...}}` as MLServer
 //! writes failures. A bounded number of requests is in flight at once (`workers`); a request
@@ -45,7 +46,10 @@ pub async fn run_batch(
     output: &mut dyn Write,
 ) -> anyhow::Result<BatchSummary> {
     let started = Instant::now();
-    let total = std::io::BufReader::new(open(input)?).lines().count() as u64;
+    let total = std::io::BufReader::new(open(input)?)
+        .lines()
+        .filter(|line| !line.as_ref().is_ok_and(|line| line.trim().is_empty()))
+        .count() as u64;
     let progress = indicatif::ProgressBar::with_draw_target(
         Some(total),
         indicatif::ProgressDrawTarget::stderr(),
@@ -56,7 +60,11 @@ pub async fn run_batch(
         )
         .expect("a valid progress template"),
     );
-    let lines = std::io::BufReader::new(open(input)?).lines().enumerate();
+    // `batch_index` counts the input's lines, blank ones included (they are skipped).
+    let lines = std::io::BufReader::new(open(input)?)
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.as_ref().is_ok_and(|line| line.trim().is_empty()));
     let mut answers = futures_util::stream::iter(lines)
         .map(|(index, line)| async move {
             let answer = match line {

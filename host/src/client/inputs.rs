@@ -7,7 +7,8 @@ use crate::codec::{DataType, InferenceRequest, RequestedOutput, Tensor};
 use anyhow::{Context, bail};
 use std::path::Path;
 
-/// The most elements one tensor of a request may hold (2^31, as the server's default).
+/// The most elements one tensor may hold on the client's side (2^31; servers set their own
+/// limit, mlhost's default is 2^28).
 pub const MAX_ELEMENTS: u64 = 1 << 31;
 
 /// Where a request's inputs come from.
@@ -118,9 +119,7 @@ pub fn parse_tensor(spec: &str) -> anyhow::Result<Tensor> {
         .iter()
         .map(|value| match datatype {
             DataType::Bytes => Ok(serde_json::Value::String(value.to_string())),
-            _ => serde_json::from_str::<serde_json::Value>(value)
-                .ok()
-                .filter(|value| value.is_number() || value.is_boolean())
+            _ => json_number(value)
                 .with_context(|| format!("--tensor '{spec}': '{value}' is not a {datatype}")),
         })
         .collect::<anyhow::Result<_>>()?;
@@ -131,6 +130,24 @@ pub fn parse_tensor(spec: &str) -> anyhow::Result<Tensor> {
     let mut request = decode_request(body.to_string().as_bytes(), &[], MAX_ELEMENTS)
         .map_err(|error| anyhow::anyhow!("--tensor '{spec}': {error}"))?;
     Ok(request.inputs.remove(0))
+}
+
+/// A number (`3`, `-2`, `.5`, `1e3`) or boolean as JSON; the JSON decoder then checks it fits
+/// the datatype. NaN and infinities have no JSON form.
+fn json_number(value: &str) -> Option<serde_json::Value> {
+    match value {
+        "true" => Some(true.into()),
+        "false" => Some(false.into()),
+        _ => value
+            .parse::<i64>()
+            .map(serde_json::Value::from)
+            .or_else(|_| value.parse::<u64>().map(serde_json::Value::from))
+            .ok()
+            .or_else(|| {
+                let float = value.parse::<f64>().ok()?;
+                serde_json::Number::from_f64(float).map(serde_json::Value::Number)
+            }),
+    }
 }
 
 fn guess_datatype(values: &[&str]) -> DataType {
@@ -159,6 +176,13 @@ mod tests {
         assert_eq!((guessed.datatype, guessed.shape), (DataType::Fp64, vec![2]));
         let words = parse_tensor("t=hello,world").unwrap();
         assert_eq!(words.datatype, DataType::Bytes);
+        let loose = parse_tensor("x=.5,+1,5.").unwrap();
+        let values: Vec<f64> = loose
+            .data
+            .chunks(8)
+            .map(|chunk| f64::from_le_bytes(chunk.try_into().unwrap()))
+            .collect();
+        assert_eq!(values, vec![0.5, 1.0, 5.0]);
         let flags = parse_tensor("b:1x2=true,false").unwrap();
         assert_eq!((flags.datatype, flags.data), (DataType::Bool, vec![1, 0]));
     }
@@ -171,6 +195,7 @@ mod tests {
         assert!(error("x:INT8=1,300").contains("x"));
         assert!(error("x:2x2=1,2,3").contains("x"));
         assert!(error("x:INT32=a").contains("not a INT32"));
+        assert!(error("x:FP64=NaN").contains("not a FP64"));
     }
 
     #[test]

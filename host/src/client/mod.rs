@@ -47,13 +47,13 @@ pub struct InferArgs {
     #[arg(long, value_name = "NAME=FILE", conflicts_with = "batch")]
     pub npy: Vec<String>,
     /// An output to ask for (all of the model's default outputs when none is named).
-    #[arg(long = "output", value_name = "NAME")]
+    #[arg(long = "output", value_name = "NAME", conflicts_with = "batch")]
     pub outputs: Vec<String>,
     /// The request's id.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "batch")]
     pub id: Option<String>,
     /// Print the whole response as the protocol's JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "batch")]
     pub json: bool,
     /// REST: send and receive tensor data as binary (the binary tensor data extension).
     #[arg(short, long = "binary-data")]
@@ -68,7 +68,8 @@ pub struct InferArgs {
     /// overloaded server).
     #[arg(short, long, default_value_t = 3)]
     pub retries: u32,
-    /// Batch mode: a file of JSON lines, one inference request per line.
+    /// Batch mode: a file of JSON lines, one inference request per line (MLServer's
+    /// `mlserver infer -i`); blank lines are skipped.
     #[arg(long, value_name = "FILE")]
     pub batch: Option<PathBuf>,
     /// Batch mode: where the results go, one JSON line per request (default: standard output).
@@ -87,12 +88,7 @@ pub fn run(args: &InferArgs) -> anyhow::Result<ExitCode> {
     let headers = args
         .headers
         .iter()
-        .map(|header| {
-            header
-                .split_once(':')
-                .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
-                .with_context(|| format!("--header '{header}': write 'Name: value'"))
-        })
+        .map(|header| parse_header(header, args.transport))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let url = args.url.clone().unwrap_or_else(|| {
         match args.transport {
@@ -118,6 +114,28 @@ pub fn run(args: &InferArgs) -> anyhow::Result<ExitCode> {
             None => infer_one(args, &client).await,
         }
     })
+}
+
+/// `Name: value`, checked as an HTTP header (REST) or as ASCII gRPC metadata.
+fn parse_header(header: &str, transport: Protocol) -> anyhow::Result<(String, String)> {
+    let (name, value) = header
+        .split_once(':')
+        .map(|(name, value)| (name.trim(), value.trim()))
+        .with_context(|| format!("--header '{header}': write 'Name: value'"))?;
+    let valid = match transport {
+        Protocol::Rest => {
+            http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && http::HeaderValue::from_str(value).is_ok()
+        }
+        Protocol::Grpc => {
+            tonic::metadata::AsciiMetadataKey::from_bytes(name.to_lowercase().as_bytes()).is_ok()
+                && value.parse::<tonic::metadata::AsciiMetadataValue>().is_ok()
+        }
+    };
+    if !valid {
+        bail!("--header '{header}' is not a valid {transport:?} header");
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 async fn infer_one(args: &InferArgs, client: &InferenceClient) -> anyhow::Result<ExitCode> {

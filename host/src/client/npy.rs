@@ -54,13 +54,15 @@ pub fn read_npy(bytes: &[u8], name: &str, max_elements: u64) -> Result<Tensor, S
             data.len()
         ));
     }
-    Ok(Tensor {
+    let tensor = Tensor {
         name: name.to_string(),
         datatype: element.datatype,
         shape,
         data: element.to_tensor_bytes(data)?,
         parameters: Vec::new(),
-    })
+    };
+    tensor.validate().map_err(|error| error.to_string())?;
+    Ok(tensor)
 }
 
 /// The text of `key`'s value in the header dict, up to the end of the dict.
@@ -117,11 +119,15 @@ impl Element {
             Some(order @ ('<' | '>' | '|' | '=')) => (order, &descr[1..]),
             _ => ('=', descr),
         };
-        let kind = kind_and_size.chars().next().ok_or_else(unsupported)?;
+        let mut chars = kind_and_size.chars();
+        let kind = chars.next().ok_or_else(unsupported)?;
         if kind == 'O' {
             return Err("object arrays (pickles) are not read: save numbers or strings".into());
         }
-        let size: usize = kind_and_size[1..].parse().map_err(|_| unsupported())?;
+        let size: usize = chars.as_str().parse().map_err(|_| unsupported())?;
+        if size == 0 {
+            return Err(unsupported());
+        }
         let datatype = match (kind, size) {
             ('b', 1) => DataType::Bool,
             ('u', 1) => DataType::Uint8,
@@ -142,7 +148,11 @@ impl Element {
         let string = matches!(kind, 'S' | 'U').then_some(kind);
         Ok(Element {
             datatype,
-            size: if kind == 'U' { size * 4 } else { size },
+            size: if kind == 'U' {
+                size.checked_mul(4).ok_or_else(unsupported)?
+            } else {
+                size
+            },
             big_endian: order == '>',
             string,
         })
@@ -257,6 +267,10 @@ mod tests {
         assert!(error(&npy("<f8", "(3,)", &[0; 16])).contains("needs 24"));
         assert!(error(&npy("<f8", "(1000,)", &[0; 8000])).contains("1000"));
         assert!(error(&npy("<c16", "(1,)", &[0; 16])).contains("not supported"));
+        assert!(error(&npy("|S0", "(3,)", &[])).contains("not supported"));
+        assert!(error(&npy("<é8", "(1,)", &[0; 8])).contains("not supported"));
+        let huge = format!("<U{}", usize::MAX / 2);
+        assert!(error(&npy(&huge, "(1,)", &[0; 8])).contains("not supported"));
         assert!(error(&npy_ordered("<f8", "(1,)", &[0; 8], "True")).contains("Fortran"));
     }
 }

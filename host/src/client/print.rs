@@ -1,12 +1,62 @@
 //! Shows responses: as the protocol's JSON for scripts, or one line per output for people.
 
-use crate::codec::InferenceResponse;
 use crate::codec::json::{ParametersJson, encode_response};
+use crate::codec::{DataType, InferenceResponse, ParameterValue, Tensor};
 
-/// The response as the protocol's JSON body, on one line.
+/// The response as the protocol's JSON body, on one line. JSON carries text only: a BYTES
+/// output with an element that is not UTF-8 is written in base64, all of it, with the
+/// `content_type` parameter `base64` (MLServer's codec for such data).
 pub fn response_json(response: &InferenceResponse) -> String {
-    let encoded = encode_response(response, |_| false).expect("a decoded response encodes");
-    String::from_utf8(encoded.body).expect("JSON is UTF-8")
+    let needs_base64 = |output: &Tensor| {
+        output.datatype == DataType::Bytes
+            && output
+                .bytes_elements()
+                .any(|element| element.is_ok_and(|bytes| std::str::from_utf8(bytes).is_err()))
+    };
+    let encoded = if response.outputs.iter().any(needs_base64) {
+        let mut printable = response.clone();
+        for output in printable
+            .outputs
+            .iter_mut()
+            .filter(|output| needs_base64(output))
+        {
+            *output = base64_elements(output);
+        }
+        encode_response(&printable, |_| false)
+    } else {
+        encode_response(response, |_| false)
+    };
+    let body = encoded.expect("every output is numbers or text").body;
+    String::from_utf8(body).expect("JSON is UTF-8")
+}
+
+/// A BYTES tensor with each element replaced by its base64 text.
+fn base64_elements(tensor: &Tensor) -> Tensor {
+    use base64::Engine;
+    let mut data = Vec::with_capacity(tensor.data.len() * 4 / 3 + 8);
+    // Decoded tensors were validated: every element is there.
+    for element in tensor.bytes_elements().map_while(Result::ok) {
+        let text = base64::engine::general_purpose::STANDARD.encode(element);
+        data.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        data.extend_from_slice(text.as_bytes());
+    }
+    let mut parameters: Vec<_> = tensor
+        .parameters
+        .iter()
+        .filter(|(name, _)| name != "content_type")
+        .cloned()
+        .collect();
+    parameters.push((
+        "content_type".into(),
+        ParameterValue::String("base64".into()),
+    ));
+    Tensor {
+        name: tensor.name.clone(),
+        datatype: DataType::Bytes,
+        shape: tensor.shape.clone(),
+        data,
+        parameters,
+    }
 }
 
 /// The response for people: a heading, then `NAME DATATYPE [SHAPE] = DATA` per output, the data
@@ -50,7 +100,10 @@ fn nest(values: &[serde_json::Value], shape: &[u64]) -> serde_json::Value {
     match shape {
         [] | [_] => serde_json::Value::Array(values.to_vec()),
         [_, inner @ ..] => {
-            let step = inner.iter().product::<u64>().max(1) as usize;
+            let step = inner
+                .iter()
+                .fold(1u64, |product, &dim| product.saturating_mul(dim))
+                .clamp(1, usize::MAX as u64) as usize;
             serde_json::Value::Array(
                 values
                     .chunks(step)
@@ -85,5 +138,29 @@ mod tests {
             response_text(&response),
             "model: scale, id: 7\ny FP64 [2, 2] = [[2.0,4.0],[6.0,8.0]]\n"
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_print_as_base64() {
+        let response = InferenceResponse {
+            model_name: "m".into(),
+            model_version: None,
+            id: None,
+            outputs: vec![Tensor {
+                name: "b".into(),
+                datatype: DataType::Bytes,
+                shape: vec![2],
+                data: b"\x02\0\0\0hi\x01\0\0\0\xff".to_vec(),
+                parameters: vec![],
+            }],
+            parameters: vec![],
+        };
+        let json: serde_json::Value = serde_json::from_str(&response_json(&response)).unwrap();
+        assert_eq!(
+            json["outputs"][0]["data"],
+            serde_json::json!(["aGk=", "/w=="])
+        );
+        assert_eq!(json["outputs"][0]["parameters"]["content_type"], "base64");
+        assert!(response_text(&response).contains(r#"b BYTES [2] = ["aGk=","/w=="]"#));
     }
 }

@@ -19,7 +19,7 @@ use tonic::transport::Channel;
 const MAX_RESPONSE_BYTES: usize = 1 << 30;
 
 /// The binary tensor extension's header: the length of the JSON part of a body.
-const JSON_LENGTH_HEADER: &str = "inference-header-content-length";
+const JSON_LENGTH_HEADER: &str = crate::protocol::binary::HEADER_LENGTH;
 
 /// The protocol a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,7 +36,7 @@ pub struct ClientOptions {
     pub url: String,
     /// The longest a call may take.
     pub timeout: Duration,
-    /// Extra request headers (gRPC metadata), as `(name, value)`.
+    /// Extra request headers (gRPC metadata), as `(name, value)`, valid for the protocol.
     pub headers: Vec<(String, String)>,
     /// REST: send inputs and ask for outputs as binary tensor data.
     pub binary: bool,
@@ -189,8 +189,17 @@ impl InferenceClient {
                 retryable: matches!(status.as_u16(), 429 | 502 | 503 | 504),
             });
         }
-        let split = json_length.filter(|&length| length <= body.len());
-        let (json, binary) = body.split_at(split.unwrap_or(body.len()));
+        let split = match json_length {
+            Some(length) if length > body.len() => {
+                return Err(fail(format!(
+                    "the server's {JSON_LENGTH_HEADER} of {length} runs past its {}-byte body",
+                    body.len()
+                )));
+            }
+            Some(length) => length,
+            None => body.len(),
+        };
+        let (json, binary) = body.split_at(split);
         decode_response(json, binary, MAX_ELEMENTS)
             .map_err(|error| fail(format!("the server's response is not valid: {error}")))
     }
@@ -203,10 +212,10 @@ impl InferenceClient {
         request: InferenceRequest,
     ) -> Result<InferenceResponse, CallError> {
         let mut call = tonic::Request::new(convert::encode_request(request, model, version));
+        // The headers were checked when the options were parsed (`client::run`).
         for (name, value) in &self.options.headers {
-            let key = tonic::metadata::MetadataKey::from_bytes(name.to_lowercase().as_bytes());
-            let value = value.parse::<tonic::metadata::MetadataValue<_>>();
-            if let (Ok(key), Ok(value)) = (key, value) {
+            let key = tonic::metadata::AsciiMetadataKey::from_bytes(name.to_lowercase().as_bytes());
+            if let (Ok(key), Ok(value)) = (key, value.parse()) {
                 call.metadata_mut().insert(key, value);
             }
         }

@@ -488,9 +488,9 @@ impl<'de> Visitor<'de> for Elements<'_> {
     }
 }
 
-/// An encoded response body.
+/// An encoded body: a response, or a request a client sends.
 #[derive(Debug)]
-pub struct EncodedResponse {
+pub struct EncodedBody {
     /// The JSON, followed by the binary data of the outputs sent as binary.
     pub body: Vec<u8>,
     /// The length of the JSON part when some output is binary (the
@@ -503,11 +503,11 @@ pub struct EncodedResponse {
 pub fn encode_response(
     response: &InferenceResponse,
     binary: impl Fn(&Tensor) -> bool,
-) -> Result<EncodedResponse, EncodeError> {
+) -> Result<EncodedBody, EncodeError> {
     let binary: Vec<bool> = response.outputs.iter().map(binary).collect();
     let mut body = serde_json::to_vec(&ResponseJson(response, &binary))?;
     if !binary.contains(&true) {
-        return Ok(EncodedResponse {
+        return Ok(EncodedBody {
             body,
             json_length: None,
         });
@@ -524,7 +524,7 @@ pub fn encode_response(
     for (output, _) in response.outputs.iter().zip(&binary).filter(|(_, b)| **b) {
         body.extend_from_slice(&output.data);
     }
-    Ok(EncodedResponse {
+    Ok(EncodedBody {
         body,
         json_length: Some(json_length),
     })
@@ -536,10 +536,10 @@ pub fn encode_response(
 pub fn encode_request(
     request: &InferenceRequest,
     binary: bool,
-) -> Result<EncodedResponse, EncodeError> {
+) -> Result<EncodedBody, EncodeError> {
     let mut body = serde_json::to_vec(&RequestOut(request, binary))?;
     if !binary {
-        return Ok(EncodedResponse {
+        return Ok(EncodedBody {
             body,
             json_length: None,
         });
@@ -549,7 +549,7 @@ pub fn encode_request(
     for input in &request.inputs {
         body.extend_from_slice(&input.data);
     }
-    Ok(EncodedResponse {
+    Ok(EncodedBody {
         body,
         json_length: Some(json_length),
     })
@@ -565,13 +565,20 @@ impl Serialize for RequestOut<'_> {
         if let Some(id) = &request.id {
             map.serialize_entry("id", id)?;
         }
-        if !request.parameters.is_empty() {
-            map.serialize_entry("parameters", &ParametersJson::new(&request.parameters))?;
+        // With binary data, every output comes back binary (the extension's request-level
+        // `binary_data_output`), not only those asked for by name.
+        let binary_outputs = [("binary_data_output".to_string(), ParameterValue::Bool(true))];
+        let parameters = ParametersJson::with_extra(
+            &request.parameters,
+            if binary { &binary_outputs } else { &[] },
+        );
+        if !parameters.is_empty() {
+            map.serialize_entry("parameters", &parameters)?;
         }
         let inputs: Vec<_> = request
             .inputs
             .iter()
-            .map(|input| OutputJson(input, binary))
+            .map(|input| TensorJson(input, binary))
             .collect();
         map.serialize_entry("inputs", &inputs)?;
         if !request.outputs.is_empty() {
@@ -626,6 +633,9 @@ pub fn decode_response(
         .into_iter()
         .map(|output| decode_input(output, &mut binary, max_elements))
         .collect::<Result<Vec<_>, _>>()?;
+    if !binary.is_empty() {
+        return Err(DecodeError::TrailingBinary(binary.len()));
+    }
     Ok(InferenceResponse {
         model_name: response.model_name,
         model_version: response.model_version,
@@ -656,19 +666,20 @@ impl Serialize for ResponseJson<'_> {
             .outputs
             .iter()
             .zip(self.1)
-            .map(|(output, &binary)| OutputJson(output, binary))
+            .map(|(output, &binary)| TensorJson(output, binary))
             .collect();
         map.serialize_entry("outputs", &outputs)?;
         map.end()
     }
 }
 
-/// An output, with its data inline or (when the flag is set) announced as binary.
-struct OutputJson<'a>(&'a Tensor, bool);
+/// A tensor (a response's output or a sent request's input), with its data inline or (when the
+/// flag is set) announced as binary.
+struct TensorJson<'a>(&'a Tensor, bool);
 
-impl Serialize for OutputJson<'_> {
+impl Serialize for TensorJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let OutputJson(tensor, binary) = *self;
+        let TensorJson(tensor, binary) = *self;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("name", &tensor.name)?;
         map.serialize_entry("datatype", tensor.datatype.as_str())?;
@@ -1008,8 +1019,12 @@ mod tests {
         let (json, data) = binary.body.split_at(split);
         let text = std::str::from_utf8(json).unwrap();
         assert!(text.contains(r#""binary_data":true"#), "{text}");
+        assert!(text.contains(r#""binary_data_output":true"#), "{text}");
         let mut decoded = decode_request(json, data, 1 << 20).unwrap();
         decoded.outputs[0].parameters.clear();
+        decoded
+            .parameters
+            .retain(|(name, _)| name != "binary_data_output");
         assert_eq!(decoded, request);
     }
 

@@ -3,7 +3,7 @@
 //! A front end decodes its wire format into [`crate::codec`] types, calls [`InferenceService`],
 //! and encodes the answer; errors map to status codes in one place ([`error`]).
 
-mod binary;
+pub mod binary;
 pub mod cors;
 pub mod error;
 pub mod grpc;

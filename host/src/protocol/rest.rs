@@ -570,7 +570,7 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ServiceError> {
 async fn encode(
     response: InferenceResponse,
     binary_outputs: BinaryOutputs,
-) -> Result<json::EncodedResponse, ServiceError> {
+) -> Result<json::EncodedBody, ServiceError> {
     let data_bytes: usize = response
         .outputs
         .iter()

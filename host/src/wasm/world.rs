@@ -63,6 +63,20 @@ pub fn check_component(bytes: &[u8]) -> Result<WorldReport, String> {
     }
 }
 
+/// The version of the `mlhost:runtime` package this binary serves, e.g. `0.1.1`.
+pub fn runtime_version() -> String {
+    let (resolve, world) = runtime_world();
+    let package = resolve.worlds[world]
+        .package
+        .expect("the world is in a package");
+    resolve.packages[package]
+        .name
+        .version
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
 /// The runtime world parsed from [`RUNTIME_WIT`].
 fn runtime_world() -> (Resolve, WorldId) {
     let mut resolve = Resolve::default();
@@ -259,7 +273,11 @@ impl Check<'_> {
             .imports
             .values()
             .find_map(|item| match item {
-                WorldItem::Interface { id, .. } => Some(*id),
+                WorldItem::Interface { id, .. }
+                    if self.wanted.interfaces[*id].name.as_deref() == Some("host") =>
+                {
+                    Some(*id)
+                }
                 _ => None,
             })
             .expect("the runtime world imports `host`")
@@ -346,8 +364,8 @@ fn same_interface_name(a: &Resolve, a_id: InterfaceId, b: &Resolve, b_id: Interf
         && a_name.name == b_name.name
 }
 
-/// Semver-compatible versions, as wasmtime matches them: the same major version, and for 0.x
-/// the same minor version.
+/// Semver-compatible versions, as wasmtime matches them: the same major version (for 0.x, the
+/// same minor; for 0.0.x and pre-releases, the very same version).
 fn compatible_versions(a: &Resolve, a_id: InterfaceId, b: &Resolve, b_id: InterfaceId) -> bool {
     let version = |resolve: &Resolve, id: InterfaceId| {
         resolve.interfaces[id]
@@ -355,9 +373,22 @@ fn compatible_versions(a: &Resolve, a_id: InterfaceId, b: &Resolve, b_id: Interf
             .and_then(|package| resolve.packages[package].name.version.clone())
     };
     match (version(a, a_id), version(b, b_id)) {
-        (Some(a), Some(b)) => a.major == b.major && (a.major != 0 || a.minor == b.minor),
+        (Some(a), Some(b)) => compatible(&a, &b),
         (None, None) => true,
         _ => false,
+    }
+}
+
+fn compatible(a: &semver::Version, b: &semver::Version) -> bool {
+    if a == b {
+        return true;
+    }
+    if !a.pre.is_empty() || !b.pre.is_empty() {
+        return false;
+    }
+    match (a.major, b.major) {
+        (0, 0) => a.minor != 0 && a.minor == b.minor,
+        (a_major, b_major) => a_major == b_major,
     }
 }
 
@@ -391,17 +422,28 @@ use wit_parser::TypeId;
 
 /// The function's full structure, for comparison (type names do not matter, only shapes).
 fn function_shape(resolve: &Resolve, function: &Function) -> String {
+    // Parameter names are not part of a function's type (wasmtime compares the types only).
     let params: Vec<String> = function
         .params
         .iter()
-        .map(|(name, ty)| format!("{name}: {}", shape(resolve, ty)))
+        .map(|(_, ty)| shape(resolve, ty))
         .collect();
     let result = function
         .result
         .as_ref()
         .map(|ty| shape(resolve, ty))
         .unwrap_or_default();
-    format!("({}) -> {result}", params.join(", "))
+    let asynchronous = matches!(
+        function.kind,
+        FunctionKind::AsyncFreestanding
+            | FunctionKind::AsyncMethod(_)
+            | FunctionKind::AsyncStatic(_)
+    );
+    format!(
+        "{}({}) -> {result}",
+        if asynchronous { "async " } else { "" },
+        params.join(", ")
+    )
 }
 
 /// The function as WIT writes it, with type names: `func(request: inference-request) -> ...`.
@@ -613,6 +655,19 @@ mod tests {
                 report.imports
             );
         }
+    }
+
+    #[test]
+    fn versions_match_as_wasmtime_matches_them() {
+        let v = |text: &str| semver::Version::parse(text).unwrap();
+        assert!(compatible(&v("0.1.0"), &v("0.1.9")));
+        assert!(!compatible(&v("0.1.0"), &v("0.2.0")));
+        assert!(compatible(&v("1.0.0"), &v("1.4.0")));
+        assert!(!compatible(&v("1.0.0"), &v("2.0.0")));
+        assert!(!compatible(&v("0.0.1"), &v("0.0.2")));
+        assert!(compatible(&v("0.0.1"), &v("0.0.1")));
+        assert!(!compatible(&v("0.2.0-rc-1"), &v("0.2.0")));
+        assert_eq!(runtime_version(), "0.1.1");
     }
 
     #[test]
