@@ -4,7 +4,7 @@
 use super::Language;
 use crate::config::load_settings;
 use crate::wasm::world::{WorldReport, check_component, runtime_version};
-use crate::wasm::{CompilationCache, ComponentSource, EngineOptions, WasmEngine};
+use crate::wasm::{ComponentSource, EngineOptions, WasmEngine};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -251,18 +251,20 @@ fn precompile(dir: &Path, component: &Path) -> anyhow::Result<Duration> {
             "the compile cache is off (compilation_cache_dir is \"\"): nothing to precompile into"
         );
     };
-    if CompilationCache::open(&cache_dir).is_none() {
+    let engine = WasmEngine::new(&EngineOptions {
+        // The allocation strategy does not change the compiled code (serve's pool hits the
+        // entry: tested), so no instance slots are reserved here.
+        instance_pool_size: 0,
+        max_memory_bytes: settings.memory_limit_mb.saturating_mul(1024 * 1024),
+        cache_dir: Some(cache_dir.clone()),
+    })
+    .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))?;
+    if !engine.caches_to_disk() {
         bail!(
             "the compile cache {} cannot be used (the warning above says why)",
             cache_dir.display()
         );
     }
-    let engine = WasmEngine::new(&EngineOptions {
-        instance_pool_size: 0,
-        max_memory_bytes: settings.memory_limit_mb.saturating_mul(1024 * 1024),
-        cache_dir: Some(cache_dir),
-    })
-    .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))?;
     let started = Instant::now();
     engine
         .component(&ComponentSource::File(component.to_path_buf()))

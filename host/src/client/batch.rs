@@ -10,7 +10,7 @@
 
 use super::inputs::MAX_ELEMENTS;
 use super::print::response_json;
-use super::transport::{CallError, InferenceClient};
+use super::transport::{InferenceClient, RequestError};
 use crate::codec::ParameterValue;
 use crate::codec::json::decode_request;
 use anyhow::Context;
@@ -146,10 +146,10 @@ fn error_line(index: u64, status: &str, message: &str) -> String {
 
 /// Runs `call` until it succeeds, fails for good, or `retries` more attempts failed; waits
 /// 100 ms, 200 ms, 400 ms, ... (at most 5 s) between attempts.
-pub async fn with_retries<T, F, Fut>(retries: u32, mut call: F) -> Result<T, CallError>
+pub async fn with_retries<T, F, Fut>(retries: u32, mut call: F) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, CallError>>,
+    Fut: std::future::Future<Output = Result<T, RequestError>>,
 {
     let mut attempt = 0;
     loop {
@@ -175,7 +175,7 @@ mod tests {
         let flaky = || async {
             let call = calls.fetch_add(1, Ordering::SeqCst);
             if call < 2 {
-                Err(CallError {
+                Err(RequestError {
                     message: "503".into(),
                     retryable: true,
                 })
@@ -191,7 +191,7 @@ mod tests {
         let bad_input = AtomicU32::new(0);
         let result: Result<(), _> = with_retries(5, || async {
             bad_input.fetch_add(1, Ordering::SeqCst);
-            Err(CallError {
+            Err(RequestError {
                 message: "400".into(),
                 retryable: false,
             })

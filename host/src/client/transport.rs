@@ -44,13 +44,13 @@ pub struct ClientOptions {
 
 /// Why a call failed, and whether trying again may help.
 #[derive(Debug, Clone)]
-pub struct CallError {
+pub struct RequestError {
     pub message: String,
     /// A connection failure, a timeout or an overloaded server: worth a retry.
     pub retryable: bool,
 }
 
-impl std::fmt::Display for CallError {
+impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
     }
@@ -107,7 +107,7 @@ impl InferenceClient {
         model: &str,
         version: Option<&str>,
         request: InferenceRequest,
-    ) -> Result<InferenceResponse, CallError> {
+    ) -> Result<InferenceResponse, RequestError> {
         let call = async {
             match &self.kind {
                 ClientKind::Rest { http, base } => {
@@ -121,7 +121,7 @@ impl InferenceClient {
         };
         match tokio::time::timeout(self.options.timeout, call).await {
             Ok(result) => result,
-            Err(_) => Err(CallError {
+            Err(_) => Err(RequestError {
                 message: format!("no response within {:?}", self.options.timeout),
                 retryable: true,
             }),
@@ -135,8 +135,8 @@ impl InferenceClient {
         model: &str,
         version: Option<&str>,
         request: InferenceRequest,
-    ) -> Result<InferenceResponse, CallError> {
-        let fail = |message: String| CallError {
+    ) -> Result<InferenceResponse, RequestError> {
+        let fail = |message: String| RequestError {
             message,
             retryable: false,
         };
@@ -161,7 +161,7 @@ impl InferenceClient {
         let response = http
             .request(http_request)
             .await
-            .map_err(|error| CallError {
+            .map_err(|error| RequestError {
                 message: format!("cannot reach {base}: {}", error_chain(&error)),
                 retryable: true,
             })?;
@@ -174,7 +174,7 @@ impl InferenceClient {
         let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|error| CallError {
+            .map_err(|error| RequestError {
                 message: format!("the response broke off: {error}"),
                 retryable: true,
             })?
@@ -184,7 +184,7 @@ impl InferenceClient {
                 .ok()
                 .and_then(|value| value["error"].as_str().map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            return Err(CallError {
+            return Err(RequestError {
                 message: format!("{status}: {message}"),
                 retryable: matches!(status.as_u16(), 429 | 502 | 503 | 504),
             });
@@ -210,7 +210,7 @@ impl InferenceClient {
         model: &str,
         version: Option<&str>,
         request: InferenceRequest,
-    ) -> Result<InferenceResponse, CallError> {
+    ) -> Result<InferenceResponse, RequestError> {
         let mut call = tonic::Request::new(convert::encode_request(request, model, version));
         // The headers were checked when the options were parsed (`client::run`).
         for (name, value) in &self.options.headers {
@@ -219,16 +219,23 @@ impl InferenceClient {
                 call.metadata_mut().insert(key, value);
             }
         }
-        let response = client.model_infer(call).await.map_err(|status| CallError {
-            message: format!("{:?}: {}", status.code(), status.message()),
-            retryable: matches!(
-                status.code(),
-                tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted
-            ),
-        })?;
-        convert::decode_response(response.into_inner(), MAX_ELEMENTS).map_err(|error| CallError {
-            message: format!("the server's response is not valid: {error}"),
-            retryable: false,
+        let response = client
+            .model_infer(call)
+            .await
+            .map_err(|status| RequestError {
+                message: format!("{:?}: {}", status.code(), status.message()),
+                retryable: matches!(
+                    status.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::ResourceExhausted
+                        | tonic::Code::Aborted
+                ),
+            })?;
+        convert::decode_response(response.into_inner(), MAX_ELEMENTS).map_err(|error| {
+            RequestError {
+                message: format!("the server's response is not valid: {error}"),
+                retryable: false,
+            }
         })
     }
 }

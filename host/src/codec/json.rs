@@ -86,15 +86,7 @@ pub fn decode_request(
     max_elements: u64,
 ) -> Result<InferenceRequest, DecodeError> {
     let request: RequestJson<'_> = serde_json::from_slice(json)?;
-    let mut binary = binary;
-    let inputs = request
-        .inputs
-        .into_iter()
-        .map(|input| decode_input(input, &mut binary, max_elements))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !binary.is_empty() {
-        return Err(DecodeError::TrailingBinary(binary.len()));
-    }
+    let inputs = decode_tensors(request.inputs, binary, max_elements)?;
     let outputs = request
         .outputs
         .unwrap_or_default()
@@ -112,6 +104,23 @@ pub fn decode_request(
         outputs,
         parameters: decode_parameters(request.parameters)?,
     })
+}
+
+/// Decodes a request's inputs (or a response's outputs); those with a `binary_data_size` take
+/// their data from `binary` in order, which they must use up.
+fn decode_tensors(
+    tensors: Vec<InputJson<'_>>,
+    mut binary: &[u8],
+    max_elements: u64,
+) -> Result<Vec<Tensor>, DecodeError> {
+    let tensors = tensors
+        .into_iter()
+        .map(|tensor| decode_input(tensor, &mut binary, max_elements))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !binary.is_empty() {
+        return Err(DecodeError::TrailingBinary(binary.len()));
+    }
+    Ok(tensors)
 }
 
 fn decode_input(
@@ -627,15 +636,7 @@ pub fn decode_response(
     max_elements: u64,
 ) -> Result<InferenceResponse, DecodeError> {
     let response: ResponseIn<'_> = serde_json::from_slice(json)?;
-    let mut binary = binary;
-    let outputs = response
-        .outputs
-        .into_iter()
-        .map(|output| decode_input(output, &mut binary, max_elements))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !binary.is_empty() {
-        return Err(DecodeError::TrailingBinary(binary.len()));
-    }
+    let outputs = decode_tensors(response.outputs, binary, max_elements)?;
     Ok(InferenceResponse {
         model_name: response.model_name,
         model_version: response.model_version,

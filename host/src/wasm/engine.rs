@@ -120,6 +120,11 @@ impl WasmEngine {
         })
     }
 
+    /// Whether compiled components go to (and come from) the on-disk cache.
+    pub fn caches_to_disk(&self) -> bool {
+        self.disk_cache.is_some()
+    }
+
     /// Compiles `source` (once: later calls share the result) and checks that it implements
     /// the `mlhost:runtime` world.
     ///

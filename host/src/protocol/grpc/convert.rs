@@ -32,24 +32,7 @@ pub fn decode_request(
     max_elements: u64,
 ) -> Result<(InferenceRequest, bool), DecodeError> {
     let raw = !request.raw_input_contents.is_empty();
-    if raw && request.raw_input_contents.len() != request.inputs.len() {
-        return Err(DecodeError::RawCount {
-            raw: request.raw_input_contents.len(),
-            inputs: request.inputs.len(),
-        });
-    }
-    let mut raw_contents = request.raw_input_contents.into_iter();
-    let inputs = request
-        .inputs
-        .into_iter()
-        .map(|input| {
-            decode_input(
-                input,
-                raw.then(|| raw_contents.next()).flatten(),
-                max_elements,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let inputs = decode_tensors(request.inputs, request.raw_input_contents, max_elements)?;
     let outputs = request
         .outputs
         .into_iter()
@@ -69,6 +52,27 @@ pub fn decode_request(
         },
         raw,
     ))
+}
+
+/// Decodes a request's inputs (or a response's outputs), with their data either all in `raw`
+/// (one entry per tensor) or all typed when `raw` is empty.
+fn decode_tensors(
+    tensors: Vec<pb::model_infer_request::InferInputTensor>,
+    raw: Vec<Vec<u8>>,
+    max_elements: u64,
+) -> Result<Vec<Tensor>, DecodeError> {
+    let is_raw = !raw.is_empty();
+    if is_raw && raw.len() != tensors.len() {
+        return Err(DecodeError::RawCount {
+            raw: raw.len(),
+            inputs: tensors.len(),
+        });
+    }
+    let mut raw = raw.into_iter();
+    tensors
+        .into_iter()
+        .map(|tensor| decode_input(tensor, is_raw.then(|| raw.next()).flatten(), max_elements))
+        .collect()
 }
 
 fn decode_input(
@@ -305,32 +309,18 @@ pub fn decode_response(
     response: pb::ModelInferResponse,
     max_elements: u64,
 ) -> Result<InferenceResponse, DecodeError> {
-    let raw = !response.raw_output_contents.is_empty();
-    if raw && response.raw_output_contents.len() != response.outputs.len() {
-        return Err(DecodeError::RawCount {
-            raw: response.raw_output_contents.len(),
-            inputs: response.outputs.len(),
-        });
-    }
-    let mut raw_contents = response.raw_output_contents.into_iter();
     let outputs = response
         .outputs
         .into_iter()
-        .map(|output| {
-            let as_input = pb::model_infer_request::InferInputTensor {
-                name: output.name,
-                datatype: output.datatype,
-                shape: output.shape,
-                parameters: output.parameters,
-                contents: output.contents,
-            };
-            decode_input(
-                as_input,
-                raw.then(|| raw_contents.next()).flatten(),
-                max_elements,
-            )
+        .map(|output| pb::model_infer_request::InferInputTensor {
+            name: output.name,
+            datatype: output.datatype,
+            shape: output.shape,
+            parameters: output.parameters,
+            contents: output.contents,
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
+    let outputs = decode_tensors(outputs, response.raw_output_contents, max_elements)?;
     Ok(InferenceResponse {
         model_name: response.model_name,
         model_version: (!response.model_version.is_empty()).then_some(response.model_version),
