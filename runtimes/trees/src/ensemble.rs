@@ -184,19 +184,26 @@ impl<T: Value> Forest<T> {
             return Err("a tree has no nodes".to_string());
         }
         let (bounds, words) = category_sets;
-        let local_sets = bounds.len().saturating_sub(1);
-        if bounds.windows(2).any(|pair| pair[0] > pair[1])
-            || bounds.last().is_some_and(|&end| end as usize > words.len())
-        {
-            return Err("the tree's category sets are out of order or out of range".to_string());
-        }
+        let local_sets = check_category_sets(bounds, words)?;
         let base = u32::try_from(self.feature.len())
             .ok()
             .filter(|base| base.checked_add(nodes.len() as u32).is_some())
             .ok_or("the model has more than 2^32 nodes")?;
-        let base_set = self.categories.len() as u32;
+        self.check_tree(nodes, local_sets)?;
+        self.append_nodes(nodes, base);
+        let word_base = self.categories.words.len() as u32;
+        self.categories.words.extend_from_slice(words);
+        self.categories
+            .bounds
+            .extend(bounds.iter().skip(1).map(|&end| word_base + end));
+        self.roots.push(base);
+        self.groups.push(group as u32);
+        Ok(())
+    }
 
-        // Every node reached once from the root: no cycle, no shared child.
+    /// Checks that every node is reached once from the root (no cycle, no shared child), with
+    /// children, features and category sets (of the tree's `local_sets`) in range.
+    fn check_tree(&self, nodes: &[Node<T>], local_sets: usize) -> Result<(), String> {
         let mut seen = vec![false; nodes.len()];
         let mut stack = vec![0usize];
         while let Some(index) = stack.pop() {
@@ -229,22 +236,14 @@ impl<T: Value> Forest<T> {
                 ));
             }
         }
+        Ok(())
+    }
 
-        // Breadth-first renumbering: the children of the k-th split are adjacent.
-        let mut order = Vec::with_capacity(nodes.len());
-        let mut new_index = vec![0u32; nodes.len()];
-        order.push(0usize);
-        let mut next = 0;
-        while next < order.len() {
-            let node = &nodes[order[next]];
-            next += 1;
-            if node.flags & flags::LEAF == 0 {
-                new_index[node.left as usize] = order.len() as u32;
-                order.push(node.left as usize);
-                new_index[node.right as usize] = order.len() as u32;
-                order.push(node.right as usize);
-            }
-        }
+    /// Appends a checked tree's nodes, renumbered breadth-first from `base`, with categorical
+    /// values shifted past the sets already held.
+    fn append_nodes(&mut self, nodes: &[Node<T>], base: u32) {
+        let base_set = self.categories.len() as u32;
+        let (order, new_index) = breadth_first(nodes);
         for &old in &order {
             let node = &nodes[old];
             let leaf = node.flags & flags::LEAF != 0;
@@ -262,14 +261,6 @@ impl<T: Value> Forest<T> {
             });
             self.flags.push(node.flags);
         }
-        let word_base = self.categories.words.len() as u32;
-        self.categories.words.extend_from_slice(words);
-        self.categories
-            .bounds
-            .extend(bounds.iter().skip(1).map(|&end| word_base + end));
-        self.roots.push(base);
-        self.groups.push(group as u32);
-        Ok(())
     }
 
     /// Adds every tree's output for each row of `rows` (`num_features` values a row) to its
@@ -307,6 +298,37 @@ impl<T: Value> Forest<T> {
             node = self.child[node] as usize + usize::from(right);
         }
     }
+}
+
+/// Checks a tree's category sets, `(bounds, words)` as in [`CategorySets`]; returns how many
+/// sets there are.
+fn check_category_sets(bounds: &[u32], words: &[u32]) -> Result<usize, String> {
+    if bounds.windows(2).any(|pair| pair[0] > pair[1])
+        || bounds.last().is_some_and(|&end| end as usize > words.len())
+    {
+        return Err("the tree's category sets are out of order or out of range".to_string());
+    }
+    Ok(bounds.len().saturating_sub(1))
+}
+
+/// The breadth-first order of a checked tree's nodes, and each node's position in it: the
+/// children of the k-th split are adjacent.
+fn breadth_first<T>(nodes: &[Node<T>]) -> (Vec<usize>, Vec<u32>) {
+    let mut order = Vec::with_capacity(nodes.len());
+    let mut new_index = vec![0u32; nodes.len()];
+    order.push(0usize);
+    let mut next = 0;
+    while next < order.len() {
+        let node = &nodes[order[next]];
+        next += 1;
+        if node.flags & flags::LEAF == 0 {
+            new_index[node.left as usize] = order.len() as u32;
+            order.push(node.left as usize);
+            new_index[node.right as usize] = order.len() as u32;
+            order.push(node.right as usize);
+        }
+    }
+    (order, new_index)
 }
 
 #[cfg(test)]
