@@ -4,7 +4,7 @@ use crate::config::{ConfigError, ModelSettings, load_model_settings};
 use std::path::{Path, PathBuf};
 
 /// The file that marks a model folder.
-pub const MODEL_SETTINGS_FILE: &str = "model-settings.json";
+const MODEL_SETTINGS_FILE: &str = "model-settings.json";
 
 /// A model folder found on disk, with its settings read (or the reason they could not be).
 #[derive(Debug)]
@@ -79,7 +79,7 @@ fn collect_settings_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Resu
 }
 
 /// Reads one `model-settings.json` and works out the model's name and version.
-pub fn read_model(file: &Path) -> DiscoveredModel {
+fn read_model(file: &Path) -> DiscoveredModel {
     let folder = file.parent().unwrap_or(Path::new(".")).to_path_buf();
     let folder_name = file_name(&folder);
     // Triton's layout: `name/1/model-settings.json` is version 1 of `name`.

@@ -1,173 +1,37 @@
-//! Loading one model: settings → runtime component → worker pool → metadata.
+//! Reading model-settings.json for a load: which runtime, the uri as the guest sees it, the
+//! declared tensors, the instances' limits (checked against the server's), and the parameters
+//! passed to the runtime.
 
-use super::discovery::DiscoveredModel;
-use crate::batching::{BatchOptions, Batcher};
-use crate::codec::{DataType, ModelMetadata, Parameters, TensorMetadata};
+use super::super::error::LoadError;
+use crate::codec::{DataType, Parameters, TensorMetadata};
 use crate::config::{ModelSettings, Settings, TensorSettings};
-use crate::metrics::{Metrics, ModelMetrics};
-use crate::stats::ModelStats;
-use crate::wasm::{
-    BUILT_IN_RUNTIMES, ComponentSource, InstanceError, InstanceLimits, ModelContext, WasmEngine,
-};
-use crate::workers::WorkerPool;
-use std::path::{Component, Path};
-use std::sync::Arc;
+use crate::wasm::{BUILT_IN_RUNTIMES, ComponentSource, InstanceLimits};
+use std::path::{Component, Path, PathBuf};
 
-/// Why a model could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("{0}")]
-    Settings(String),
-    #[error("{0}")]
-    Implementation(String),
-    #[error("invalid uri: {0}")]
-    Uri(String),
-    #[error("{0}")]
-    Compile(String),
-    #[error(transparent)]
-    Instance(#[from] InstanceError),
-    #[error("{0}")]
-    Metadata(String),
+/// What model-settings.json asks of a load, checked.
+pub(super) struct LoadPlan {
+    /// The runtime component.
+    pub(super) source: ComponentSource,
+    /// `parameters.uri` as the guest sees it.
+    pub(super) guest_uri: String,
+    pub(super) declared_inputs: Vec<TensorMetadata>,
+    pub(super) declared_outputs: Vec<TensorMetadata>,
+    pub(super) limits: InstanceLimits,
 }
 
-/// A model version that is loaded and serving.
-pub struct LoadedModel {
-    pub name: String,
-    pub version: Option<String>,
-    /// The model's metadata: what model-settings.json declares, else what the runtime says.
-    pub metadata: ModelMetadata,
-    /// The inputs model-settings.json declares; requests are checked against them.
-    pub declared_inputs: Vec<TensorMetadata>,
-    /// The bounds the model's instances run within.
-    pub limits: InstanceLimits,
-    /// The workers running the model.
-    pub pool: Arc<WorkerPool>,
-    /// The batcher in front of the workers, when the model batches.
-    pub batcher: Option<Batcher>,
-    /// `max_batch_size` and `max_batch_time` (seconds) of model-settings.json.
-    pub max_batch_size: usize,
-    pub max_batch_time: f64,
-    /// The content type of requests that name none (`parameters.content_type`).
-    pub default_content_type: Option<String>,
-    /// What the model's requests have cost so far.
-    pub stats: Arc<ModelStats>,
-    /// The model's Prometheus series.
-    pub metrics: Arc<ModelMetrics>,
-}
-
-impl LoadedModel {
-    /// Runs a request on the model's workers, through its batcher when it has one.
-    pub async fn infer(
-        &self,
-        request: crate::codec::InferenceRequest,
-        deadline: std::time::Instant,
-        timeout: std::time::Duration,
-    ) -> Result<crate::workers::CallOutput, crate::workers::PoolError> {
-        match &self.batcher {
-            Some(batcher) => batcher.infer(request, deadline, timeout).await,
-            None => self.pool.infer(request, deadline, timeout).await,
-        }
-    }
-}
-
-/// Loads a discovered model: compiles (or reuses) its runtime and starts its workers.
-///
-/// Blocking: call it off the async threads.
-pub fn load_model(
-    engine: &WasmEngine,
-    model: &DiscoveredModel,
+/// Checks the model's settings (in this order: implementation, uri, inputs, outputs, limits)
+/// and works out what its load needs.
+pub(super) fn plan(
+    settings: &ModelSettings,
+    folder: &Path,
     server: &Settings,
-    metrics: &Metrics,
-) -> Result<LoadedModel, LoadError> {
-    if let Some(problem) = &model.problem {
-        return Err(LoadError::Settings(problem.clone()));
-    }
-    let settings = match &model.settings {
-        Ok(settings) => settings,
-        Err(error) => return Err(LoadError::Settings(error.to_string())),
-    };
-    let ignored = settings.ignored_fields();
-    if !ignored.is_empty() {
-        tracing::warn!(model = %model.name, "model-settings.json fields accepted but not used by mlhost: {}", ignored.join(", "));
-    }
-    let source = resolve_implementation(settings, &model.folder)?;
-    let guest_uri = resolve_uri(settings.parameters.uri.as_deref(), &model.folder)?;
-    let declared_inputs = declared_tensors(&settings.inputs, "inputs")?;
-    let declared_outputs = declared_tensors(&settings.outputs, "outputs")?;
-
-    let limits = instance_limits(settings, server)?;
-    let component = engine.component(&source).map_err(LoadError::Compile)?;
-    let context = Arc::new(ModelContext {
-        name: model.name.clone(),
-        host_dir: model.folder.clone(),
-        settings: crate::wasm::GuestSettings {
-            name: model.name.clone(),
-            version: model.version.clone(),
-            uri: guest_uri,
-            extra: serde_json::to_string(&settings.parameters.extra.clone().unwrap_or_default())
-                .expect("JSON values serialize"),
-            parameters: guest_parameters(settings),
-        },
-        limits,
-    });
-    let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
-    let queue_capacity = settings.max_queue_size.unwrap_or(server.max_queue_size);
-    let stats = Arc::new(ModelStats::new(settings.max_batch_size > 0));
-    let metrics = Arc::new(metrics.model(&model.name, model.version.as_deref()));
-    let (pool, runtime_metadata) = WorkerPool::start(
-        component,
-        context,
-        workers,
-        queue_capacity,
-        stats.clone(),
-        metrics.clone(),
-    )?;
-    let pool = Arc::new(pool);
-    let batcher = (settings.max_batch_size > 1 && settings.max_batch_time > 0.0).then(|| {
-        Batcher::start(
-            pool.clone(),
-            BatchOptions {
-                max_batch_size: settings.max_batch_size as u64,
-                max_batch_time: std::time::Duration::from_secs_f64(
-                    settings.max_batch_time.min(3600.0),
-                ),
-                queue_capacity,
-            },
-            metrics.clone(),
-        )
-    });
-
-    let metadata = ModelMetadata {
-        platform: if settings.platform.is_empty() {
-            runtime_metadata.platform
-        } else {
-            settings.platform.clone()
-        },
-        inputs: if declared_inputs.is_empty() {
-            runtime_metadata.inputs
-        } else {
-            declared_inputs.clone()
-        },
-        outputs: if declared_outputs.is_empty() {
-            runtime_metadata.outputs
-        } else {
-            declared_outputs
-        },
-        parameters: runtime_metadata.parameters,
-    };
-    Ok(LoadedModel {
-        name: model.name.clone(),
-        version: model.version.clone(),
-        metadata,
-        declared_inputs,
-        limits,
-        pool,
-        batcher,
-        max_batch_size: settings.max_batch_size,
-        max_batch_time: settings.max_batch_time,
-        default_content_type: settings.parameters.content_type.clone(),
-        stats,
-        metrics,
+) -> Result<LoadPlan, LoadError> {
+    Ok(LoadPlan {
+        source: resolve_implementation(settings, folder)?,
+        guest_uri: resolve_uri(settings.parameters.uri.as_deref(), folder)?,
+        declared_inputs: declared_tensors(&settings.inputs, "inputs")?,
+        declared_outputs: declared_tensors(&settings.outputs, "outputs")?,
+        limits: instance_limits(settings, server)?,
     })
 }
 
@@ -177,10 +41,10 @@ fn instance_limits(
     server: &Settings,
 ) -> Result<InstanceLimits, LoadError> {
     const MIB: u64 = 1024 * 1024;
-    let over = |field: &str, value: String, cap: String| {
-        LoadError::Settings(format!(
-            "model-settings.json: field `{field}`: {value} is over the server's limit of {cap}"
-        ))
+    let over = |field: &'static str, value: String, limit: String| LoadError::OverServerLimit {
+        field,
+        value,
+        limit,
     };
     let memory_mb = settings.memory_limit_mb.unwrap_or(server.memory_limit_mb);
     if memory_mb > server.memory_limit_mb {
@@ -217,7 +81,7 @@ fn instance_limits(
 
 /// MLServer's runtimes: the mlhost runtime serving the same model format (when there is one),
 /// and what to tell a user whose model cannot be served as it is.
-pub const MLSERVER_IMPLEMENTATIONS: &[(&str, Option<&str>, &str)] = &[
+const MLSERVER_IMPLEMENTATIONS: &[(&str, Option<&str>, &str)] = &[
     (
         "mlserver_sklearn.SKLearnModel",
         None,
@@ -296,20 +160,15 @@ fn resolve_implementation(
 /// Works out the uri as the guest sees it: the model's folder is preopened at `/model`, and the
 /// uri must lie inside it (a runtime sees nothing else of the host).
 fn resolve_uri(uri: Option<&str>, folder: &Path) -> Result<String, LoadError> {
-    let folder = folder
-        .canonicalize()
-        .map_err(|error| LoadError::Uri(format!("{}: {error}", folder.display())))?;
-    let target = folder.join(uri.unwrap_or("."));
-    let target = target
-        .canonicalize()
-        .map_err(|error| LoadError::Uri(format!("{}: {error}", target.display())))?;
-    let relative = target.strip_prefix(&folder).map_err(|_| {
-        LoadError::Uri(format!(
-            "{} is outside the model's folder {}: a runtime can only read its own folder",
-            target.display(),
-            folder.display()
-        ))
-    })?;
+    let canonical = |path: PathBuf| {
+        path.canonicalize()
+            .map_err(|source| LoadError::Uri { path, source })
+    };
+    let folder = canonical(folder.to_path_buf())?;
+    let target = canonical(folder.join(uri.unwrap_or(".")))?;
+    let Ok(relative) = target.strip_prefix(&folder) else {
+        return Err(LoadError::UriOutsideFolder { target, folder });
+    };
     let mut guest = crate::wasm::GUEST_MODEL_DIR.to_string();
     for part in relative.components() {
         if let Component::Normal(part) = part {
@@ -321,7 +180,7 @@ fn resolve_uri(uri: Option<&str>, folder: &Path) -> Result<String, LoadError> {
 }
 
 /// Every entry of `parameters` but `uri`, `version` and `extra`, as JSON text, for the runtime.
-fn guest_parameters(settings: &ModelSettings) -> Vec<(String, String)> {
+pub(super) fn guest_parameters(settings: &ModelSettings) -> Vec<(String, String)> {
     let parameters = &settings.parameters;
     let named = [
         ("format", &parameters.format),
@@ -344,19 +203,24 @@ fn guest_parameters(settings: &ModelSettings) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The tensors model-settings.json declares in `field` (`inputs` or `outputs`).
 fn declared_tensors(
     tensors: &[TensorSettings],
-    field: &str,
+    field: &'static str,
 ) -> Result<Vec<TensorMetadata>, LoadError> {
     tensors
         .iter()
         .enumerate()
         .map(|(index, tensor)| {
-            let datatype: DataType = tensor.datatype.parse().map_err(|error| {
-                LoadError::Metadata(format!(
-                    "model-settings.json: field `{field}[{index}].datatype`: {error}"
-                ))
-            })?;
+            let datatype: DataType =
+                tensor
+                    .datatype
+                    .parse()
+                    .map_err(|source| LoadError::Datatype {
+                        field,
+                        index,
+                        source,
+                    })?;
             let parameters: Parameters = tensor
                 .parameters
                 .iter()
@@ -403,7 +267,7 @@ mod tests {
         );
         assert!(matches!(
             resolve_uri(Some("missing.json"), &folder),
-            Err(LoadError::Uri(_))
+            Err(LoadError::Uri { .. })
         ));
     }
 

@@ -1,0 +1,209 @@
+//! Loading one model version: settings → runtime component → worker pool (and batcher) →
+//! metadata.
+
+mod resolve;
+
+use super::discovery::DiscoveredModel;
+use super::error::LoadError;
+use crate::batching::{BatchOptions, Batcher};
+use crate::codec::{ModelMetadata, TensorMetadata};
+use crate::config::{ConfigError, ModelSettings, Settings};
+use crate::metrics::{Metrics, ModelMetrics};
+use crate::stats::ModelStats;
+use crate::wasm::{GuestSettings, InstanceLimits, ModelContext, RuntimeComponent, WasmEngine};
+use crate::workers::WorkerPool;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A model version that is loaded and serving.
+pub struct LoadedModel {
+    pub name: String,
+    pub version: Option<String>,
+    /// The model's metadata: what model-settings.json declares, else what the runtime says.
+    pub metadata: ModelMetadata,
+    /// The inputs model-settings.json declares; requests are checked against them.
+    pub declared_inputs: Vec<TensorMetadata>,
+    /// The bounds the model's instances run within.
+    pub limits: InstanceLimits,
+    /// The workers running the model.
+    pub pool: Arc<WorkerPool>,
+    /// The batcher in front of the workers, when the model batches.
+    pub batcher: Option<Batcher>,
+    /// `max_batch_size` and `max_batch_time` (seconds) of model-settings.json.
+    pub max_batch_size: usize,
+    pub max_batch_time: f64,
+    /// The content type of requests that name none (`parameters.content_type`).
+    pub default_content_type: Option<String>,
+    /// What the model's requests have cost so far.
+    pub stats: Arc<ModelStats>,
+    /// The model's Prometheus series.
+    pub metrics: Arc<ModelMetrics>,
+}
+
+/// Loads a discovered model: compiles (or reuses) its runtime and starts its workers.
+///
+/// Blocking: call it off the async threads.
+pub fn load_model(
+    engine: &WasmEngine,
+    model: DiscoveredModel,
+    server: &Settings,
+    metrics: &Metrics,
+) -> Result<LoadedModel, LoadError> {
+    let DiscoveredModel {
+        folder,
+        name,
+        version,
+        settings,
+        problem,
+    } = model;
+    let settings = usable_settings(&name, settings, problem)?;
+    let plan = resolve::plan(&settings, &folder, server)?;
+    let component = engine.component(&plan.source).map_err(LoadError::Compile)?;
+    let context = instance_context(
+        &name,
+        &version,
+        folder,
+        &settings,
+        plan.guest_uri,
+        plan.limits,
+    );
+    let stats = Arc::new(ModelStats::new(settings.max_batch_size > 0));
+    let metrics = Arc::new(metrics.model(&name, version.as_deref()));
+    let serving = start_serving(component, context, &settings, server, &stats, &metrics)?;
+    let metadata = merge_metadata(
+        &settings,
+        serving.runtime_metadata,
+        &plan.declared_inputs,
+        plan.declared_outputs,
+    );
+    Ok(LoadedModel {
+        name,
+        version,
+        metadata,
+        declared_inputs: plan.declared_inputs,
+        limits: plan.limits,
+        pool: serving.pool,
+        batcher: serving.batcher,
+        max_batch_size: settings.max_batch_size,
+        max_batch_time: settings.max_batch_time,
+        default_content_type: settings.parameters.content_type.clone(),
+        stats,
+        metrics,
+    })
+}
+
+/// The model's settings, if it may be loaded with them; warns of the fields mlhost ignores.
+fn usable_settings(
+    name: &str,
+    settings: Result<ModelSettings, ConfigError>,
+    problem: Option<String>,
+) -> Result<ModelSettings, LoadError> {
+    if let Some(problem) = problem {
+        return Err(LoadError::Placement(problem));
+    }
+    let settings = settings.map_err(LoadError::Settings)?;
+    let ignored = settings.ignored_fields();
+    if !ignored.is_empty() {
+        tracing::warn!(model = %name, "model-settings.json fields accepted but not used by mlhost: {}", ignored.join(", "));
+    }
+    Ok(settings)
+}
+
+/// What each of the model's instances is created with: its folder, settings and bounds.
+fn instance_context(
+    name: &str,
+    version: &Option<String>,
+    folder: PathBuf,
+    settings: &ModelSettings,
+    guest_uri: String,
+    limits: InstanceLimits,
+) -> Arc<ModelContext> {
+    let extra = settings.parameters.extra.clone().unwrap_or_default();
+    Arc::new(ModelContext {
+        name: name.to_string(),
+        host_dir: folder,
+        settings: GuestSettings {
+            name: name.to_string(),
+            version: version.clone(),
+            uri: guest_uri,
+            extra: serde_json::to_string(&extra).expect("JSON values serialize"),
+            parameters: resolve::guest_parameters(settings),
+        },
+        limits,
+    })
+}
+
+/// A model's running workers, with the batcher in front of them when it batches.
+struct Serving {
+    pool: Arc<WorkerPool>,
+    batcher: Option<Batcher>,
+    /// The metadata the runtime reported when it loaded the model.
+    runtime_metadata: ModelMetadata,
+}
+
+/// Starts the model's workers (which load the model) and, when it batches, its batcher.
+fn start_serving(
+    component: Arc<RuntimeComponent>,
+    context: Arc<ModelContext>,
+    settings: &ModelSettings,
+    server: &Settings,
+    stats: &Arc<ModelStats>,
+    metrics: &Arc<ModelMetrics>,
+) -> Result<Serving, LoadError> {
+    let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
+    let queue_capacity = settings.max_queue_size.unwrap_or(server.max_queue_size);
+    let (pool, runtime_metadata) = WorkerPool::start(
+        component,
+        context,
+        workers,
+        queue_capacity,
+        stats.clone(),
+        metrics.clone(),
+    )?;
+    let pool = Arc::new(pool);
+    let batcher = (settings.max_batch_size > 1 && settings.max_batch_time > 0.0).then(|| {
+        Batcher::start(
+            pool.clone(),
+            BatchOptions {
+                max_batch_size: settings.max_batch_size as u64,
+                max_batch_time: std::time::Duration::from_secs_f64(
+                    settings.max_batch_time.min(3600.0),
+                ),
+                queue_capacity,
+            },
+            metrics.clone(),
+        )
+    });
+    Ok(Serving {
+        pool,
+        batcher,
+        runtime_metadata,
+    })
+}
+
+/// The model's metadata: each part model-settings.json declares, else the runtime's.
+fn merge_metadata(
+    settings: &ModelSettings,
+    runtime: ModelMetadata,
+    declared_inputs: &[TensorMetadata],
+    declared_outputs: Vec<TensorMetadata>,
+) -> ModelMetadata {
+    ModelMetadata {
+        platform: if settings.platform.is_empty() {
+            runtime.platform
+        } else {
+            settings.platform.clone()
+        },
+        inputs: if declared_inputs.is_empty() {
+            runtime.inputs
+        } else {
+            declared_inputs.to_vec()
+        },
+        outputs: if declared_outputs.is_empty() {
+            runtime.outputs
+        } else {
+            declared_outputs
+        },
+        parameters: runtime.parameters,
+    }
+}
