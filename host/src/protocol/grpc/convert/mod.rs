@@ -1,0 +1,86 @@
+//! gRPC messages ↔ the codec's types: typed `contents` and `raw_input_contents` in, typed or raw
+//! contents out, with the same checks as the REST decoder.
+//!
+//! - [`request`]: `ModelInferRequest` decoded (server) and encoded (client);
+//! - [`response`]: `ModelInferResponse` encoded (server) and decoded (client);
+//! - [`tensors`]: the tensors of either, checked one by one;
+//! - [`contents`]: typed contents ↔ little-endian bytes;
+//! - [`parameters`]: parameter maps in both directions;
+//! - [`model`]: a model's metadata, configuration and statistics.
+
+mod contents;
+mod model;
+mod parameters;
+mod request;
+mod response;
+mod tensors;
+
+use crate::codec::TensorError;
+
+pub use model::{encode_config, encode_metadata, encode_statistics};
+pub use request::{decode_request, encode_request};
+pub use response::{decode_response, encode_response};
+
+/// Why a gRPC request could not be decoded: always INVALID_ARGUMENT.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("input '{input}': {source}")]
+    Tensor {
+        input: String,
+        #[source]
+        source: TensorError,
+    },
+    #[error("input '{input}': {message}")]
+    Contents { input: String, message: String },
+    #[error("raw_input_contents has {raw} entries for {inputs} inputs")]
+    RawCount { raw: usize, inputs: usize },
+    #[error("parameter '{0}' has no value")]
+    Parameter(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{
+        DataType, InferenceRequest, InferenceResponse, ParameterValue, RequestedOutput, Tensor,
+    };
+
+    #[test]
+    fn a_request_and_response_survive_the_client_round_trip() {
+        let tensor = Tensor {
+            name: "x".into(),
+            datatype: DataType::Fp32,
+            shape: vec![2],
+            data: [1.5f32.to_le_bytes(), (-2f32).to_le_bytes()].concat(),
+            parameters: vec![("content_type".into(), ParameterValue::String("np".into()))],
+        };
+        let request = InferenceRequest {
+            id: Some("r1".into()),
+            inputs: vec![tensor.clone()],
+            outputs: vec![RequestedOutput {
+                name: "y".into(),
+                parameters: vec![],
+            }],
+            parameters: vec![("p".into(), ParameterValue::Int64(3))],
+        };
+        let sent = encode_request(request.clone(), "m", Some("2"));
+        assert_eq!(
+            (sent.model_name.as_str(), sent.model_version.as_str()),
+            ("m", "2")
+        );
+        let (received, raw) = decode_request(sent, 1 << 20).unwrap();
+        assert!(raw);
+        assert_eq!(received, request);
+        let response = InferenceResponse {
+            model_name: "m".into(),
+            model_version: None,
+            id: Some("r1".into()),
+            outputs: vec![tensor],
+            parameters: vec![],
+        };
+        for raw in [false, true] {
+            let decoded = decode_response(encode_response(response.clone(), raw), 1 << 20);
+            assert_eq!(decoded.unwrap(), response);
+        }
+    }
+}
