@@ -1,4 +1,5 @@
-//! The host side of the WIT `host` interface: where a runtime's outputs and descriptions land.
+//! Where a runtime's outputs and descriptions land: the answer of one call, collected through
+//! the WIT `host` interface and checked as it comes.
 //!
 //! A runtime hands its answer over one tensor (or parameter) per call, and each is checked
 //! against the model's limits as it arrives: a hostile runtime can make the host hold at most
@@ -7,22 +8,22 @@
 //! and many list descriptors may point at the same guest bytes — which is why the WIT contract
 //! returns no lists.
 
-use super::bindings::mlhost::runtime::{host, types as wit};
+use super::bindings::mlhost::runtime::types as wit;
 use super::convert::{check_outputs, datatype_from_wit};
-use super::instance::InstanceState;
+use super::stream::{PartialResponse, StreamSink};
 use crate::codec::{ModelMetadata, ParameterValue, Parameters, Tensor, TensorMetadata};
 
 /// Most outputs of one answer, and most inputs or outputs described in metadata.
-pub const MAX_TENSORS: usize = 4096;
+pub(super) const MAX_TENSORS: usize = 4096;
 /// Most dimensions of one tensor.
-pub const MAX_RANK: usize = 64;
+pub(super) const MAX_RANK: usize = 64;
 /// Most parameters on one tensor, response or model.
-pub const MAX_PARAMETERS: usize = 1024;
+pub(super) const MAX_PARAMETERS: usize = 1024;
 /// What sending one streamed response costs the call's output budget, besides its outputs.
-pub const RESPONSE_COST: u64 = 256;
+pub(super) const RESPONSE_COST: u64 = 256;
 
 /// Most bytes of metadata (names, shapes, parameters).
-pub const MAX_METADATA_BYTES: u64 = 1 << 20;
+pub(super) const MAX_METADATA_BYTES: u64 = 1 << 20;
 
 /// What the runtime is doing, so that each host call is only valid at its time.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -33,19 +34,9 @@ enum Phase {
     Describing,
 }
 
-/// One response of a streaming call, sent before the call ends.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PartialResponse {
-    pub outputs: Vec<Tensor>,
-    pub parameters: Parameters,
-}
-
-/// Where a streaming call's responses go as the runtime sends them.
-pub type StreamSink = tokio::sync::mpsc::UnboundedSender<PartialResponse>;
-
 /// The answer being collected from the runtime during one call.
 #[derive(Default)]
-pub struct Answer {
+pub(super) struct Answer {
     /// Where responses go at once, when the call streams.
     stream: Option<StreamSink>,
     phase: Phase,
@@ -62,7 +53,7 @@ pub struct Answer {
 impl Answer {
     /// Starts collecting the outputs of a `predict` call, allowing `limit` bytes in all; a
     /// streaming call sends its responses to `stream` as the runtime ends each.
-    pub fn begin_predict(&mut self, limit: u64, stream: Option<StreamSink>) {
+    pub(super) fn begin_predict(&mut self, limit: u64, stream: Option<StreamSink>) {
         *self = Answer {
             phase: Phase::Predicting,
             stream,
@@ -73,7 +64,7 @@ impl Answer {
     }
 
     /// Starts collecting the description of a `metadata` call.
-    pub fn begin_describe(&mut self) {
+    pub(super) fn begin_describe(&mut self) {
         *self = Answer {
             phase: Phase::Describing,
             budget: MAX_METADATA_BYTES,
@@ -83,7 +74,7 @@ impl Answer {
     }
 
     /// Ends the call: the outputs and parameters, or why they were refused.
-    pub fn finish_predict(&mut self) -> Result<(Vec<Tensor>, Parameters), String> {
+    pub(super) fn finish_predict(&mut self) -> Result<(Vec<Tensor>, Parameters), String> {
         let answer = std::mem::take(self);
         match answer.refused {
             Some(reason) => Err(reason),
@@ -92,12 +83,173 @@ impl Answer {
     }
 
     /// Ends the call: the metadata, or why it was refused.
-    pub fn finish_describe(&mut self) -> Result<ModelMetadata, String> {
+    pub(super) fn finish_describe(&mut self) -> Result<ModelMetadata, String> {
         let answer = std::mem::take(self);
         match answer.refused {
             Some(reason) => Err(reason),
             None => Ok(answer.metadata),
         }
+    }
+
+    /// `add-output`: adds an output to the response being built.
+    pub(super) fn add_output(
+        &mut self,
+        name: String,
+        datatype: wit::Datatype,
+        shape: Vec<u64>,
+        data: Vec<u8>,
+    ) -> Result<(), String> {
+        let bytes = (name.len() + shape.len() * 8 + data.len()) as u64;
+        self.admit(Phase::Predicting, bytes, "add-output")?;
+        if self.outputs.len() >= MAX_TENSORS {
+            return self.refuse(format!(
+                "the runtime returned more than {MAX_TENSORS} outputs"
+            ));
+        }
+        if self.outputs.iter().any(|output| output.name == name) {
+            return self.refuse(format!("the runtime returned the output '{name}' twice"));
+        }
+        if shape.len() > MAX_RANK {
+            return self.refuse(format!(
+                "output '{name}' has more than {MAX_RANK} dimensions"
+            ));
+        }
+        self.outputs.push(Tensor {
+            name,
+            datatype: datatype_from_wit(datatype),
+            shape,
+            data,
+            parameters: Parameters::new(),
+        });
+        Ok(())
+    }
+
+    /// `add-output-parameter`: a parameter of the last output named `output`, or of the response.
+    pub(super) fn add_output_parameter(
+        &mut self,
+        output: Option<String>,
+        name: String,
+        value: wit::ParameterValue,
+    ) -> Result<(), String> {
+        let (value, value_bytes) = parameter_value(value);
+        let bytes = (name.len() + output.as_ref().map_or(0, String::len)) as u64 + value_bytes;
+        self.admit(Phase::Predicting, bytes, "add-output-parameter")?;
+        push_parameter(
+            self,
+            |answer| match &output {
+                None => Some(&mut answer.parameters),
+                Some(output) => answer
+                    .outputs
+                    .iter_mut()
+                    .rev()
+                    .find(|tensor| &tensor.name == output)
+                    .map(|tensor| &mut tensor.parameters),
+            },
+            name,
+            value,
+        )
+    }
+
+    /// `streaming`: whether the call in progress streams its responses.
+    pub(super) fn streaming(&self) -> bool {
+        self.phase == Phase::Predicting && self.stream.is_some()
+    }
+
+    /// `send-response`: takes the response built since the last one, checked, with where it
+    /// goes; sending it is the caller's (it may wait, see [`super::stream`]).
+    pub(super) fn take_response(&mut self) -> Result<(&StreamSink, PartialResponse), String> {
+        // Each response costs the model's output budget something, empty or not: a runtime
+        // cannot send responses without end within its limit.
+        self.admit(Phase::Predicting, RESPONSE_COST, "send-response")?;
+        if self.stream.is_none() {
+            return Err("this call does not stream: return one response".to_string());
+        }
+        if let Err(reason) = check_outputs(&self.outputs) {
+            self.refuse(format!("the runtime returned an invalid output: {reason}"))?;
+        }
+        let response = PartialResponse {
+            outputs: std::mem::take(&mut self.outputs),
+            parameters: std::mem::take(&mut self.parameters),
+        };
+        let stream = self.stream.as_ref().expect("checked above");
+        Ok((stream, response))
+    }
+
+    /// `describe-platform`: the model's platform.
+    pub(super) fn describe_platform(&mut self, platform: String) -> Result<(), String> {
+        self.admit(
+            Phase::Describing,
+            platform.len() as u64,
+            "describe-platform",
+        )?;
+        self.metadata.platform = platform;
+        Ok(())
+    }
+
+    /// `describe-tensor`: one input or output of the model.
+    pub(super) fn describe_tensor(
+        &mut self,
+        role: wit::TensorRole,
+        name: String,
+        datatype: wit::Datatype,
+        shape: Vec<i64>,
+    ) -> Result<(), String> {
+        self.admit(
+            Phase::Describing,
+            (name.len() + shape.len() * 8) as u64,
+            "describe-tensor",
+        )?;
+        if shape.len() > MAX_RANK {
+            return self.refuse(format!("'{name}' has more than {MAX_RANK} dimensions"));
+        }
+        let tensors = match role {
+            wit::TensorRole::Input => &mut self.metadata.inputs,
+            wit::TensorRole::Output => &mut self.metadata.outputs,
+        };
+        if tensors.len() >= MAX_TENSORS {
+            return self.refuse(format!("more than {MAX_TENSORS} tensors described"));
+        }
+        if tensors.iter().any(|tensor| tensor.name == name) {
+            return self.refuse(format!("'{name}' is described twice"));
+        }
+        tensors.push(TensorMetadata {
+            name,
+            datatype: datatype_from_wit(datatype),
+            shape,
+            parameters: Parameters::new(),
+        });
+        Ok(())
+    }
+
+    /// `describe-parameter`: a parameter of a described tensor, or of the model.
+    pub(super) fn describe_parameter(
+        &mut self,
+        tensor: Option<(wit::TensorRole, String)>,
+        name: String,
+        value: wit::ParameterValue,
+    ) -> Result<(), String> {
+        let (value, value_bytes) = parameter_value(value);
+        let bytes =
+            (name.len() + tensor.as_ref().map_or(0, |(_, name)| name.len())) as u64 + value_bytes;
+        self.admit(Phase::Describing, bytes, "describe-parameter")?;
+        push_parameter(
+            self,
+            |answer| match &tensor {
+                None => Some(&mut answer.metadata.parameters),
+                Some((role, tensor)) => {
+                    let tensors = match role {
+                        wit::TensorRole::Input => &mut answer.metadata.inputs,
+                        wit::TensorRole::Output => &mut answer.metadata.outputs,
+                    };
+                    tensors
+                        .iter_mut()
+                        .find(|described| &described.name == tensor)
+                        .map(|described| &mut described.parameters)
+                }
+            },
+            name,
+            value,
+        )
     }
 
     /// Checks a host call against the phase and the budget; remembers the first refusal.
@@ -166,171 +318,6 @@ fn push_parameter(
             "more than {MAX_PARAMETERS} parameters on one tensor"
         )),
         None => answer.refuse(format!("no tensor for the parameter '{name}'")),
-    }
-}
-
-impl wit::Host for InstanceState {}
-
-impl host::Host for InstanceState {
-    fn add_output(
-        &mut self,
-        name: String,
-        datatype: wit::Datatype,
-        shape: Vec<u64>,
-        data: Vec<u8>,
-    ) -> Result<(), String> {
-        let answer = self.answer();
-        let bytes = (name.len() + shape.len() * 8 + data.len()) as u64;
-        answer.admit(Phase::Predicting, bytes, "add-output")?;
-        if answer.outputs.len() >= MAX_TENSORS {
-            return answer.refuse(format!(
-                "the runtime returned more than {MAX_TENSORS} outputs"
-            ));
-        }
-        if answer.outputs.iter().any(|output| output.name == name) {
-            return answer.refuse(format!("the runtime returned the output '{name}' twice"));
-        }
-        if shape.len() > MAX_RANK {
-            return answer.refuse(format!(
-                "output '{name}' has more than {MAX_RANK} dimensions"
-            ));
-        }
-        answer.outputs.push(Tensor {
-            name,
-            datatype: datatype_from_wit(datatype),
-            shape,
-            data,
-            parameters: Parameters::new(),
-        });
-        Ok(())
-    }
-
-    fn add_output_parameter(
-        &mut self,
-        output: Option<String>,
-        name: String,
-        value: wit::ParameterValue,
-    ) -> Result<(), String> {
-        let answer = self.answer();
-        let (value, value_bytes) = parameter_value(value);
-        let bytes = (name.len() + output.as_ref().map_or(0, String::len)) as u64 + value_bytes;
-        answer.admit(Phase::Predicting, bytes, "add-output-parameter")?;
-        push_parameter(
-            answer,
-            |answer| match &output {
-                None => Some(&mut answer.parameters),
-                Some(output) => answer
-                    .outputs
-                    .iter_mut()
-                    .rev()
-                    .find(|tensor| &tensor.name == output)
-                    .map(|tensor| &mut tensor.parameters),
-            },
-            name,
-            value,
-        )
-    }
-
-    fn streaming(&mut self) -> bool {
-        let answer = self.answer();
-        answer.phase == Phase::Predicting && answer.stream.is_some()
-    }
-
-    fn send_response(&mut self) -> Result<(), String> {
-        let answer = self.answer();
-        // Each response costs the model's output budget something, empty or not: a runtime
-        // cannot send responses without end within its limit.
-        answer.admit(Phase::Predicting, RESPONSE_COST, "send-response")?;
-        let Some(stream) = &answer.stream else {
-            return Err("this call does not stream: return one response".to_string());
-        };
-        if let Err(reason) = check_outputs(&answer.outputs) {
-            return answer.refuse(format!("the runtime returned an invalid output: {reason}"));
-        }
-        let response = PartialResponse {
-            outputs: std::mem::take(&mut answer.outputs),
-            parameters: std::mem::take(&mut answer.parameters),
-        };
-        stream
-            .send(response)
-            .map_err(|_| "the client has gone".to_string())
-    }
-
-    fn describe_platform(&mut self, platform: String) -> Result<(), String> {
-        let answer = self.answer();
-        answer.admit(
-            Phase::Describing,
-            platform.len() as u64,
-            "describe-platform",
-        )?;
-        answer.metadata.platform = platform;
-        Ok(())
-    }
-
-    fn describe_tensor(
-        &mut self,
-        role: wit::TensorRole,
-        name: String,
-        datatype: wit::Datatype,
-        shape: Vec<i64>,
-    ) -> Result<(), String> {
-        let answer = self.answer();
-        answer.admit(
-            Phase::Describing,
-            (name.len() + shape.len() * 8) as u64,
-            "describe-tensor",
-        )?;
-        if shape.len() > MAX_RANK {
-            return answer.refuse(format!("'{name}' has more than {MAX_RANK} dimensions"));
-        }
-        let tensors = match role {
-            wit::TensorRole::Input => &mut answer.metadata.inputs,
-            wit::TensorRole::Output => &mut answer.metadata.outputs,
-        };
-        if tensors.len() >= MAX_TENSORS {
-            return answer.refuse(format!("more than {MAX_TENSORS} tensors described"));
-        }
-        if tensors.iter().any(|tensor| tensor.name == name) {
-            return answer.refuse(format!("'{name}' is described twice"));
-        }
-        tensors.push(TensorMetadata {
-            name,
-            datatype: datatype_from_wit(datatype),
-            shape,
-            parameters: Parameters::new(),
-        });
-        Ok(())
-    }
-
-    fn describe_parameter(
-        &mut self,
-        tensor: Option<(wit::TensorRole, String)>,
-        name: String,
-        value: wit::ParameterValue,
-    ) -> Result<(), String> {
-        let answer = self.answer();
-        let (value, value_bytes) = parameter_value(value);
-        let bytes =
-            (name.len() + tensor.as_ref().map_or(0, |(_, name)| name.len())) as u64 + value_bytes;
-        answer.admit(Phase::Describing, bytes, "describe-parameter")?;
-        push_parameter(
-            answer,
-            |answer| match &tensor {
-                None => Some(&mut answer.metadata.parameters),
-                Some((role, tensor)) => {
-                    let tensors = match role {
-                        wit::TensorRole::Input => &mut answer.metadata.inputs,
-                        wit::TensorRole::Output => &mut answer.metadata.outputs,
-                    };
-                    tensors
-                        .iter_mut()
-                        .find(|described| &described.name == tensor)
-                        .map(|described| &mut described.parameters)
-                }
-            },
-            name,
-            value,
-        )
     }
 }
 

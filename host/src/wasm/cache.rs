@@ -15,7 +15,7 @@ use wasmtime::component::Component;
 
 /// Where a component came from: the cache or the compiler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheOutcome {
+pub(super) enum CacheOutcome {
     Hit,
     Compiled,
 }
@@ -28,7 +28,7 @@ pub struct CompilationCache {
 
 impl CompilationCache {
     /// Opens (creating it if needed) the cache in `dir`; `None` when it cannot be used safely.
-    pub fn open(dir: &Path) -> Option<Self> {
+    pub(super) fn open(dir: &Path) -> Option<Self> {
         if let Err(error) = create_private_dir(dir) {
             tracing::warn!(dir = %dir.display(), "compilation cache disabled: cannot create it: {error}");
             return None;
@@ -65,7 +65,7 @@ impl CompilationCache {
 
     /// The compiled form of `bytes`: from the cache when it holds a valid entry, else compiled
     /// and stored.
-    pub fn load_or_compile(
+    pub(super) fn load_or_compile(
         &self,
         engine: &Engine,
         bytes: &[u8],

@@ -6,8 +6,8 @@
 //! ones whose timers end at the call's deadline at the latest; when the wait returns, the next
 //! epoch check stops the runtime.
 
-use super::engine::EPOCH_TICK;
-use super::instance::InstanceState;
+use super::epoch::EPOCH_TICK;
+use super::state::InstanceState;
 use std::time::{Duration, Instant};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
@@ -28,7 +28,7 @@ impl Pollable for CappedTimer {
 }
 
 /// Replaces `subscribe-duration` and `subscribe-instant` in `linker` (which already holds WASI).
-pub fn cap_waits_at_deadlines(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+pub(super) fn cap_waits_at_deadlines(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
     clock.func_wrap(

@@ -2,16 +2,13 @@
 
 use super::bindings::RuntimePre;
 use super::cache::{CacheOutcome, CompilationCache};
-use super::instance::InstanceState;
+use super::state::InstanceState;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
-
-/// How often the epoch advances: the granularity of call deadlines.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// How the engine allocates instances.
 #[derive(Debug, Clone)]
@@ -62,7 +59,47 @@ enum CacheKey {
     },
 }
 
-type CompileCell = Arc<OnceLock<Result<Arc<RuntimeComponent>, String>>>;
+/// Why a runtime component cannot be used. Compile errors are cached with the component they
+/// failed to make, and shared (hence [`WasmEngine::component`]'s `Arc`).
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The component file's metadata cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Stat {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The component file cannot be read.
+    #[error("cannot compile {component}: {source}")]
+    Read {
+        component: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The component's types are not the runtime world's (see [`super::world`]): every problem
+    /// found, one per line.
+    #[error("{component} is not an mlhost runtime (world mlhost:runtime/runtime@0.1.x): {}", problems.replace('\n', "; "))]
+    World { component: String, problems: String },
+    /// wasmtime cannot compile the component.
+    #[error("cannot compile {component}: {source:#}")]
+    Compile {
+        component: String,
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// The component's imports or exports do not link with what the host provides.
+    #[error(
+        "{component} is not an mlhost runtime (world mlhost:runtime/runtime@0.1.x): {source:#}"
+    )]
+    Link {
+        component: String,
+        #[source]
+        source: wasmtime::Error,
+    },
+}
+
+type CompileCell = Arc<OnceLock<Result<Arc<RuntimeComponent>, Arc<CompileError>>>>;
 
 /// The wasmtime engine shared by every model, with its linker and compiled components.
 ///
@@ -100,7 +137,7 @@ impl WasmEngine {
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         }
         let engine = Engine::new(&config)?;
-        start_epoch_ticker(&engine);
+        super::epoch::start_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         super::clocks::cap_waits_at_deadlines(&mut linker)?;
@@ -125,16 +162,23 @@ impl WasmEngine {
         self.disk_cache.is_some()
     }
 
-    /// Compiles `source` (once: later calls share the result) and checks that it implements
-    /// the `mlhost:runtime` world.
+    /// Compiles `source` (once: later calls share the result, error included) and checks that
+    /// it implements the `mlhost:runtime` world.
     ///
     /// Blocking and CPU-heavy: call it off the async threads.
-    pub fn component(&self, source: &ComponentSource) -> Result<Arc<RuntimeComponent>, String> {
+    pub fn component(
+        &self,
+        source: &ComponentSource,
+    ) -> Result<Arc<RuntimeComponent>, Arc<CompileError>> {
         let key = match source {
             ComponentSource::BuiltIn { name, .. } => CacheKey::BuiltIn(name),
             ComponentSource::File(path) => {
-                let metadata = std::fs::metadata(path)
-                    .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+                let metadata = std::fs::metadata(path).map_err(|source| {
+                    Arc::new(CompileError::Stat {
+                        path: path.clone(),
+                        source,
+                    })
+                })?;
                 CacheKey::File {
                     path: path.clone(),
                     modified: metadata.modified().ok(),
@@ -149,46 +193,47 @@ impl WasmEngine {
             .entry(key)
             .or_default()
             .clone();
-        cell.get_or_init(|| self.compile(source).map(Arc::new))
+        cell.get_or_init(|| self.compile(source).map(Arc::new).map_err(Arc::new))
             .clone()
     }
 
-    fn compile(&self, source: &ComponentSource) -> Result<RuntimeComponent, String> {
+    fn compile(&self, source: &ComponentSource) -> Result<RuntimeComponent, CompileError> {
         let started = Instant::now();
-        let cannot = |error: &dyn std::fmt::Display| {
-            format!("cannot compile {}: {error:#}", source.describe())
-        };
+        let component = || source.describe();
         let file_bytes;
         let bytes: &[u8] = match source {
             ComponentSource::BuiltIn { bytes, .. } => bytes,
             ComponentSource::File(path) => {
-                file_bytes = std::fs::read(path).map_err(|error| cannot(&error))?;
+                file_bytes = std::fs::read(path).map_err(|source| CompileError::Read {
+                    component: component(),
+                    source,
+                })?;
                 // Reading the component's types is instant; compiling a big one takes seconds.
                 super::world::check_component(&file_bytes).map_err(|problems| {
-                    format!(
-                        "{} is not an mlhost runtime (world mlhost:runtime/runtime@0.1.x): {}",
-                        source.describe(),
-                        problems.replace('\n', "; ")
-                    )
+                    CompileError::World {
+                        component: component(),
+                        problems,
+                    }
                 })?;
                 &file_bytes
             }
         };
-        let (component, outcome) = match &self.disk_cache {
+        let (compiled, outcome) = match &self.disk_cache {
             Some(cache) => cache.load_or_compile(&self.engine, bytes),
             None => Component::new(&self.engine, bytes)
-                .map(|component| (component, CacheOutcome::Compiled)),
+                .map(|compiled| (compiled, CacheOutcome::Compiled)),
         }
-        .map_err(|error| cannot(&error))?;
+        .map_err(|source| CompileError::Compile {
+            component: component(),
+            source,
+        })?;
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(&compiled)
             .and_then(RuntimePre::new)
-            .map_err(|error| {
-                format!(
-                    "{} is not an mlhost runtime (world mlhost:runtime/runtime@0.1.x): {error:#}",
-                    source.describe()
-                )
+            .map_err(|source| CompileError::Link {
+                component: component(),
+                source,
             })?;
         tracing::info!(
             component = %source.describe(),
@@ -201,29 +246,4 @@ impl WasmEngine {
         );
         Ok(RuntimeComponent { pre })
     }
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own, until the engine is
-/// dropped.
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("mlhost-epoch".into())
-        .spawn(move || {
-            // Count ticks against the wall clock (catching up after a late wake-up), so that
-            // epochs keep pace with the clock deadlines are set in.
-            let start = Instant::now();
-            let mut ticks: u128 = 0;
-            while let Some(engine) = weak.upgrade() {
-                let due = start.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
-                while ticks < due {
-                    engine.increment_epoch();
-                    ticks += 1;
-                }
-                drop(engine);
-                let next = Duration::from_nanos(((ticks + 1) * EPOCH_TICK.as_nanos()) as u64);
-                std::thread::sleep(next.saturating_sub(start.elapsed()));
-            }
-        })
-        .expect("spawn the epoch ticker");
 }

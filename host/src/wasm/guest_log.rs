@@ -15,7 +15,7 @@ const MAX_LINE_BYTES: usize = 4096;
 
 /// One of a guest's output streams. Clones share the same state.
 #[derive(Clone)]
-pub struct GuestLog {
+pub(super) struct GuestLog {
     model: Arc<str>,
     stream: &'static str,
     state: Arc<Mutex<LogState>>,
@@ -30,7 +30,7 @@ struct LogState {
 
 impl GuestLog {
     /// A stream (`"stdout"` or `"stderr"`) of `model`'s instance, allowed `budget` bytes per call.
-    pub fn new(model: &str, stream: &'static str, budget: usize) -> Self {
+    pub(super) fn new(model: &str, stream: &'static str, budget: usize) -> Self {
         GuestLog {
             model: model.into(),
             stream,
@@ -44,7 +44,7 @@ impl GuestLog {
     }
 
     /// Ends a call: logs a partial line and what was dropped, and renews the budget.
-    pub fn end_call(&self) {
+    pub(super) fn end_call(&self) {
         let mut state = self.state.lock().expect("guest log lock");
         if !state.line.is_empty() {
             let line = std::mem::take(&mut state.line);

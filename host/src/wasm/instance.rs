@@ -1,26 +1,25 @@
 //! One model instance: a `Store` holding an instantiated runtime and the model it loaded.
 
-use super::answer::{Answer, StreamSink};
 use super::bindings::{Runtime, types};
 use super::convert;
-use super::engine::{EPOCH_TICK, RuntimeComponent};
+use super::engine::RuntimeComponent;
+use super::epoch;
 use super::guest_log::GuestLog;
+use super::state::InstanceState;
+use super::stream::StreamSink;
 use crate::codec::{InferenceRequest, ModelMetadata, Tensor};
 use crate::stats::CallTimings;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use wasmtime::component::{ResourceAny, ResourceTable};
-use wasmtime::{ResourceLimiter, Store, Trap};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::ResourceAny;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtx};
 
 /// Where the guest finds its model folder.
 pub const GUEST_MODEL_DIR: &str = "/model";
 
 /// The longest a runtime may take to load its model.
-pub const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// The most elements a guest's table may grow to.
-const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The bounds every instance of a model runs within.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,99 +32,6 @@ pub struct InstanceLimits {
     pub max_output_bytes: u64,
     /// What the guest may write to stdout and stderr per call, in bytes.
     pub log_budget: usize,
-}
-
-/// Per-store state: the guest's WASI context (what it may see of the host), its resources, its
-/// memory limiter and its output streams.
-pub struct InstanceState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: MemoryLimiter,
-    logs: [GuestLog; 2],
-    answer: Answer,
-    /// When the call in progress must end (waits are cut there, see [`super::clocks`]).
-    deadline: Instant,
-    /// The origin of the guest's monotonic clock.
-    clock_origin: Instant,
-}
-
-/// The guest's monotonic clock: nanoseconds since its instance was made (readable by the host,
-/// unlike WASI's default clock, so that `subscribe-instant` can be capped).
-struct GuestClock(Instant);
-
-impl wasmtime_wasi::HostMonotonicClock for GuestClock {
-    fn resolution(&self) -> u64 {
-        1
-    }
-
-    fn now(&self) -> u64 {
-        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-}
-
-impl InstanceState {
-    /// When the call in progress must end.
-    pub(super) fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// The guest's resources.
-    pub(super) fn table(&mut self) -> &mut ResourceTable {
-        &mut self.table
-    }
-
-    /// The guest's monotonic clock reading, in nanoseconds.
-    pub(super) fn monotonic_now(&self) -> u64 {
-        wasmtime_wasi::HostMonotonicClock::now(&GuestClock(self.clock_origin))
-    }
-
-    /// The answer being collected from the runtime (see [`super::answer`]).
-    pub(super) fn answer(&mut self) -> &mut Answer {
-        &mut self.answer
-    }
-}
-
-/// Caps an instance's linear memory, and remembers that a growth was refused so that the trap
-/// that follows is reported as what it is.
-struct MemoryLimiter {
-    limit: usize,
-    exceeded: bool,
-}
-
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded = true;
-            return Err(wasmtime::Error::msg(format!(
-                "memory limit of {} bytes exceeded (asked for {desired})",
-                self.limit
-            )));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
-    }
-}
-
-impl WasiView for InstanceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
 }
 
 /// What an instance is created from: the same for every instance of a model.
@@ -231,42 +137,10 @@ impl ModelInstance {
         component: &RuntimeComponent,
         context: &ModelContext,
     ) -> Result<(Self, ModelMetadata), InstanceError> {
-        let mut wasi = WasiCtx::builder();
-        // Workers are plain threads: let file operations block them instead of hopping to a
-        // blocking pool for each call.
-        wasi.allow_blocking_current_thread(true)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .preopened_dir(&context.host_dir, GUEST_MODEL_DIR, FsPerms::ReadOnly)
-            .map_err(|source| InstanceError::ModelDir {
-                dir: context.host_dir.clone(),
-                source,
-            })?;
-        let logs = [
-            GuestLog::new(&context.name, "stdout", context.limits.log_budget),
-            GuestLog::new(&context.name, "stderr", context.limits.log_budget),
-        ];
-        let clock_origin = Instant::now();
-        wasi.stdout(logs[0].clone())
-            .stderr(logs[1].clone())
-            .monotonic_clock(GuestClock(clock_origin));
-        let state = InstanceState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                limit: usize::try_from(context.limits.memory_bytes).unwrap_or(usize::MAX),
-                exceeded: false,
-            },
-            logs,
-            answer: Answer::default(),
-            deadline: Instant::now() + LOAD_TIMEOUT,
-            clock_origin,
-        };
-        let mut store = Store::new(component.pre.engine(), state);
-        store.limiter(|state| &mut state.limiter);
+        let mut store = Store::new(component.pre.engine(), instance_state(context)?);
+        store.limiter(|state| state.limiter());
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(epoch_ticks(LOAD_TIMEOUT));
+        store.set_epoch_deadline(epoch::ticks(LOAD_TIMEOUT));
         let runtime = component
             .pre
             .instantiate(&mut store)
@@ -277,12 +151,14 @@ impl ModelInstance {
             .call_load(&mut store, &settings)
             .map_err(InstanceError::Trap)?
             .map_err(|error| InstanceError::Rejected(convert::error_message(error)))?;
-        store.set_epoch_deadline(epoch_ticks(context.limits.timeout));
-        store.data_mut().deadline = Instant::now() + context.limits.timeout;
-        store.data_mut().answer.begin_describe();
+        store.set_epoch_deadline(epoch::ticks(context.limits.timeout));
+        store
+            .data_mut()
+            .set_deadline(Instant::now() + context.limits.timeout);
+        store.data_mut().answer().begin_describe();
         let described = guest.call_metadata(&mut store, model);
-        end_call(&mut store);
-        let collected = store.data_mut().answer.finish_describe();
+        store.data().end_call();
+        let collected = store.data_mut().answer().finish_describe();
         described
             .map_err(InstanceError::Trap)?
             .map_err(|error| InstanceError::Metadata(convert::error_message(error)))?;
@@ -318,17 +194,15 @@ impl ModelInstance {
         }
         let request = convert::request_to_wit(request);
         let lowered = Instant::now();
-        self.store.set_epoch_deadline(epoch_ticks(remaining));
+        self.store.set_epoch_deadline(epoch::ticks(remaining));
         let guest = self.runtime.mlhost_runtime_model().model();
-        self.store
-            .data_mut()
-            .answer
-            .begin_predict(self.max_output_bytes, stream);
-        self.store.data_mut().deadline = deadline;
+        let state = self.store.data_mut();
+        state.answer().begin_predict(self.max_output_bytes, stream);
+        state.set_deadline(deadline);
         let result = guest.call_predict(&mut self.store, self.model, &request);
         let returned = Instant::now();
-        end_call(&mut self.store);
-        let collected = self.store.data_mut().answer.finish_predict();
+        self.store.data().end_call();
+        let collected = self.store.data_mut().answer().finish_predict();
         result
             .map_err(|error| self.classify(error, timeout))?
             .map_err(|error| match (error, &collected) {
@@ -350,11 +224,11 @@ impl ModelInstance {
         })
     }
 
-    /// Names a failed call: deadline, memory limit, or another trap.
+    /// Names a failed call: deadline (the epoch's interrupt, or a stream that stayed full until
+    /// the deadline: see [`super::host`]), memory limit, or another trap.
     fn classify(&self, error: wasmtime::Error, timeout: Duration) -> CallError {
-        let limiter = &self.store.data().limiter;
-        if limiter.exceeded {
-            CallError::MemoryLimit(limiter.limit as u64)
+        if let Some(limit) = self.store.data().memory_limit_exceeded() {
+            CallError::MemoryLimit(limit)
         } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             CallError::DeadlineExceeded(timeout)
         } else {
@@ -363,14 +237,29 @@ impl ModelInstance {
     }
 }
 
-/// Ends a call: flushes the guest's logs and renews their budget.
-fn end_call(store: &mut Store<InstanceState>) {
-    for log in &store.data().logs {
-        log.end_call();
-    }
-}
-
-/// Epoch ticks covering `timeout` (at least one).
-fn epoch_ticks(timeout: Duration) -> u64 {
-    (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+/// The state of a new instance of `context`'s model: WASI (the model folder read-only, no
+/// network), its logs and its limits.
+fn instance_state(context: &ModelContext) -> Result<InstanceState, InstanceError> {
+    let mut wasi = WasiCtx::builder();
+    // Workers are plain threads: let file operations block them instead of hopping to a
+    // blocking pool for each call.
+    wasi.allow_blocking_current_thread(true)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .preopened_dir(&context.host_dir, GUEST_MODEL_DIR, FsPerms::ReadOnly)
+        .map_err(|source| InstanceError::ModelDir {
+            dir: context.host_dir.clone(),
+            source,
+        })?;
+    let logs = [
+        GuestLog::new(&context.name, "stdout", context.limits.log_budget),
+        GuestLog::new(&context.name, "stderr", context.limits.log_budget),
+    ];
+    Ok(InstanceState::new(
+        wasi,
+        logs,
+        usize::try_from(context.limits.memory_bytes).unwrap_or(usize::MAX),
+        Instant::now() + LOAD_TIMEOUT,
+    ))
 }

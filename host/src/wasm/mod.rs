@@ -3,6 +3,12 @@
 //! One [`WasmEngine`] (one wasmtime `Engine`) serves the whole process. Each runtime component
 //! is compiled once and kept as an `InstancePre`; every model instance gets its own `Store`,
 //! created and used on one worker thread only (see [`crate::workers`]).
+//!
+//! Modules, each depending only on those listed before it: `bindings` (the generated WIT
+//! bindings), `epoch` (the deadline clock), `guest_log`, `convert`, `stream` (streamed
+//! responses), `answer` (a call's answer as it is collected), `state` (a Store's state), the
+//! host interfaces on that state (`host`, `clocks`), `cache` and `world` (the component checks
+//! before compiling), `engine`, and `instance`.
 
 mod answer;
 mod bindings;
@@ -11,16 +17,20 @@ mod cache;
 mod clocks;
 mod convert;
 mod engine;
+mod epoch;
 mod guest_log;
+mod host;
 mod instance;
+mod state;
+mod stream;
 pub mod world;
 
-pub use answer::{PartialResponse, StreamSink};
 pub use builtin::BUILT_IN_RUNTIMES;
 pub use cache::CompilationCache;
 pub use convert::GuestSettings;
-pub use engine::{ComponentSource, EPOCH_TICK, EngineOptions, RuntimeComponent, WasmEngine};
+pub use engine::{CompileError, ComponentSource, EngineOptions, RuntimeComponent, WasmEngine};
 pub use instance::{
     CallError, CallOutput, GUEST_MODEL_DIR, InstanceError, InstanceLimits, ModelContext,
     ModelInstance,
 };
+pub use stream::{PartialResponse, STREAM_CAPACITY, StreamSink};

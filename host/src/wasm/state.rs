@@ -1,0 +1,157 @@
+//! The state of one model instance's Store: what the host interfaces (WASI, the guest's clock
+//! and logs, mlhost's `host` interface) read and write while the runtime runs.
+//!
+//! This module depends on none of the modules that implement those interfaces: they depend on
+//! it (as wasmtime-wasi's host implementations depend on its `WasiCtx`).
+
+use super::answer::Answer;
+use super::guest_log::GuestLog;
+use std::time::Instant;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The most elements a guest's table may grow to.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Per-store state: the guest's WASI context (what it may see of the host), its resources, its
+/// memory limiter and its output streams.
+pub(super) struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    logs: [GuestLog; 2],
+    answer: Answer,
+    /// When the call in progress must end (the guest's waits are cut there too).
+    deadline: Instant,
+    /// The origin of the guest's monotonic clock.
+    clock_origin: Instant,
+}
+
+impl InstanceState {
+    /// The state of a new instance: `wasi` (with what the guest may see) completed with the
+    /// guest's `logs` (stdout, stderr) and monotonic clock, linear memory capped at
+    /// `memory_limit` bytes, and the first call ending at `deadline`.
+    pub(super) fn new(
+        mut wasi: WasiCtxBuilder,
+        logs: [GuestLog; 2],
+        memory_limit: usize,
+        deadline: Instant,
+    ) -> Self {
+        let clock_origin = Instant::now();
+        wasi.stdout(logs[0].clone())
+            .stderr(logs[1].clone())
+            .monotonic_clock(GuestClock(clock_origin));
+        InstanceState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: memory_limit,
+                exceeded: false,
+            },
+            logs,
+            answer: Answer::default(),
+            deadline,
+            clock_origin,
+        }
+    }
+
+    /// When the call in progress must end.
+    pub(super) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Sets when the call about to begin must end.
+    pub(super) fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    /// The guest's resources.
+    pub(super) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// The guest's monotonic clock reading, in nanoseconds.
+    pub(super) fn monotonic_now(&self) -> u64 {
+        wasmtime_wasi::HostMonotonicClock::now(&GuestClock(self.clock_origin))
+    }
+
+    /// The answer being collected from the runtime (see [`super::answer`]).
+    pub(super) fn answer(&mut self) -> &mut Answer {
+        &mut self.answer
+    }
+
+    /// The limiter the Store consults before growing the guest's memories and tables.
+    pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
+
+    /// The memory limit in bytes, when the guest tried to grow its memory past it.
+    pub(super) fn memory_limit_exceeded(&self) -> Option<u64> {
+        self.limiter.exceeded.then_some(self.limiter.limit as u64)
+    }
+
+    /// Ends a call: flushes the guest's logs and renews their budget.
+    pub(super) fn end_call(&self) {
+        for log in &self.logs {
+            log.end_call();
+        }
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The guest's monotonic clock: nanoseconds since its instance was made (readable by the host,
+/// unlike WASI's default clock, so that `subscribe-instant` can be capped).
+struct GuestClock(Instant);
+
+impl wasmtime_wasi::HostMonotonicClock for GuestClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Caps an instance's linear memory, and remembers that a growth was refused so that the trap
+/// that follows is reported as what it is.
+struct MemoryLimiter {
+    limit: usize,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit of {} bytes exceeded (asked for {desired})",
+                self.limit
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
