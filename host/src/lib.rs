@@ -13,6 +13,7 @@ pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod core;
 pub mod metrics;
 pub mod protocol;
 pub mod repository;

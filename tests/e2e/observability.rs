@@ -382,6 +382,53 @@ fn every_log_line_of_a_request_names_it_and_logs_can_be_json() {
     );
 }
 
+/// Every failure on the server's side is logged once, with its cause, under the request's id;
+/// a client's mistake is not.
+#[test]
+fn server_failures_are_logged_once_with_their_cause_and_request_id() {
+    let models = repository(r#"{"use_structured_logging": true}"#);
+    let server = Server::start(models.path());
+    let body = serde_json::to_vec(&attack("trap", json!({}))).unwrap();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Request-Id", "req-trap"),
+    ];
+    let response = server
+        .connect()
+        .request("POST", "/v2/models/hostile/infer", &headers, &body);
+    assert_eq!(response.status, 500);
+    let bad = serde_json::to_vec(&json!({"inputs": []})).unwrap();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Request-Id", "req-bad"),
+    ];
+    let response = server
+        .connect()
+        .request("POST", "/v2/models/plain/infer", &headers, &bad);
+    assert_eq!(response.status, 400);
+
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let lines: Vec<Value> = server
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let failures = |id: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|line| {
+                line["span"]["id"] == json!(id) && line["fields"]["message"] == "request failed"
+            })
+            .collect()
+    };
+    let trapped = failures("req-trap");
+    assert_eq!(trapped.len(), 1, "{lines:?}");
+    assert_eq!(trapped[0]["level"], "ERROR");
+    let error = trapped[0]["fields"]["error"].as_str().unwrap_or("");
+    assert!(error.contains("trapped"), "{error}");
+    assert!(failures("req-bad").is_empty(), "{lines:?}");
+}
+
 #[test]
 fn cors_answers_the_origins_the_settings_allow() {
     let settings = r#"{"cors_settings": {"allow_origins": ["https://app.example"],

@@ -3,7 +3,7 @@
 //! Pure functions, no I/O: the batcher decides *when* to batch, this module decides *whether*
 //! requests can share a batch ([`BatchKey`]) and does the arithmetic.
 
-use crate::codec::{InferenceRequest, ParameterValue, Parameters, Tensor};
+use crate::codec::{InferenceRequest, ParameterValue, Parameters, TIMEOUT_PARAMETER, Tensor};
 
 /// What requests must agree on to share a batch: input names, datatypes and trailing
 /// dimensions, requested outputs, and request parameters (which may change the computation).
@@ -44,11 +44,11 @@ pub fn batch_key(request: &InferenceRequest) -> Option<(BatchKey, u64)> {
         .map(|output| (output.name.clone(), sorted(&output.parameters)))
         .collect();
     outputs.sort_by(|a, b| a.0.cmp(&b.0));
-    // The deadline and the HTTP headers are per request; they do not change the computation.
+    // The deadline is per request; it does not change the computation.
     let mut parameters: Parameters = request
         .parameters
         .iter()
-        .filter(|(name, _)| !PER_REQUEST_PARAMETERS.contains(&name.as_str()))
+        .filter(|(name, _)| name != TIMEOUT_PARAMETER)
         .cloned()
         .collect();
     parameters.sort_by(|a, b| a.0.cmp(&b.0));
@@ -61,10 +61,6 @@ pub fn batch_key(request: &InferenceRequest) -> Option<(BatchKey, u64)> {
         rows,
     ))
 }
-
-/// Request parameters that belong to each request alone: left out of batch keys, and of the
-/// merged request (a batch reaches the runtime without them).
-const PER_REQUEST_PARAMETERS: [&str; 2] = ["timeout", "headers"];
 
 /// Concatenates requests that share a [`BatchKey`] into one request along dimension 0.
 pub fn merge(requests: &[&InferenceRequest]) -> InferenceRequest {
@@ -105,7 +101,7 @@ pub fn merge(requests: &[&InferenceRequest]) -> InferenceRequest {
         parameters: first
             .parameters
             .iter()
-            .filter(|(name, _)| !PER_REQUEST_PARAMETERS.contains(&name.as_str()))
+            .filter(|(name, _)| name != TIMEOUT_PARAMETER)
             .cloned()
             .collect::<Vec<(String, ParameterValue)>>(),
     }

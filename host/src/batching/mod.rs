@@ -10,16 +10,12 @@ pub mod merge;
 
 use crate::codec::InferenceRequest;
 use crate::metrics::ModelMetrics;
-use crate::wasm::CallError;
-use crate::workers::{CallOutput, PoolError, WorkerPool};
+use crate::workers::{CallError, CallOutput, CallSpec, DEADLINE_GRACE, PoolError, WorkerPool};
 use merge::BatchKey;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-
-/// How long past its deadline a batched request waits for its batch before giving up.
-const DEADLINE_GRACE: Duration = Duration::from_millis(500);
 
 /// When and how much to batch.
 #[derive(Debug, Clone, Copy)]
@@ -37,8 +33,7 @@ struct Item {
     key: BatchKey,
     rows: u64,
     arrived: Instant,
-    deadline: Instant,
-    timeout: Duration,
+    spec: CallSpec,
     reply: oneshot::Sender<Result<CallOutput, PoolError>>,
 }
 
@@ -46,7 +41,7 @@ impl Item {
     /// When a batch holding this request must close: a request waits at most half of its time
     /// for others to join.
     fn must_start(&self) -> Instant {
-        self.arrived + self.deadline.saturating_duration_since(self.arrived) / 2
+        self.arrived + self.spec.deadline.saturating_duration_since(self.arrived) / 2
     }
 }
 
@@ -76,21 +71,20 @@ impl Batcher {
     pub async fn infer(
         &self,
         request: InferenceRequest,
-        deadline: Instant,
-        timeout: Duration,
+        spec: CallSpec,
     ) -> Result<CallOutput, PoolError> {
         let (key, rows) = match merge::batch_key(&request) {
             Some((key, rows)) if rows > 0 && rows <= self.options.max_batch_size => (key, rows),
-            _ => return self.pool.infer(request, deadline, timeout).await,
+            _ => return self.pool.infer(request, spec, None).await,
         };
+        let (deadline, timeout) = (spec.deadline, spec.timeout);
         let (reply, answer) = oneshot::channel();
         let item = Item {
             request,
             key,
             rows,
             arrived: Instant::now(),
-            deadline,
-            timeout,
+            spec,
             reply,
         };
         let queued = self.items.max_capacity() - self.items.capacity();
@@ -165,12 +159,9 @@ async fn gather(
             if item.reply.is_closed() {
                 continue;
             }
-            if item.deadline <= now {
-                let _ = item
-                    .reply
-                    .send(Err(PoolError::Call(CallError::ExpiredInQueue(
-                        item.timeout,
-                    ))));
+            if item.spec.deadline <= now {
+                let expired = CallError::ExpiredInQueue(item.spec.timeout);
+                let _ = item.reply.send(Err(PoolError::Call(expired)));
                 continue;
             }
             ready.push(item);
@@ -190,9 +181,13 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
     // Run under the latest deadline: one request's short timeout must not stop the others' work.
     let latest = batch
         .iter()
-        .max_by_key(|item| item.deadline)
+        .max_by_key(|item| item.spec.deadline)
         .expect("a batch is never empty");
-    let (deadline, timeout) = (latest.deadline, latest.timeout);
+    // Headers belong to each request: a batch of several reaches the runtime without any.
+    let spec = CallSpec {
+        headers: Vec::new(),
+        ..latest.spec.clone()
+    };
     let merged = if batch.len() == 1 {
         None
     } else {
@@ -205,11 +200,11 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
         "running a batch"
     );
     let mut batch = batch;
-    let request = match merged {
-        Some(merged) => merged,
-        None => std::mem::take(&mut batch[0].request),
+    let (request, spec) = match merged {
+        Some(merged) => (merged, spec),
+        None => (std::mem::take(&mut batch[0].request), batch[0].spec.clone()),
     };
-    let result = pool.infer(request, deadline, timeout).await;
+    let result = pool.infer(request, spec, None).await;
     if batch.len() == 1 {
         // Alone, the request gets the runtime's answer as it is.
         let item = batch.pop().expect("one item");
@@ -238,29 +233,10 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
             }
         },
         Err(error) => {
+            let shared = Arc::new(error);
             for item in batch {
-                let _ = item.reply.send(Err(duplicate(&error)));
+                let _ = item.reply.send(Err(PoolError::Batch(shared.clone())));
             }
         }
-    }
-}
-
-/// The same failure, for every request of a batch.
-fn duplicate(error: &PoolError) -> PoolError {
-    match error {
-        PoolError::Overloaded => PoolError::Overloaded,
-        PoolError::Stopped => PoolError::Stopped,
-        PoolError::Call(call) => PoolError::Call(match call {
-            CallError::InvalidInput(message) => CallError::InvalidInput(message.clone()),
-            CallError::Failed(message) => CallError::Failed(message.clone()),
-            CallError::InvalidOutput(message) => CallError::InvalidOutput(message.clone()),
-            CallError::OutputTooLarge(message) => CallError::OutputTooLarge(message.clone()),
-            CallError::ExpiredInQueue(timeout) => CallError::ExpiredInQueue(*timeout),
-            CallError::DeadlineExceeded(timeout) => CallError::DeadlineExceeded(*timeout),
-            CallError::MemoryLimit(limit) => CallError::MemoryLimit(*limit),
-            CallError::Trap(trap) => {
-                CallError::Failed(format!("the runtime trapped: {}", trap.root_cause()))
-            }
-        }),
     }
 }

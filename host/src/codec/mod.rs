@@ -23,6 +23,10 @@ pub enum ParameterValue {
 /// Named parameters of a request, tensor or response, in the order they arrived.
 pub type Parameters = Vec<(String, ParameterValue)>;
 
+/// The request parameter holding a client's timeout in microseconds (Triton's protocol): it
+/// belongs to its request alone, so batches leave it out.
+pub const TIMEOUT_PARAMETER: &str = "timeout";
+
 /// An output the client asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestedOutput {

@@ -1,10 +1,10 @@
 //! The binary tensor data extension of REST: how a body splits into JSON and binary data, the
 //! raw single-input body, and which outputs are answered as binary.
 
-use super::ServiceError;
 use crate::codec::{
     InferenceRequest, ParameterValue, Parameters, Tensor, TensorMetadata, checked_shape,
 };
+use crate::core::ServiceError;
 
 /// The header giving the length of the JSON part of a body with binary data.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";

@@ -1,91 +1,67 @@
-//! The inference core's errors, and their HTTP status codes (the gRPC mapping belongs here too).
+//! The one mapping of the core's errors to HTTP statuses and gRPC codes, and the one place a
+//! failure on the server's side (a 5xx) is logged, with its cause chain, in the request's span
+//! (which names the request id).
 
-use crate::repository::{LookupError, RepositoryError};
-use crate::wasm::CallError;
-use crate::workers::PoolError;
+use crate::core::{ErrorKind, ServiceError};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
-/// Why a request failed, as a client should learn it.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// The request is malformed or does not fit the model.
-    #[error("{0}")]
-    BadRequest(String),
-    /// No such model, or no such version of it.
-    #[error("{0}")]
-    NotFound(String),
-    /// The model exists but cannot serve now (failed to load, overloaded, stopped).
-    #[error("{0}")]
-    Unavailable(String),
-    /// The request ran past its deadline.
-    #[error("{0}")]
-    DeadlineExceeded(String),
-    /// The request's body is over the size limit.
-    #[error("{0}")]
-    TooLarge(String),
-    /// The runtime failed.
-    #[error("{0}")]
-    Internal(String),
+/// The HTTP status of an error kind.
+pub fn http_status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
-impl ServiceError {
-    /// The HTTP status of the error.
-    pub fn http_status(&self) -> StatusCode {
-        match self {
-            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ServiceError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
-            ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+/// The gRPC code of an error kind.
+pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
+    match kind {
+        ErrorKind::BadRequest => tonic::Code::InvalidArgument,
+        ErrorKind::NotFound => tonic::Code::NotFound,
+        ErrorKind::Unavailable => tonic::Code::Unavailable,
+        ErrorKind::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+        ErrorKind::TooLarge => tonic::Code::ResourceExhausted,
+        ErrorKind::Internal => tonic::Code::Internal,
+    }
+}
+
+/// Logs an error that is the server's side of a failure (a 5xx: the runtime failed, the model
+/// is unavailable or overloaded, the deadline passed) with its causes; a client's mistake is
+/// the client's to read, not the log's.
+pub fn log_server_error(error: &ServiceError) {
+    match error.kind() {
+        ErrorKind::Internal => tracing::error!(error = %error.chain(), "request failed"),
+        ErrorKind::Unavailable | ErrorKind::DeadlineExceeded => {
+            tracing::warn!(error = %error.chain(), "request failed")
         }
+        ErrorKind::BadRequest | ErrorKind::NotFound | ErrorKind::TooLarge => {}
+    }
+}
+
+/// An error answer: the status and `{"error": "..."}`.
+pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        log_server_error(&self);
+        error_response(http_status(self.kind()), self.to_string())
     }
 }
 
 impl From<ServiceError> for tonic::Status {
     fn from(error: ServiceError) -> Self {
-        let message = error.to_string();
-        match error {
-            ServiceError::BadRequest(_) => tonic::Status::invalid_argument(message),
-            ServiceError::NotFound(_) => tonic::Status::not_found(message),
-            ServiceError::Unavailable(_) => tonic::Status::unavailable(message),
-            ServiceError::DeadlineExceeded(_) => tonic::Status::deadline_exceeded(message),
-            ServiceError::TooLarge(_) => tonic::Status::resource_exhausted(message),
-            ServiceError::Internal(_) => tonic::Status::internal(message),
-        }
-    }
-}
-
-impl From<LookupError> for ServiceError {
-    fn from(error: LookupError) -> Self {
-        match error {
-            LookupError::Unavailable { .. } => ServiceError::Unavailable(error.to_string()),
-            _ => ServiceError::NotFound(error.to_string()),
-        }
-    }
-}
-
-impl From<RepositoryError> for ServiceError {
-    fn from(error: RepositoryError) -> Self {
-        match error {
-            RepositoryError::NotFound(_) => ServiceError::NotFound(error.to_string()),
-            RepositoryError::LoadFailed { .. } => ServiceError::BadRequest(error.to_string()),
-            RepositoryError::Io(_) => ServiceError::Internal(error.to_string()),
-        }
-    }
-}
-
-impl From<PoolError> for ServiceError {
-    fn from(error: PoolError) -> Self {
-        match error {
-            PoolError::Call(CallError::InvalidInput(message)) => ServiceError::BadRequest(message),
-            PoolError::Call(
-                error @ (CallError::DeadlineExceeded(_) | CallError::ExpiredInQueue(_)),
-            ) => ServiceError::DeadlineExceeded(error.to_string()),
-            PoolError::Call(error) => ServiceError::Internal(error.to_string()),
-            PoolError::Overloaded | PoolError::Stopped => {
-                ServiceError::Unavailable(error.to_string())
-            }
-        }
+        log_server_error(&error);
+        tonic::Status::new(grpc_code(error.kind()), error.to_string())
     }
 }

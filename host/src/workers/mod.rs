@@ -5,23 +5,23 @@
 //! with `try_send` (a full queue is refused at once) and awaits the answer on a oneshot channel.
 //! A worker that traps replies with the error, drops its Store and instantiates a fresh one.
 
+pub mod headers;
+
 use crate::codec::{InferenceRequest, ModelMetadata};
 use crate::metrics::ModelMetrics;
 use crate::stats::ModelStats;
-pub use crate::wasm::CallOutput;
-use crate::wasm::{
-    CallError, InstanceError, ModelContext, ModelInstance, RuntimeComponent, StreamSink,
-};
+pub use crate::wasm::{CallError, CallOutput, PartialResponse, StreamSink};
+use crate::wasm::{InstanceError, ModelContext, ModelInstance, RuntimeComponent};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::sync::atomic::{AtomicU64, Ordering};
+use headers::Headers;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// How long past a request's deadline the async side waits for its worker before giving up on
-/// it (a worker stuck in a host call cannot be interrupted by the epoch).
-const DEADLINE_GRACE: Duration = Duration::from_millis(500);
+/// How long past a request's deadline the async side waits for its worker (or its batch)
+/// before giving up on it (a worker stuck in a host call cannot be interrupted by the epoch).
+pub const DEADLINE_GRACE: Duration = Duration::from_millis(500);
 
 /// Why a request got no answer from the pool.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +32,41 @@ pub enum PoolError {
     Overloaded,
     #[error("the model's workers have stopped")]
     Stopped,
+    /// The batch the request ran in failed: the same failure for each of its requests.
+    #[error(transparent)]
+    Batch(std::sync::Arc<PoolError>),
+}
+
+impl PoolError {
+    /// The failure itself, under any batch that shares it.
+    pub fn cause(&self) -> &PoolError {
+        match self {
+            PoolError::Batch(shared) => shared.cause(),
+            other => other,
+        }
+    }
+}
+
+/// How one call runs: when it must stop, and the headers its runtime reads.
+#[derive(Debug, Clone)]
+pub struct CallSpec {
+    /// When the call must be stopped, counting the time it waits in queues.
+    pub deadline: Instant,
+    /// The timeout that set the deadline (for the error message).
+    pub timeout: Duration,
+    /// The request's headers, given to the runtime as its `headers` parameter (none for a
+    /// batch: headers belong to each request).
+    pub headers: Headers,
+}
+
+/// A channel for a streaming call's early responses: the runtime's sends go to the sink.
+pub fn stream_channel() -> (StreamSink, tokio::sync::mpsc::Receiver<PartialResponse>) {
+    tokio::sync::mpsc::channel(crate::wasm::STREAM_CAPACITY)
 }
 
 struct Job {
     request: InferenceRequest,
-    /// When the call must be stopped, and the timeout that set it (for the error message).
-    deadline: Instant,
-    timeout: Duration,
+    spec: CallSpec,
     /// Where a streaming call's early responses go.
     stream: Option<StreamSink>,
     /// The span of the request (or batch) the call serves.
@@ -50,13 +78,11 @@ struct Job {
 pub struct WorkerPool {
     jobs: Sender<Job>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    recreated: Arc<AtomicU64>,
     metrics: Arc<ModelMetrics>,
 }
 
 /// What a worker reports its calls to.
 struct Observers<'a> {
-    recreated: &'a AtomicU64,
     stats: &'a ModelStats,
     metrics: &'a ModelMetrics,
 }
@@ -78,7 +104,6 @@ impl WorkerPool {
         let workers = workers.max(1);
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(queue_capacity.max(1));
         let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
-        let recreated = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::with_capacity(workers);
         for index in 0..workers {
             let (component, context, queue, loaded) = (
@@ -87,7 +112,7 @@ impl WorkerPool {
                 queue.clone(),
                 loaded_tx.clone(),
             );
-            let (recreated, stats, metrics) = (recreated.clone(), stats.clone(), metrics.clone());
+            let (stats, metrics) = (stats.clone(), metrics.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("mlhost-worker-{}-{index}", context.name))
                 .spawn(move || {
@@ -103,7 +128,6 @@ impl WorkerPool {
                     };
                     drop(loaded);
                     let observers = Observers {
-                        recreated: &recreated,
                         stats: &stats,
                         metrics: &metrics,
                     };
@@ -133,7 +157,6 @@ impl WorkerPool {
             WorkerPool {
                 jobs,
                 threads: Mutex::new(threads),
-                recreated,
                 metrics,
             },
             metadata,
@@ -141,32 +164,21 @@ impl WorkerPool {
     }
 
     /// Queues a request and waits for its answer, without blocking the async runtime. The call
-    /// is stopped at `deadline` (`timeout` after it arrived), counting the time spent queued.
+    /// is stopped at the spec's deadline, counting the time spent queued. A streaming call's
+    /// runtime may send responses to `stream` before its last one (which it returns).
     pub async fn infer(
         &self,
         request: InferenceRequest,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<CallOutput, PoolError> {
-        self.infer_streaming(request, deadline, timeout, None).await
-    }
-
-    /// As [`WorkerPool::infer`], letting the runtime send responses to `stream` before its
-    /// last one (which it returns).
-    pub async fn infer_streaming(
-        &self,
-        request: InferenceRequest,
-        deadline: Instant,
-        timeout: Duration,
+        spec: CallSpec,
         stream: Option<StreamSink>,
     ) -> Result<CallOutput, PoolError> {
         let (reply, answer) = oneshot::channel();
+        let (deadline, timeout) = (spec.deadline, spec.timeout);
         self.metrics.worker_queue.observe(self.jobs.len() as f64);
         self.jobs
             .try_send(Job {
                 request,
-                deadline,
-                timeout,
+                spec,
                 stream,
                 span: tracing::Span::current(),
                 reply,
@@ -180,11 +192,6 @@ impl WorkerPool {
             .map_err(|_| PoolError::Call(CallError::DeadlineExceeded(timeout)))?;
         // A worker that panics drops the reply sender: the request fails instead of hanging.
         Ok(answer.map_err(|_| PoolError::Stopped)??)
-    }
-
-    /// How many times a worker has replaced its instance after a trap.
-    pub fn instances_recreated(&self) -> u64 {
-        self.recreated.load(Ordering::Relaxed)
     }
 
     /// Stops taking requests, lets the workers finish what is queued, and joins them.
@@ -206,44 +213,33 @@ fn serve(
     queue: &Receiver<Job>,
     observers: &Observers<'_>,
 ) {
-    let stats = observers.stats;
     let mut instance = Some(instance);
     for job in queue.iter() {
         if job.reply.is_closed() {
             continue; // the client has gone
         }
         // The request's span: what the call logs (the runtime's output too) names the request.
-        let _span = job.span.enter();
+        let span = job.span.clone();
+        let _entered = span.enter();
         if instance.is_none() {
-            if job.deadline <= Instant::now() {
-                let _ = job.reply.send(Err(CallError::ExpiredInQueue(job.timeout)));
+            if job.spec.deadline <= Instant::now() {
+                let _ = job
+                    .reply
+                    .send(Err(CallError::ExpiredInQueue(job.spec.timeout)));
                 continue;
             }
             instance = recreate(component, context, observers);
         }
-        // A panic in the host's own code must not kill the worker: it fails that request, and
-        // the instance (whose state is now unknown) is replaced.
-        let mut panicked = false;
-        let result = match instance.as_mut() {
-            Some(live) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let batch_size = stats.inferences(&job.request);
-                let output = live.predict(job.request, job.deadline, job.timeout, job.stream);
-                if let Ok(output) = &output {
-                    stats.record_execution(batch_size, &output.timings);
-                }
-                output
-            }))
-            .unwrap_or_else(|_| {
-                panicked = true;
+        let reply = job.reply;
+        let (result, poisoned) = match instance.as_mut() {
+            Some(live) => run_job(live, job.request, job.spec, job.stream, observers),
+            None => (
                 Err(CallError::Failed(
-                    "the worker failed on this request".to_string(),
-                ))
-            }),
-            None => Err(CallError::Failed(
-                "the model instance could not be re-created".to_string(),
-            )),
+                    "the model instance could not be re-created".to_string(),
+                )),
+                false,
+            ),
         };
-        let poisoned = panicked || matches!(&result, Err(error) if error.poisons_instance());
         match &result {
             Err(CallError::DeadlineExceeded(_)) => observers.metrics.deadlines.inc(),
             Err(CallError::MemoryLimit(_)) => observers.metrics.memory_limits.inc(),
@@ -254,13 +250,62 @@ fn serve(
         {
             tracing::warn!(model = %context.name, "{}; re-creating the instance", error.detail());
         }
-        let _ = job.reply.send(result);
+        let _ = reply.send(result);
         if poisoned {
             // Drop the trapped Store before making its replacement (which may reuse its slot).
             drop(instance.take());
             instance = recreate(component, context, observers);
         }
     }
+}
+
+/// Runs one request on a live instance. Returns the outcome and whether the instance must be
+/// replaced (it trapped, or the host's own code panicked and left its state unknown). A panic
+/// fails only this request; its payload goes to the log.
+fn run_job(
+    instance: &mut ModelInstance,
+    mut request: InferenceRequest,
+    spec: CallSpec,
+    stream: Option<StreamSink>,
+    observers: &Observers<'_>,
+) -> (Result<CallOutput, CallError>, bool) {
+    if !spec.headers.is_empty() {
+        request
+            .parameters
+            .push(headers::to_parameter(&spec.headers));
+    }
+    let stats = observers.stats;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let batch_size = stats.inferences(&request);
+        let output = instance.predict(request, spec.deadline, spec.timeout, stream);
+        if let Ok(output) = &output {
+            stats.record_execution(batch_size, &output.timings);
+        }
+        output
+    }));
+    match outcome {
+        Ok(result) => {
+            let poisoned = matches!(&result, Err(error) if error.poisons_instance());
+            (result, poisoned)
+        }
+        Err(payload) => {
+            tracing::error!(
+                "the worker panicked on this request: {}",
+                panic_message(payload.as_ref())
+            );
+            let failed = CallError::Failed("the worker failed on this request".to_string());
+            (Err(failed), true)
+        }
+    }
+}
+
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
 }
 
 fn recreate(
@@ -271,7 +316,6 @@ fn recreate(
     let started = Instant::now();
     match ModelInstance::new(component, context) {
         Ok((fresh, _)) => {
-            observers.recreated.fetch_add(1, Ordering::Relaxed);
             observers.metrics.recreated.inc();
             tracing::info!(
                 model = %context.name,

@@ -1,0 +1,122 @@
+//! What the host checks of a request before a runtime sees it, and the deadline it runs under.
+
+use super::context::RequestContext;
+use super::error::ServiceError;
+use crate::codec::{
+    InferenceRequest, ParameterValue, TIMEOUT_PARAMETER, Tensor, TensorMetadata, content_type,
+};
+use crate::repository::LoadedModel;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Makes a request ready for the runtime: fills in and decodes its content types and checks it
+/// against the model. Returns how long it may run: the shortest of the client's timeout, the
+/// request's `timeout` parameter and the model's limit.
+pub(super) fn prepare(
+    model: &LoadedModel,
+    request: &mut InferenceRequest,
+    context: &RequestContext,
+) -> Result<Duration, ServiceError> {
+    content_type::apply_defaults(
+        request,
+        model.default_content_type.as_deref(),
+        &model.metadata.inputs,
+    );
+    content_type::decode_inputs(request).map_err(ServiceError::BadRequest)?;
+    check_request(model, request)?;
+    let requested = requested_timeout(request)?;
+    Ok([requested, context.timeout]
+        .into_iter()
+        .flatten()
+        .fold(model.limits.timeout, Duration::min))
+}
+
+/// The request's own deadline: the `timeout` parameter, in microseconds as Triton's.
+fn requested_timeout(request: &InferenceRequest) -> Result<Option<Duration>, ServiceError> {
+    let Some((_, value)) = request
+        .parameters
+        .iter()
+        .find(|(name, _)| name == TIMEOUT_PARAMETER)
+    else {
+        return Ok(None);
+    };
+    let micros = match value {
+        ParameterValue::Int64(micros) if *micros > 0 => *micros as u64,
+        ParameterValue::Uint64(micros) if *micros > 0 => *micros,
+        _ => {
+            return Err(ServiceError::BadRequest(format!(
+                "the `{TIMEOUT_PARAMETER}` parameter must be a positive number of microseconds"
+            )));
+        }
+    };
+    Ok(Some(Duration::from_micros(micros)))
+}
+
+/// Checks what the host can check before the runtime sees the request: inputs present, unique,
+/// well-formed, and known to the model when the model declares its inputs.
+fn check_request(model: &LoadedModel, request: &InferenceRequest) -> Result<(), ServiceError> {
+    if request.inputs.is_empty() {
+        return Err(ServiceError::BadRequest(
+            "the request has no inputs".to_string(),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(request.inputs.len());
+    for input in &request.inputs {
+        if !seen.insert(input.name.as_str()) {
+            return Err(ServiceError::BadRequest(format!(
+                "input '{}' is given twice",
+                input.name
+            )));
+        }
+        input.validate().map_err(|error| {
+            ServiceError::BadRequest(format!("input '{}': {error}", input.name))
+        })?;
+    }
+
+    let strict = !model.declared_inputs.is_empty();
+    let declared = if strict {
+        &model.declared_inputs
+    } else {
+        &model.metadata.inputs
+    };
+    if declared.is_empty() {
+        return Ok(());
+    }
+    for input in &request.inputs {
+        let Some(expected) = declared.iter().find(|tensor| tensor.name == input.name) else {
+            let names: Vec<&str> = declared.iter().map(|tensor| tensor.name.as_str()).collect();
+            return Err(ServiceError::BadRequest(format!(
+                "unknown input '{}' for model '{}'; it takes {names:?}",
+                input.name, model.name
+            )));
+        };
+        // The runtime's own metadata only names inputs; model-settings.json declarations are a
+        // contract on datatype and shape too.
+        if strict {
+            check_declared(input, expected)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_declared(input: &Tensor, expected: &TensorMetadata) -> Result<(), ServiceError> {
+    if input.datatype != expected.datatype {
+        return Err(ServiceError::BadRequest(format!(
+            "input '{}' has datatype {}, the model takes {}",
+            input.name, input.datatype, expected.datatype
+        )));
+    }
+    let fits = input.shape.len() == expected.shape.len()
+        && input
+            .shape
+            .iter()
+            .zip(&expected.shape)
+            .all(|(&actual, &declared)| declared < 0 || actual == declared as u64);
+    if !fits {
+        return Err(ServiceError::BadRequest(format!(
+            "input '{}' has shape {:?}, the model takes {:?}",
+            input.name, input.shape, expected.shape
+        )));
+    }
+    Ok(())
+}

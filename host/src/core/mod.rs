@@ -1,0 +1,159 @@
+//! The inference core: health, model lookup, metadata, readiness, statistics selection,
+//! repository operations and inference — the same for every front end, and free of any
+//! transport's types.
+//!
+//! Front ends (`crate::protocol::rest`, `crate::protocol::grpc`) decode their wire format into
+//! [`crate::codec`] types and a [`RequestContext`], call an [`InferenceService`], and encode the
+//! answer; a [`ServiceError`] says which [`ErrorKind`] of failure to report, with its cause.
+//! Below the core: the [`crate::repository`] (which models exist) and each model's workers.
+
+mod checks;
+mod context;
+mod error;
+mod infer;
+
+pub use crate::workers::headers::Headers;
+pub use context::RequestContext;
+pub use error::{BoxError, ErrorKind, ServiceError};
+pub use infer::{Reply, ResponseStream};
+
+use crate::repository::{IndexEntry, LoadedModel, LookupError, Repository};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The protocol extensions mlhost implements, as `GET /v2` lists them.
+pub const EXTENSIONS: &[&str] = &[
+    "model_repository",
+    "binary_tensor_data",
+    "statistics",
+    "model_configuration",
+];
+
+/// What `GET /v2` reports.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub name: String,
+    pub version: String,
+    pub extensions: Vec<String>,
+}
+
+/// Whether a model version can serve.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    Ready,
+    /// Known, but not ready, with the reason.
+    NotReady(String),
+}
+
+/// A model and the versions the repository holds of it (its metadata's `versions`).
+pub struct ModelDescription {
+    pub model: Arc<LoadedModel>,
+    pub versions: Vec<String>,
+}
+
+/// The one inference core behind REST and gRPC.
+///
+/// Cheap to share: front ends hold it in an `Arc`.
+pub struct InferenceService {
+    repository: Arc<Repository>,
+    info: ServerInfo,
+    started: AtomicBool,
+}
+
+impl InferenceService {
+    /// A service over `repository`; not ready until [`InferenceService::mark_started`].
+    pub fn new(repository: Arc<Repository>, info: ServerInfo) -> Self {
+        InferenceService {
+            repository,
+            info,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the start-up loading of models as finished: the server is ready from now on.
+    pub fn mark_started(&self) {
+        self.started.store(true, Ordering::Release);
+    }
+
+    /// Whether the server is ready for inference (its start-up loading has finished).
+    pub fn is_ready(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// The server's name, version and extensions.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// The ready model `name` at `version` (its default version when `None`).
+    pub fn model(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<LoadedModel>, ServiceError> {
+        Ok(self.repository.get(name, version)?)
+    }
+
+    /// The ready model `name` at `version`, with the versions the repository holds of it.
+    pub fn describe(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<ModelDescription, ServiceError> {
+        Ok(ModelDescription {
+            model: self.model(name, version)?,
+            versions: self.repository.versions(name),
+        })
+    }
+
+    /// Whether model `name` at `version` is ready; an unknown model or version is an error.
+    pub fn readiness(&self, name: &str, version: Option<&str>) -> Result<Readiness, ServiceError> {
+        match self.repository.get(name, version) {
+            Ok(_) => Ok(Readiness::Ready),
+            Err(error @ LookupError::Unavailable { .. }) => {
+                Ok(Readiness::NotReady(error.to_string()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The models whose statistics a client asks for: every ready model (no name), every
+    /// ready version of model `name` (no version), or that one version.
+    pub fn statistics_models(
+        &self,
+        name: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<Vec<Arc<LoadedModel>>, ServiceError> {
+        match (name, version) {
+            (Some(name), Some(version)) => Ok(vec![self.model(name, Some(version))?]),
+            (None, _) => Ok(self.repository.ready_models(None)),
+            (Some(name), None) => {
+                let models = self.repository.ready_models(Some(name));
+                if models.is_empty() {
+                    // Why none is ready: unknown, unloaded or unavailable.
+                    self.model(name, None)?;
+                    return Err(LookupError::ModelNotFound(name.to_string()).into());
+                }
+                Ok(models)
+            }
+        }
+    }
+
+    /// The repository index (all models, or only the ready ones).
+    pub async fn repository_index(
+        &self,
+        ready_only: bool,
+    ) -> Result<Vec<IndexEntry>, ServiceError> {
+        Ok(self.repository.index(ready_only).await?)
+    }
+
+    /// Loads (or reloads) model `name` from disk.
+    pub async fn load_model(&self, name: &str) -> Result<(), ServiceError> {
+        Ok(self.repository.load(name).await?)
+    }
+
+    /// Unloads model `name`.
+    pub async fn unload_model(&self, name: &str) -> Result<(), ServiceError> {
+        Ok(self.repository.unload(name).await?)
+    }
+}

@@ -1,0 +1,176 @@
+//! The unary calls of `inference.GRPCInferenceService`: decode, call the core, encode.
+
+use super::pb::grpc_inference_service_server::GrpcInferenceService;
+use super::stream::{AnswerStream, answer_stream};
+use super::{Grpc, convert, grpc_timeout, messages, pb, version};
+use crate::core::Readiness;
+use crate::protocol::model_config::ModelConfig;
+use tonic::{Request, Response, Status, Streaming};
+
+#[tonic::async_trait]
+impl GrpcInferenceService for Grpc {
+    async fn server_live(
+        &self,
+        _: Request<pb::ServerLiveRequest>,
+    ) -> Result<Response<pb::ServerLiveResponse>, Status> {
+        Ok(Response::new(pb::ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(
+        &self,
+        _: Request<pb::ServerReadyRequest>,
+    ) -> Result<Response<pb::ServerReadyResponse>, Status> {
+        Ok(Response::new(pb::ServerReadyResponse {
+            ready: self.core.is_ready(),
+        }))
+    }
+
+    async fn model_ready(
+        &self,
+        request: Request<pb::ModelReadyRequest>,
+    ) -> Result<Response<pb::ModelReadyResponse>, Status> {
+        let request = request.into_inner();
+        let readiness = self
+            .core
+            .readiness(&request.name, version(&request.version))?;
+        Ok(Response::new(pb::ModelReadyResponse {
+            ready: readiness == Readiness::Ready,
+        }))
+    }
+
+    async fn server_metadata(
+        &self,
+        _: Request<pb::ServerMetadataRequest>,
+    ) -> Result<Response<pb::ServerMetadataResponse>, Status> {
+        let info = self.core.info();
+        Ok(Response::new(pb::ServerMetadataResponse {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            extensions: info.extensions.clone(),
+        }))
+    }
+
+    async fn model_metadata(
+        &self,
+        request: Request<pb::ModelMetadataRequest>,
+    ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
+        let request = request.into_inner();
+        let described = self
+            .core
+            .describe(&request.name, version(&request.version))?;
+        Ok(Response::new(convert::encode_metadata(
+            &described.model.name,
+            described.versions,
+            &described.model.metadata,
+        )))
+    }
+
+    async fn model_infer(
+        &self,
+        request: Request<pb::ModelInferRequest>,
+    ) -> Result<Response<pb::ModelInferResponse>, Status> {
+        let (metadata, _, message) = request.into_parts();
+        let timeout = grpc_timeout(&metadata);
+        let decoded =
+            messages::decode(message, &metadata, timeout, self.max_tensor_elements).await?;
+        let model = self.core.model(&decoded.name, decoded.version())?;
+        let reply = self
+            .core
+            .infer(&model, decoded.request, decoded.context)
+            .await?;
+        drop(model);
+        let (message, headers) = messages::encode(reply, decoded.raw).await?;
+        let mut response = Response::new(message);
+        messages::add_metadata(response.metadata_mut(), headers);
+        Ok(response)
+    }
+
+    type ModelStreamInferStream = AnswerStream;
+
+    async fn model_stream_infer(
+        &self,
+        request: Request<Streaming<pb::ModelInferRequest>>,
+    ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
+        let (metadata, _, requests) = request.into_parts();
+        Ok(Response::new(answer_stream(
+            self.clone(),
+            metadata,
+            requests,
+        )))
+    }
+
+    async fn repository_index(
+        &self,
+        request: Request<pb::RepositoryIndexRequest>,
+    ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
+        let entries = self
+            .core
+            .repository_index(request.into_inner().ready)
+            .await?;
+        Ok(Response::new(pb::RepositoryIndexResponse {
+            models: entries
+                .into_iter()
+                .map(|entry| pb::repository_index_response::ModelIndex {
+                    name: entry.name,
+                    version: entry.version.unwrap_or_default(),
+                    state: entry.state.to_string(),
+                    reason: entry.reason,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn repository_model_load(
+        &self,
+        request: Request<pb::RepositoryModelLoadRequest>,
+    ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
+        self.core
+            .load_model(&request.into_inner().model_name)
+            .await?;
+        Ok(Response::new(pb::RepositoryModelLoadResponse {}))
+    }
+
+    async fn model_config(
+        &self,
+        request: Request<pb::ModelConfigRequest>,
+    ) -> Result<Response<pb::ModelConfigResponse>, Status> {
+        let request = request.into_inner();
+        let model = self.core.model(&request.name, version(&request.version))?;
+        Ok(Response::new(pb::ModelConfigResponse {
+            config: Some(convert::encode_config(ModelConfig::of(&model))),
+        }))
+    }
+
+    async fn model_statistics(
+        &self,
+        request: Request<pb::ModelStatisticsRequest>,
+    ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
+        let request = request.into_inner();
+        let name = (!request.name.is_empty()).then_some(request.name.as_str());
+        let models = self
+            .core
+            .statistics_models(name, version(&request.version))?;
+        Ok(Response::new(pb::ModelStatisticsResponse {
+            model_stats: models
+                .iter()
+                .map(|model| {
+                    convert::encode_statistics(
+                        &model.name,
+                        model.version.as_deref(),
+                        model.stats.snapshot(),
+                    )
+                })
+                .collect(),
+        }))
+    }
+
+    async fn repository_model_unload(
+        &self,
+        request: Request<pb::RepositoryModelUnloadRequest>,
+    ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
+        self.core
+            .unload_model(&request.into_inner().model_name)
+            .await?;
+        Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
+    }
+}

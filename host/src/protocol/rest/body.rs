@@ -1,0 +1,111 @@
+//! Request bodies in and response bodies out: gzip within the size limit, the binary
+//! extension's layouts, the JSON codec — on a blocking thread when large.
+
+use super::RestOptions;
+use crate::codec::json::{self, EncodedBody};
+use crate::codec::{InferenceRequest, InferenceResponse, TensorMetadata};
+use crate::core::ServiceError;
+use crate::protocol::binary::{self, BinaryOutputs, BodyLayout};
+use crate::protocol::offload;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, header};
+
+/// Decodes a request body: gunzips it within the size limit if needed, splits off its binary
+/// data, then parses the JSON (or, for a raw body, takes it as the data of the model's only
+/// input, described by `raw_inputs`). Large or compressed bodies are handled on a blocking
+/// thread.
+pub(super) async fn decode(
+    body: Bytes,
+    headers: &HeaderMap,
+    options: &RestOptions,
+    layout: BodyLayout,
+    raw_inputs: Option<Vec<TensorMetadata>>,
+) -> Result<InferenceRequest, ServiceError> {
+    let gzip = is_gzip(headers, options.gzip_enabled)?;
+    let (max_body_bytes, max_elements) = (options.max_body_bytes, options.max_tensor_elements);
+    let decode = move || {
+        let body = if gzip {
+            gunzip(&body, max_body_bytes)?
+        } else {
+            body
+        };
+        let (json, binary) = layout.split(&body)?;
+        match raw_inputs {
+            Some(inputs) => binary::raw_request(&inputs, binary, max_elements),
+            None => {
+                json::decode_request(json, binary, max_elements).map_err(ServiceError::malformed)
+            }
+        }
+    };
+    // A compressed body is worth a thread whatever its length says.
+    let bytes = if gzip {
+        usize::MAX
+    } else {
+        announced_length(headers)
+    };
+    offload("decoding", bytes, decode).await
+}
+
+/// Whether the body is gzip-compressed (`Content-Encoding`), refusing other encodings.
+fn is_gzip(headers: &HeaderMap, gzip_enabled: bool) -> Result<bool, ServiceError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(false),
+        Some("gzip") if gzip_enabled => Ok(true),
+        Some("gzip") => Err(ServiceError::BadRequest(
+            "gzip bodies are disabled (gzip_enabled: false)".to_string(),
+        )),
+        Some(other) => Err(ServiceError::BadRequest(format!(
+            "unsupported Content-Encoding '{other}'; send identity or gzip"
+        ))),
+    }
+}
+
+/// The body's announced length; a body without one counts as large.
+fn announced_length(headers: &HeaderMap) -> usize {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(usize::MAX)
+}
+
+/// Decompresses a gzip body, refusing to produce more than `limit` bytes (no zip bombs).
+fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ServiceError> {
+    use std::io::Read;
+    let mut decompressed = Vec::new();
+    flate2::read::MultiGzDecoder::new(body)
+        .take((limit as u64).saturating_add(1))
+        .read_to_end(&mut decompressed)
+        .map_err(|error| ServiceError::Malformed {
+            message: format!("malformed gzip body: {error}"),
+            source: Box::new(error),
+        })?;
+    if decompressed.len() > limit {
+        return Err(ServiceError::TooLarge(format!(
+            "the decompressed request body is over the limit of {limit} bytes"
+        )));
+    }
+    Ok(decompressed.into())
+}
+
+/// Encodes a response as JSON, with the outputs `binary_outputs` chooses as binary data after
+/// it. Large JSON is written on a blocking thread.
+pub(super) async fn encode(
+    response: InferenceResponse,
+    binary_outputs: BinaryOutputs,
+) -> Result<EncodedBody, ServiceError> {
+    let data_bytes: usize = response
+        .outputs
+        .iter()
+        .map(|output| output.data.len())
+        .sum();
+    // Binary outputs are copied, not formatted: only JSON text is worth a blocking thread.
+    let bytes = if binary_outputs.any() { 0 } else { data_bytes };
+    offload("encoding", bytes, move || {
+        json::encode_response(&response, |output| binary_outputs.is_binary(output))
+            .map_err(|error| ServiceError::internal(error.to_string(), Some(Box::new(error))))
+    })
+    .await
+}

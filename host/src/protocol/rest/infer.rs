@@ -1,0 +1,122 @@
+//! Inference over REST: `POST .../infer` (JSON, the binary extension, a raw body) and the
+//! server-sent events of `.../infer_stream` and `.../generate_stream`.
+
+use super::body::{decode, encode};
+use super::{ModelPath, RestState};
+use crate::codec::json;
+use crate::core::{Reply, RequestContext, ServiceError};
+use crate::protocol::binary::{self, BinaryOutputs, BodyLayout};
+use crate::protocol::error::{error_response, log_server_error};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, header};
+use axum::response::{IntoResponse, Response};
+
+/// `POST /v2/models/{model}[/versions/{version}]/infer` (and `/generate`).
+pub(super) async fn infer(
+    State(state): State<RestState>,
+    Path(path): Path<ModelPath>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ServiceError> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(error_response(rejection.status(), rejection.body_text())),
+    };
+    // The model is looked up once, before the body is decoded: an unknown model fails fast.
+    let model = state.service.model(&path.model, path.version.as_deref())?;
+    let layout = BodyLayout::from_header(
+        headers
+            .get(binary::HEADER_LENGTH)
+            .map(|value| value.to_str().unwrap_or("?")),
+    )?;
+    let raw_inputs = (layout == BodyLayout::Raw).then(|| model.metadata.inputs.clone());
+    let mut request = decode(body, &headers, &state.options, layout, raw_inputs).await?;
+    let binary_outputs = BinaryOutputs::take_from(&mut request)?;
+    let context = RequestContext::new(&mut request, transport_headers(&headers), None);
+    let reply = state.service.infer(&model, request, context).await?;
+    drop(model);
+    let encoded = encode(reply.response, binary_outputs).await?;
+    let mut answer = match encoded.json_length {
+        Some(length) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    binary::BINARY_CONTENT_TYPE.to_string(),
+                ),
+                (
+                    HeaderName::from_static(binary::HEADER_LENGTH),
+                    length.to_string(),
+                ),
+            ],
+            encoded.body,
+        )
+            .into_response(),
+        None => ([(header::CONTENT_TYPE, "application/json")], encoded.body).into_response(),
+    };
+    answer
+        .headers_mut()
+        .extend(crate::protocol::transport_headers(reply.headers));
+    Ok(answer)
+}
+
+/// `POST .../infer_stream` (and `/generate_stream`): server-sent events, one `data: {json}`
+/// event per response; an error after the first event arrives as a `data: {"error": ...}`
+/// event that ends the stream.
+pub(super) async fn infer_stream(
+    State(state): State<RestState>,
+    Path(path): Path<ModelPath>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ServiceError> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(error_response(rejection.status(), rejection.body_text())),
+    };
+    let model = state.service.model(&path.model, path.version.as_deref())?;
+    let mut request = decode(body, &headers, &state.options, BodyLayout::Json, None).await?;
+    let context = RequestContext::new(&mut request, transport_headers(&headers), None);
+    let replies = state.service.infer_stream(model, request, context)?;
+    let events = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::ReceiverStream::new(replies),
+        |reply| Ok::<_, std::convert::Infallible>(Bytes::from(event(reply))),
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response())
+}
+
+/// One server-sent event: the reply's JSON, or the error's.
+fn event(reply: Result<Reply, ServiceError>) -> Vec<u8> {
+    let json = match reply {
+        Ok(reply) => json::encode_response(&reply.response, |_| false)
+            .map(|encoded| encoded.body)
+            .unwrap_or_else(|error| error_json(&error.to_string())),
+        Err(error) => {
+            log_server_error(&error);
+            error_json(&error.to_string())
+        }
+    };
+    let mut event = Vec::with_capacity(json.len() + 8);
+    event.extend_from_slice(b"data: ");
+    event.extend_from_slice(&json);
+    event.extend_from_slice(b"\n\n");
+    event
+}
+
+fn error_json(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default()
+}
+
+/// The request's HTTP headers the runtime may read (those whose values are text).
+fn transport_headers(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+}

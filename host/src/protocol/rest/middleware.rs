@@ -1,0 +1,62 @@
+//! Layers every REST request goes through: its metrics and log span (named after its request
+//! id, which the response carries back), and the refusal of bodies announced over the limit.
+
+use crate::metrics::Metrics;
+use crate::protocol::error::error_response;
+use crate::protocol::request_id;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use std::sync::Arc;
+
+/// Counts and times a request by its route, and runs it in a span named after its request id
+/// (the client's `x-request-id`, or a new one), which the response carries back.
+pub(super) async fn observe(
+    metrics: Arc<Metrics>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let path = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_string();
+    // Methods the API does not use share one label: no series per method a client invents.
+    let method = match request.method().as_str() {
+        known @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => known,
+        _ => "OTHER",
+    }
+    .to_string();
+    let id = request_id::of(request.headers());
+    let span = tracing::info_span!("request", id = %id);
+    let route = metrics.rest_started(&method, &path);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    metrics.rest_finished(route, response.status().as_u16(), started.elapsed());
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(request_id::HEADER, value);
+    }
+    response
+}
+
+/// Refuses a body whose announced length is over the limit before reading any of it (a body
+/// without a length is cut off at the limit by `DefaultBodyLimit`).
+pub(super) async fn reject_oversized(
+    max_body_bytes: usize,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match announced {
+        Some(length) if length > max_body_bytes as u64 => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body of {length} bytes is over the limit of {max_body_bytes} bytes"
+            ),
+        ),
+        _ => next.run(request).await,
+    }
+}

@@ -1,0 +1,86 @@
+//! How headers reach a runtime and come back from it: the `headers` parameter of its request
+//! and of its response (MLServer's custom headers), the text of a JSON object of strings, as
+//! parameters hold scalars only.
+
+use crate::codec::{ParameterValue, Parameters};
+
+/// The parameter carrying headers between the runtime and the server.
+pub const HEADERS_PARAMETER: &str = "headers";
+
+/// Headers, as (name, value) pairs.
+pub type Headers = Vec<(String, String)>;
+
+/// The runtime's view of request headers: the `headers` parameter, as JSON text.
+pub fn to_parameter(headers: &Headers) -> (String, ParameterValue) {
+    let object: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+        .collect();
+    (
+        HEADERS_PARAMETER.to_string(),
+        ParameterValue::String(serde_json::Value::Object(object).to_string()),
+    )
+}
+
+/// Removes the `headers` parameter and reads it: (name, value) pairs, a value that is not a
+/// JSON string given as its JSON text. `None` when there is none, or it is not a JSON object.
+pub fn take_parameter(parameters: &mut Parameters) -> Option<Headers> {
+    let index = parameters
+        .iter()
+        .position(|(name, _)| name == HEADERS_PARAMETER)?;
+    let ParameterValue::String(text) = parameters.remove(index).1 else {
+        return None;
+    };
+    let serde_json::Value::Object(object) = serde_json::from_str(&text).ok()? else {
+        return None;
+    };
+    Some(
+        object
+            .into_iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(value) => (name, value),
+                other => (name, other.to_string()),
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_cross_as_json_text_both_ways() {
+        let headers = vec![
+            ("x-b".to_string(), "2".to_string()),
+            ("x-a".into(), "1".into()),
+        ];
+        let mut parameters = vec![to_parameter(&headers)];
+        assert_eq!(
+            parameters[0].1,
+            ParameterValue::String(r#"{"x-a":"1","x-b":"2"}"#.into())
+        );
+        let mut back = take_parameter(&mut parameters).unwrap();
+        back.sort();
+        assert_eq!(
+            back,
+            [("x-a".into(), "1".into()), ("x-b".into(), "2".into())]
+        );
+        assert!(parameters.is_empty());
+
+        let mut odd = vec![(
+            HEADERS_PARAMETER.into(),
+            ParameterValue::String(r#"{"n":3}"#.into()),
+        )];
+        assert_eq!(
+            take_parameter(&mut odd),
+            Some(vec![("n".into(), "3".into())])
+        );
+        let mut not_object = vec![(
+            HEADERS_PARAMETER.into(),
+            ParameterValue::String("[1]".into()),
+        )];
+        assert_eq!(take_parameter(&mut not_object), None);
+        assert!(not_object.is_empty());
+    }
+}
