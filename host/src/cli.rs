@@ -54,7 +54,8 @@ pub struct BuildArgs {
     pub precompile: bool,
 }
 
-/// Options of `mlhost serve`; each overrides the same field of settings.json and the environment.
+/// Options of `mlhost serve`; each overrides the same field of settings.json and the environment
+/// (except `--port-file`, which is not a setting).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The model repository: every model-settings.json below it is served. Its settings.json,
@@ -67,10 +68,10 @@ pub struct ServeArgs {
     /// The REST port (0 picks a free one).
     #[arg(long)]
     pub http_port: Option<u16>,
-    /// The gRPC port.
+    /// The gRPC port (0 picks a free one).
     #[arg(long)]
     pub grpc_port: Option<u16>,
-    /// The metrics port.
+    /// The metrics port (0 picks a free one).
     #[arg(long)]
     pub metrics_port: Option<u16>,
     /// Worker threads (model instances) per model.
@@ -79,6 +80,11 @@ pub struct ServeArgs {
     /// Log level or `tracing` filter (e.g. `debug`, `mlhost=trace`).
     #[arg(long)]
     pub log_level: Option<String>,
+    /// Once every port is bound, write them to this file as JSON
+    /// (`{"http": 8080, "grpc": 8081, "metrics": 8082}`, `metrics` null when the metrics server
+    /// is off), atomically: how a script learns the ports picked for port 0.
+    #[arg(long, value_name = "PATH", env = "MLHOST_PORT_FILE")]
+    pub port_file: Option<PathBuf>,
 }
 
 impl ServeArgs {

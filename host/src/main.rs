@@ -96,6 +96,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mlhost::app::ServeConfig {
             settings,
             models_root,
+            port_file: args.port_file,
         },
         mlhost::shutdown::signal(),
     ));

@@ -4,9 +4,10 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The workspace's root folder.
@@ -36,14 +37,19 @@ pub struct Server {
     child: Child,
     pub address: SocketAddr,
     pub grpc_address: SocketAddr,
-    metrics_address: Arc<Mutex<Option<SocketAddr>>>,
+    metrics_address: Option<SocketAddr>,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Holds the port file (`--port-file`) the server wrote its bound ports to.
+    port_dir: tempfile::TempDir,
 }
 
 /// The compilation cache the test servers share.
 fn shared_cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mlhost-e2e-compiled")
 }
+
+/// The port file's name in the server's own temporary folder.
+const PORT_FILE: &str = "ports.json";
 
 impl Server {
     /// Starts `mlhost serve --models DIR` on a free port and waits until it is ready.
@@ -58,8 +64,11 @@ impl Server {
         server
     }
 
-    /// Starts the server without waiting for it to be ready.
+    /// Starts the server without waiting for it to be ready: only until its ports are bound,
+    /// which it reports in its port file.
     pub fn spawn(models: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let port_dir = tempfile::tempdir().unwrap();
+        let port_file = port_dir.path().join(PORT_FILE);
         let mut command = Command::new(env!("CARGO_BIN_EXE_mlhost"));
         command
             .arg("serve")
@@ -75,6 +84,8 @@ impl Server {
                 "--metrics-port",
                 "0",
             ])
+            .arg("--port-file")
+            .arg(&port_file)
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -88,70 +99,43 @@ impl Server {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("start mlhost");
-        let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (address_tx, address_rx) = mpsc::channel();
-        let metrics_address = Arc::new(Mutex::new(None));
-        {
-            let logs = logs.clone();
-            let metrics_address = metrics_address.clone();
-            std::thread::spawn(move || {
-                // The address ends where the text does (or at the quote of a JSON log line).
-                let address_in = |line: &str, marker: &str| {
-                    let rest = line.split(marker).nth(1)?;
-                    let end = rest.find(['"', ' ', '/']).unwrap_or(rest.len());
-                    rest[..end].parse::<SocketAddr>().ok()
-                };
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(address) = address_in(&line, "REST server listening on http://") {
-                        let _ = address_tx.send(("rest", address));
-                    }
-                    if let Some(address) = address_in(&line, "gRPC server listening on ") {
-                        let _ = address_tx.send(("grpc", address));
-                    }
-                    if let Some(address) = address_in(&line, "metrics server listening on http://")
-                    {
-                        *metrics_address.lock().unwrap() = Some(address);
-                    }
-                    logs.lock().unwrap().push(line);
-                }
-            });
-        }
-        let (mut address, mut grpc_address) = (None, None);
-        while address.is_none() || grpc_address.is_none() {
-            match address_rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(("rest", bound)) => address = Some(bound),
-                Ok((_, bound)) => grpc_address = Some(bound),
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("mlhost did not start: {:?}", logs.lock().unwrap());
-                }
-            }
-        }
-        let (address, grpc_address) = (address.unwrap(), grpc_address.unwrap());
+        let (logs, reader) = collect_logs(child.stderr.take().unwrap());
+        let Some(ports) = wait_for_port_file(&port_file, &mut child, Duration::from_secs(30))
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            // The process is gone: its stderr ends, and the reader with it.
+            let _ = reader.join();
+            panic!("mlhost did not start: {:?}", logs.lock().unwrap());
+        };
+        let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let port = |name: &str| {
+            ports[name]
+                .as_u64()
+                .and_then(|port| u16::try_from(port).ok())
+        };
+        let (Some(http), Some(grpc)) = (port("http"), port("grpc")) else {
+            panic!("a port file without the http and grpc ports: {ports}");
+        };
         Server {
             child,
-            address,
-            grpc_address,
-            metrics_address,
+            address: at(http),
+            grpc_address: at(grpc),
+            metrics_address: port("metrics").map(at),
             logs,
+            port_dir,
         }
+    }
+
+    /// The port file the server wrote (`--port-file`).
+    pub fn port_file(&self) -> PathBuf {
+        self.port_dir.path().join(PORT_FILE)
     }
 
     /// Where the metrics server listens (it is bound before the server is ready).
     pub fn metrics_address(&self) -> SocketAddr {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(address) = *self.metrics_address.lock().unwrap() {
-                return address;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no metrics server: {:?}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.metrics_address
+            .unwrap_or_else(|| panic!("no metrics server: {:?}", self.logs()))
     }
 
     /// Scrapes the metrics endpoint at `path`.
@@ -217,6 +201,39 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Collects the server's log lines (stderr) in the background, until the stream ends.
+fn collect_logs(stderr: ChildStderr) -> (Arc<Mutex<Vec<String>>>, JoinHandle<()>) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let collected = logs.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            collected.lock().unwrap().push(line);
+        }
+    });
+    (logs, reader)
+}
+
+/// Polls for the port file until `timeout`: its JSON once written (atomically, so whole), or
+/// `None` when the server exited or the time ran out first.
+pub fn wait_for_port_file(path: &Path, child: &mut Child, timeout: Duration) -> Option<Value> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(bytes) = std::fs::read(path) {
+            return Some(serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                panic!(
+                    "the port file is not JSON ({error}): {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            }));
+        }
+        if child.try_wait().unwrap().is_some() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// An HTTP response.

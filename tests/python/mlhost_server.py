@@ -1,55 +1,100 @@
 """Starts the mlhost binary for the client tests.
 
-MLHOST_BIN names the binary (default target/debug/mlhost). The server runs on free ports; its
-log lines give the addresses it listens on.
+MLHOST_BIN names the binary (default target/debug/mlhost). The server runs on free ports (port 0
+everywhere) and writes the ports it bound to its port file (`serve --port-file`), which gives the
+addresses it listens on.
 """
 
+import http.client
+import json
 import os
-import re
+import shutil
 import subprocess
+import tempfile
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("MLHOST_BIN", os.path.join(ROOT, "target", "debug", "mlhost"))
 CACHE = os.path.join(ROOT, "target", "tmp", "mlhost-python-compiled")
+HOST = "127.0.0.1"
+# How long the server has to bind its ports and load its models.
+START_TIMEOUT = 60
 
 
 class Server:
-    """A running `mlhost serve`, stopped on close."""
+    """A running `mlhost serve`, stopped on close.
 
-    def __init__(self, models):
+    `http` and `grpc` are the addresses (host:port) of the two front ends; `metrics` is the URL of
+    the metrics endpoint (`metrics_endpoint`, /metrics unless the repository's settings.json
+    says otherwise), or None when the metrics server is off.
+    """
+
+    def __init__(self, models, metrics_endpoint="/metrics"):
         # One compilation cache for the test run: each runtime compiles once.
         env = dict(os.environ, RUST_LOG="info", MLHOST_COMPILATION_CACHE_DIR=CACHE)
+        self.port_dir = tempfile.mkdtemp(prefix="mlhost-ports-")
+        port_file = os.path.join(self.port_dir, "ports.json")
         self.process = subprocess.Popen(
-            [BINARY, "serve", "--models", models, "--host", "127.0.0.1",
-             "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+            [BINARY, "serve", "--models", models, "--host", HOST,
+             "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0",
+             "--port-file", port_file],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
         )
-        self.grpc = None
-        self.http = None
-        self.metrics = None
-        self.ready = threading.Event()
+        # The log is kept for error messages (and read so that the pipe never fills).
         self.lines = []
-        threading.Thread(target=self._read_logs, daemon=True).start()
-        if not self.ready.wait(60):
-            self.close()
-            raise RuntimeError("mlhost did not start: %s" % self.lines)
+        self.reader = threading.Thread(target=self._read_logs, daemon=True)
+        self.reader.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        ports = self._wait_for_port_file(port_file, deadline)
+        self.http = "%s:%d" % (HOST, ports["http"])
+        self.grpc = "%s:%d" % (HOST, ports["grpc"])
+        metrics = ports.get("metrics")
+        self.metrics = None if metrics is None else "http://%s:%d%s" % (HOST, metrics, metrics_endpoint)
+        self._wait_ready(deadline)
 
     def _read_logs(self):
         for line in self.process.stderr:
             self.lines.append(line)
-            found = re.search(r"gRPC server listening on (\S+)", line)
-            if found:
-                self.grpc = found.group(1)
-            found = re.search(r"REST server listening on http://(\S+)", line)
-            if found:
-                self.http = found.group(1)
-            found = re.search(r"metrics server listening on (http://\S+)", line)
-            if found:
-                self.metrics = found.group(1)
-            if "server ready" in line:
-                self.ready.set()
+
+    def _fail(self, what):
+        self.close()
+        # The process is gone: its stderr ends, and the reader with it.
+        self.reader.join(5)
+        raise RuntimeError("mlhost %s: %s" % (what, self.lines))
+
+    def _wait_for_port_file(self, path, deadline):
+        """The port file's ports, once the server has written it (atomically, so whole)."""
+        while time.monotonic() < deadline:
+            try:
+                with open(path) as f:
+                    return json.load(f)
+            except FileNotFoundError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.01)
+        self._fail("did not start")
+
+    def _wait_ready(self, deadline):
+        """Polls /v2/health/ready until it answers 200 (the models have loaded)."""
+        host, port = self.http.rsplit(":", 1)
+        while time.monotonic() < deadline:
+            connection = http.client.HTTPConnection(host, int(port), timeout=5)
+            try:
+                connection.request("GET", "/v2/health/ready")
+                if connection.getresponse().status == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self._fail("did not become ready")
 
     def close(self):
         self.process.kill()
         self.process.wait()
+        shutil.rmtree(self.port_dir, ignore_errors=True)

@@ -1,0 +1,36 @@
+//! The server's parts built from its settings: the WebAssembly engine and the metrics registry.
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::protocol::grpc;
+use crate::protocol::rest;
+use crate::wasm::{EngineOptions, WasmEngine};
+use std::sync::Arc;
+
+/// The WebAssembly engine: its instance pool, memory limit and compilation cache.
+pub(super) fn engine(settings: &Settings) -> anyhow::Result<WasmEngine> {
+    WasmEngine::new(&EngineOptions {
+        instance_pool_size: settings.instance_pool_size,
+        max_memory_bytes: settings.memory_limit_mb.saturating_mul(1024 * 1024),
+        cache_dir: settings.compilation_cache(),
+    })
+    .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))
+}
+
+/// The metrics registry, with the series of every REST route and gRPC method resolved now:
+/// requests then bump plain handles.
+pub(super) fn metrics(settings: &Settings) -> Arc<Metrics> {
+    let mut metrics = Metrics::new(&settings.metrics_rest_server_prefix);
+    let served = rest::served_paths(&settings.root_path);
+    metrics.resolve_rest_routes(
+        served
+            .iter()
+            .map(|(method, path)| (*method, path.as_str()))
+            .chain([("GET", "unmatched"), ("POST", "unmatched")]),
+    );
+    metrics.resolve_grpc_methods(
+        grpc::observe::SERVICE,
+        grpc::observe::METHODS.iter().copied(),
+    );
+    Arc::new(metrics)
+}

@@ -1,0 +1,60 @@
+//! The end of a run: once REST has stopped, let gRPC drain, stop the background tasks and then
+//! the models' workers.
+
+use crate::repository::{ModelState, Repository};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How long a shutdown waits for open gRPC streams.
+const GRPC_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The background tasks of a running server, besides REST (which runs in the foreground).
+pub(super) struct Running {
+    /// The gRPC server.
+    pub(super) grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The metrics server, when it is on.
+    pub(super) metrics: Option<JoinHandle<std::io::Result<()>>>,
+    /// The start-up loading of the models.
+    pub(super) loading: JoinHandle<()>,
+}
+
+/// Waits for the gRPC server to drain (up to [`GRPC_DRAIN_TIMEOUT`]), stops the metrics server
+/// and any loading still going, then stops every model's batcher and worker pool.
+pub(super) async fn drain(running: Running, repository: Arc<Repository>) -> anyhow::Result<()> {
+    // In-flight RPCs drain; a stream a client keeps open does not hold the shutdown forever.
+    match tokio::time::timeout(GRPC_DRAIN_TIMEOUT, running.grpc).await {
+        Ok(result) => result
+            .context("the gRPC server panicked")?
+            .context("the gRPC server failed")?,
+        Err(_) => {
+            tracing::warn!("gRPC streams still open after {GRPC_DRAIN_TIMEOUT:?}: closing them")
+        }
+    }
+
+    if let Some(task) = running.metrics {
+        task.abort();
+    }
+    running.loading.abort();
+    let _ = running.loading.await;
+    tokio::task::spawn_blocking(move || stop_workers(&repository))
+        .await
+        .context("stopping the workers failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Stops the batcher and worker pool of every ready model nobody else still holds.
+fn stop_workers(repository: &Repository) {
+    for state in repository.drain() {
+        if let ModelState::Ready(model) = state
+            && let Ok(model) = Arc::try_unwrap(model)
+        {
+            drop(model.batcher);
+            if let Ok(pool) = Arc::try_unwrap(model.pool) {
+                pool.shutdown();
+            }
+        }
+    }
+}
