@@ -4,6 +4,11 @@
 //! A nested cargo builds them with its own target dir (as wasmtime's test-programs artifacts
 //! crate does), so it never contends with the outer build's lock. Guests get `+simd128`.
 //!
+//! Profiles: dev and test builds of the host build the guests in the `guest` profile (thin LTO)
+//! with the test-only guests beside them; release and dist builds use `guest-dist` (whole-program
+//! LTO) and build no test guest. `MLHOST_GUEST_PROFILE` overrides the choice (scripts/test builds
+//! the container image with the guests its tests already built).
+//!
 //! Toolchains: the rustup `wasm32-wasip2` target (`rustup target add wasm32-wasip2`), or, where
 //! rustup cannot fetch it, Debian's Rust with `rust-web-src` and the backports `wasi-libc`
 //! (see `scripts/setup`), used through build-std. `MLHOST_GUEST_TOOLCHAIN=debian` forces the
@@ -24,8 +29,8 @@ const RUNTIMES: &[(&str, &str, &str)] = &[
     ("onnx", "mlhost-runtime-onnx", "mlhost_runtime_onnx.wasm"),
 ];
 
-/// Test-only guests (hostile runtimes): built alongside, not embedded; the tests load them from
-/// `<target>/mlhost-guests/wasm32-wasip2/guest/`.
+/// Test-only guests (hostile runtimes): built alongside in the `guest` profile, never embedded;
+/// the tests load them from `<target>/mlhost-guests/wasm32-wasip2/guest/`.
 const TEST_GUESTS: &[&str] = &["mlhost-test-hostile", "mlhost-test-wit-0-1-0"];
 
 const TARGET: &str = "wasm32-wasip2";
@@ -41,9 +46,11 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-env-changed=MLHOST_GUEST_TOOLCHAIN");
+    println!("cargo:rerun-if-env-changed=MLHOST_GUEST_PROFILE");
     compile_proto(&workspace);
 
     let target_dir = guest_target_dir(&out_dir);
+    let profile = guest_profile(&out_dir);
     let debian = use_debian_toolchain();
     let cargo = if debian {
         PathBuf::from("/usr/bin/cargo")
@@ -57,16 +64,17 @@ fn main() {
         .args([
             "build",
             "--profile",
-            "guest",
+            &profile,
             "--target",
             TARGET,
             "--target-dir",
         ])
         .arg(&target_dir);
+    let test_guests: &[&str] = if profile == "guest" { TEST_GUESTS } else { &[] };
     for package in RUNTIMES
         .iter()
         .map(|(_, package, _)| package)
-        .chain(TEST_GUESTS)
+        .chain(test_guests)
     {
         command.args(["--package", package]);
     }
@@ -108,7 +116,7 @@ fn main() {
         );
     }
     for (name, _, artifact) in RUNTIMES {
-        let built = target_dir.join(TARGET).join("guest").join(artifact);
+        let built = target_dir.join(TARGET).join(&profile).join(artifact);
         std::fs::copy(&built, out_dir.join(format!("{name}.wasm")))
             .unwrap_or_else(|error| panic!("cannot copy {}: {error}", built.display()));
     }
@@ -124,6 +132,28 @@ fn compile_proto(workspace: &Path) {
     tonic_prost_build::configure()
         .compile_fds(descriptors)
         .unwrap_or_else(|error| panic!("cannot generate the gRPC code: {error}"));
+}
+
+/// The cargo profile to build the guests in: `MLHOST_GUEST_PROFILE`, else `guest-dist` for a
+/// release or dist build of the host and `guest` for the others.
+fn guest_profile(out_dir: &Path) -> String {
+    if let Ok(profile) = env::var("MLHOST_GUEST_PROFILE")
+        && !profile.is_empty()
+    {
+        return profile;
+    }
+    // OUT_DIR is <target>[/<triple>]/<profile>/build/<pkg>-<hash>/out.
+    let host_profile = out_dir
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(|name| name.to_str())
+        .unwrap_or("debug");
+    match host_profile {
+        "release" | "dist" => "guest-dist".to_string(),
+        _ => "guest".to_string(),
+    }
 }
 
 /// `<target>/mlhost-guests`, shared by the debug and release builds of the host.

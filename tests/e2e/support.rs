@@ -43,9 +43,9 @@ pub struct Server {
     port_dir: tempfile::TempDir,
 }
 
-/// The compilation cache the test servers share.
+/// The compilation cache the test servers share, with the Python tests (tests/python/mlhost_server.py).
 fn shared_cache_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mlhost-e2e-compiled")
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mlhost-compiled")
 }
 
 /// The port file's name in the server's own temporary folder.

@@ -16,7 +16,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("MLHOST_BIN", os.path.join(ROOT, "target", "debug", "mlhost"))
-CACHE = os.path.join(ROOT, "target", "tmp", "mlhost-python-compiled")
+# The compilation cache the Rust end-to-end tests fill (tests/e2e/support.rs): each runtime
+# compiles once per test run, whichever tests load it first.
+CACHE = os.path.join(ROOT, "target", "tmp", "mlhost-compiled")
 HOST = "127.0.0.1"
 # How long the server has to bind its ports and load its models.
 START_TIMEOUT = 60
