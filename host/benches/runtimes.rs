@@ -4,10 +4,9 @@
 //!
 //! Run with `cargo bench --bench runtimes`. Prints figures; asserts nothing.
 
-use mlhost::codec::{DataType, InferenceRequest, Tensor};
-use mlhost::wasm::{
-    BUILT_IN_RUNTIMES, ComponentSource, EngineOptions, GuestSettings, InstanceLimits, ModelContext,
-    ModelInstance, WasmEngine,
+use mlhost::{
+    BUILT_IN_RUNTIMES, ComponentSource, DataType, EngineOptions, GuestSettings, InferenceRequest,
+    InstanceLimits, ModelContext, ModelInstance, Tensor, WasmEngine,
 };
 use mlhost_guest::Model;
 use std::path::Path;

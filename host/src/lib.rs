@@ -1,23 +1,45 @@
 //! mlhost: a model inference server for the Open Inference Protocol whose model runtimes are
 //! WebAssembly components.
 //!
-//! The data path is one line: a front end ([`protocol`]) decodes a request into [`codec`]
-//! types, the inference core finds the model in the [`repository`] and queues the request on
-//! the model's [`workers`], a worker thread calls the runtime component through [`wasm`], and
-//! the front end encodes the answer. [`app`] wires the parts; [`config`] reads the settings.
+//! The data path is one line: a front end ([`protocol`]) looks the model up through the
+//! inference core ([`core`], over the [`repository`]) and decodes a request into [`codec`] types
+//! and a request context; the core checks it and queues it on the model's [`batching`] or
+//! [`workers`], a worker thread calls the runtime component through [`wasm`], and the front end
+//! encodes the answer. [`app`] wires the parts; [`config`] reads the settings. The module map is
+//! in `docs/architecture.md`.
+//!
+//! The modules are private to the crate, so that the compiler finds what nothing uses. The public
+//! API is what the binary, the end-to-end tests and the benches need: [`run_cli`] (the whole
+//! command line), the generated gRPC messages ([`pb`]), and the codec types and the wasm
+//! executor the benches drive directly.
 
-pub mod app;
-pub mod author;
-pub mod batching;
-pub mod cli;
-pub mod client;
-pub mod codec;
-pub mod config;
-pub mod core;
-pub mod metrics;
-pub mod protocol;
-pub mod repository;
-pub mod shutdown;
-pub mod stats;
-pub mod wasm;
-pub mod workers;
+// An item inside is `pub(crate)` unless the public API below re-exports it.
+#![warn(unreachable_pub)]
+
+pub(crate) mod app;
+pub(crate) mod author;
+pub(crate) mod batching;
+pub(crate) mod cli;
+pub(crate) mod client;
+pub(crate) mod codec;
+pub(crate) mod config;
+pub(crate) mod core;
+pub(crate) mod metrics;
+pub(crate) mod protocol;
+pub(crate) mod repository;
+pub(crate) mod shutdown;
+pub(crate) mod stats;
+pub(crate) mod wasm;
+pub(crate) mod workers;
+
+// For the binary.
+pub use cli::run_cli;
+// For the end-to-end tests (gRPC messages and client).
+pub use codec::grpc::pb;
+// For the benches: requests, and the executor driven without a server.
+pub use codec::{DataType, InferenceRequest, Tensor};
+// For the benches.
+pub use wasm::{
+    BUILT_IN_RUNTIMES, ComponentSource, EngineOptions, GuestSettings, InstanceLimits, ModelContext,
+    ModelInstance, WasmEngine,
+};

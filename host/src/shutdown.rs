@@ -2,7 +2,7 @@
 
 /// Completes when the process is asked to stop: Ctrl-C (SIGINT / the console's Ctrl-C event on
 /// Windows) or, on Unix, SIGTERM (what Kubernetes and container runtimes send).
-pub async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::warn!("cannot listen for Ctrl-C: {error}");

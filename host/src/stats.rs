@@ -58,7 +58,7 @@ fn nanos(duration: Duration) -> u64 {
 
 /// A count and its total duration in nanoseconds, as reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct Measured {
+pub(crate) struct Measured {
     pub count: u64,
     pub ns: u64,
 }
@@ -72,7 +72,7 @@ impl Measured {
 
 /// The time spent on executions of one batch size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct BatchStats {
+pub(crate) struct BatchStats {
     pub batch_size: u64,
     pub compute_input: Measured,
     pub compute_infer: Measured,
@@ -81,7 +81,7 @@ pub struct BatchStats {
 
 /// The statistics of one model version at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct StatsSnapshot {
+pub(crate) struct StatsSnapshot {
     /// Milliseconds since the Unix epoch of the last successful request (0 for none).
     pub last_inference: u64,
     /// Inferences performed: rows for a model that batches, requests otherwise.
@@ -100,7 +100,7 @@ pub struct StatsSnapshot {
 
 /// The live statistics of one model version.
 #[derive(Debug, Default)]
-pub struct ModelStats {
+pub(crate) struct ModelStats {
     /// Whether dimension 0 of the inputs is the batch (the model has `max_batch_size` > 0).
     batch_dimension: bool,
     last_inference: AtomicU64,
@@ -117,7 +117,7 @@ pub struct ModelStats {
 
 impl ModelStats {
     /// Statistics of a model whose inputs' dimension 0 is the batch when `batch_dimension`.
-    pub fn new(batch_dimension: bool) -> Self {
+    pub(crate) fn new(batch_dimension: bool) -> Self {
         ModelStats {
             batch_dimension,
             ..ModelStats::default()
@@ -125,7 +125,7 @@ impl ModelStats {
     }
 
     /// The inferences a request holds: its rows when the model batches, else one.
-    pub fn inferences(&self, request: &InferenceRequest) -> u64 {
+    pub(crate) fn inferences(&self, request: &InferenceRequest) -> u64 {
         if !self.batch_dimension {
             return 1;
         }
@@ -141,7 +141,7 @@ impl ModelStats {
 
     /// Records one successful run of the runtime over `batch_size` inferences (see
     /// [`ModelStats::inferences`]).
-    pub fn record_execution(&self, batch_size: u64, timings: &CallTimings) {
+    pub(crate) fn record_execution(&self, batch_size: u64, timings: &CallTimings) {
         self.execution_count.fetch_add(1, Ordering::Relaxed);
         let mut batches = self
             .batches
@@ -163,7 +163,7 @@ impl ModelStats {
 
     /// Records a request that succeeded after `total`, of which its run took `timings` (the
     /// rest it spent queued or batching).
-    pub fn record_success(&self, inferences: u64, total: Duration, timings: &CallTimings) {
+    pub(crate) fn record_success(&self, inferences: u64, total: Duration, timings: &CallTimings) {
         self.inference_count
             .fetch_add(inferences, Ordering::Relaxed);
         self.success.record(total);
@@ -178,12 +178,12 @@ impl ModelStats {
     }
 
     /// Records a request that failed after `total`.
-    pub fn record_failure(&self, total: Duration) {
+    pub(crate) fn record_failure(&self, total: Duration) {
         self.fail.record(total);
     }
 
     /// The statistics as they are now.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             last_inference: self.last_inference.load(Ordering::Relaxed),
             inference_count: self.inference_count.load(Ordering::Relaxed),

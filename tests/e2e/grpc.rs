@@ -1,7 +1,7 @@
 //! The gRPC front end, through a tonic client generated from the same protocol definition.
 
 use crate::support::{Server, example_models, model_folder};
-use mlhost::protocol::grpc::pb;
+use mlhost::pb;
 use pb::grpc_inference_service_client::GrpcInferenceServiceClient;
 use std::collections::HashMap;
 use tonic::Code;

@@ -257,7 +257,7 @@ fn counters_move_by_exactly_what_was_done() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_calls_are_counted_by_method_and_code() {
-    use mlhost::protocol::grpc::pb;
+    use mlhost::pb;
     let models = repository("{}");
     let server = Server::start(models.path());
     let before = scrape(&server);

@@ -50,7 +50,7 @@ fn logged_port(logs: &[String], marker: &str) -> Option<u16> {
 #[test]
 fn the_port_file_holds_the_ports_the_server_answers_on() {
     use crate::support::{Connection, Server, example_models};
-    use mlhost::protocol::grpc::pb;
+    use mlhost::pb;
     // The harness asks for port 0 everywhere and learns the picked ports from the file.
     let server = Server::start(&example_models());
     let path = server.port_file();

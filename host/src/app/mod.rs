@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 /// What `run` serves.
 #[derive(Debug, Clone)]
-pub struct ServeConfig {
+pub(crate) struct ServeConfig {
     /// The server's settings, after environment and command-line overrides.
     pub settings: Settings,
     /// The folder whose models are served.
@@ -32,7 +32,7 @@ pub struct ServeConfig {
 ///
 /// Every port is bound first (liveness answers at once); models load in the background and the
 /// server reports ready when they have.
-pub async fn run(
+pub(crate) async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 use super::Language;
 use crate::config::load_settings;
 use crate::wasm::world::{WorldReport, check_component, runtime_version};
-use crate::wasm::{ComponentSource, EngineOptions, WasmEngine};
+use crate::wasm::{CompileError, ComponentSource, EngineOptions, WasmEngine};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// The componentize-py release `mlhost init --lang python` projects are built with.
-pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+pub(crate) const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
 /// What `mlhost build` is asked to do.
 #[derive(Debug, Clone)]
-pub struct BuildOptions {
+pub(crate) struct BuildOptions {
     /// The project folder.
     pub dir: PathBuf,
     /// Also compile the component for this machine into the compile cache.
@@ -27,8 +27,7 @@ pub struct BuildOptions {
 
 /// What a successful build made.
 #[derive(Debug)]
-pub struct BuildOutcome {
-    pub language: Language,
+pub(crate) struct BuildOutcome {
     /// The component file.
     pub component: PathBuf,
     /// Its size in bytes.
@@ -40,7 +39,7 @@ pub struct BuildOutcome {
 }
 
 /// Builds the project in `options.dir`.
-pub fn build(options: &BuildOptions) -> anyhow::Result<BuildOutcome> {
+pub(crate) fn build(options: &BuildOptions) -> anyhow::Result<BuildOutcome> {
     let dir = &options.dir;
     let language = detect_language(dir)?;
     let output = output_path(dir)?;
@@ -70,7 +69,6 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildOutcome> {
         None
     };
     Ok(BuildOutcome {
-        language,
         size: bytes.len() as u64,
         component: output,
         report,
@@ -79,7 +77,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildOutcome> {
 }
 
 /// Which language the project in `dir` is written in, from the files that are there.
-pub fn detect_language(dir: &Path) -> anyhow::Result<Language> {
+pub(crate) fn detect_language(dir: &Path) -> anyhow::Result<Language> {
     if !dir.is_dir() {
         bail!("{} is not a folder", dir.display());
     }
@@ -268,13 +266,30 @@ fn precompile(dir: &Path, component: &Path) -> anyhow::Result<Duration> {
     let started = Instant::now();
     engine
         .component(&ComponentSource::File(component.to_path_buf()))
-        .map_err(|error| anyhow::anyhow!(error))?;
+        .map_err(|error| compile_failure(&error))?;
     Ok(started.elapsed())
+}
+
+/// A compile error as the command's error. Its text already holds its causes, so it goes as that
+/// text alone: `main` prints an error with its chain (`{:#}`), which would repeat each cause.
+fn compile_failure(error: &CompileError) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compile_error_prints_its_cause_once() {
+        let error = CompileError::Read {
+            component: "m.wasm".into(),
+            source: std::io::Error::other("disk on fire"),
+        };
+        // As `main` prints it.
+        let printed = format!("{:#}", compile_failure(&error));
+        assert_eq!(printed, "cannot compile m.wasm: disk on fire");
+    }
 
     #[test]
     fn the_language_comes_from_the_project_files() {

@@ -53,7 +53,7 @@ const SDK_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
 
 /// What `mlhost init` is asked to make.
 #[derive(Debug, Clone)]
-pub struct InitOptions {
+pub(crate) struct InitOptions {
     /// The project's (and the model's) name.
     pub name: String,
     pub language: Language,
@@ -64,7 +64,7 @@ pub struct InitOptions {
 }
 
 /// Writes the project; returns its folder.
-pub fn init(options: &InitOptions) -> anyhow::Result<PathBuf> {
+pub(crate) fn init(options: &InitOptions) -> anyhow::Result<PathBuf> {
     check_name(&options.name)?;
     let dir = options
         .dir

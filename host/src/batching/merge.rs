@@ -8,7 +8,7 @@ use crate::codec::{InferenceRequest, ParameterValue, Parameters, TIMEOUT_PARAMET
 /// What requests must agree on to share a batch: input names, datatypes and trailing
 /// dimensions, requested outputs, and request parameters (which may change the computation).
 #[derive(Debug, Clone, PartialEq)]
-pub struct BatchKey {
+pub(crate) struct BatchKey {
     inputs: Vec<(String, crate::codec::DataType, Vec<u64>, Parameters)>,
     outputs: Vec<(String, Parameters)>,
     parameters: Parameters,
@@ -22,7 +22,7 @@ fn sorted(parameters: &Parameters) -> Parameters {
 
 /// The batch key and row count of a request, or `None` when it cannot be batched (no inputs, a
 /// scalar input, or inputs that disagree on their number of rows).
-pub fn batch_key(request: &InferenceRequest) -> Option<(BatchKey, u64)> {
+pub(crate) fn batch_key(request: &InferenceRequest) -> Option<(BatchKey, u64)> {
     let rows = *request.inputs.first()?.shape.first()?;
     let mut inputs = Vec::with_capacity(request.inputs.len());
     for input in &request.inputs {
@@ -63,7 +63,7 @@ pub fn batch_key(request: &InferenceRequest) -> Option<(BatchKey, u64)> {
 }
 
 /// Concatenates requests that share a [`BatchKey`] into one request along dimension 0.
-pub fn merge(requests: &[&InferenceRequest]) -> InferenceRequest {
+pub(crate) fn merge(requests: &[&InferenceRequest]) -> InferenceRequest {
     let first = requests[0];
     let inputs = first
         .inputs
@@ -109,7 +109,7 @@ pub fn merge(requests: &[&InferenceRequest]) -> InferenceRequest {
 
 /// Splits the outputs of a batch back by each request's row count. Every output must have as
 /// many rows as the batch; otherwise no request gets anyone's rows.
-pub fn split(outputs: &[Tensor], rows: &[u64]) -> Result<Vec<Vec<Tensor>>, String> {
+pub(crate) fn split(outputs: &[Tensor], rows: &[u64]) -> Result<Vec<Vec<Tensor>>, String> {
     let total: u64 = rows.iter().sum();
     let mut answers: Vec<Vec<Tensor>> = vec![Vec::with_capacity(outputs.len()); rows.len()];
     for output in outputs {

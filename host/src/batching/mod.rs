@@ -6,7 +6,7 @@
 //! the model's workers and goes on gathering while the batch runs. Each request gets exactly its
 //! own rows back (or the batch's error). The queue is bounded: a full one refuses at once.
 
-pub mod merge;
+pub(crate) mod merge;
 
 use crate::codec::InferenceRequest;
 use crate::metrics::ModelMetrics;
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// When and how much to batch.
 #[derive(Debug, Clone, Copy)]
-pub struct BatchOptions {
+pub(crate) struct BatchOptions {
     /// Most rows in one batch.
     pub max_batch_size: u64,
     /// Longest a batch waits to fill, from its first request's arrival.
@@ -46,7 +46,7 @@ impl Item {
 }
 
 /// The batching front of one model's worker pool.
-pub struct Batcher {
+pub(crate) struct Batcher {
     items: mpsc::Sender<Item>,
     pool: Arc<WorkerPool>,
     options: BatchOptions,
@@ -56,7 +56,11 @@ pub struct Batcher {
 impl Batcher {
     /// Starts the batching task for `pool` (needs a tokio runtime context); queue lengths and
     /// batch sizes go to `metrics`.
-    pub fn start(pool: Arc<WorkerPool>, options: BatchOptions, metrics: Arc<ModelMetrics>) -> Self {
+    pub(crate) fn start(
+        pool: Arc<WorkerPool>,
+        options: BatchOptions,
+        metrics: Arc<ModelMetrics>,
+    ) -> Self {
         let (items, receiver) = mpsc::channel(options.queue_capacity.max(1));
         tokio::spawn(gather(receiver, pool.clone(), options, metrics.clone()));
         Batcher {
@@ -68,7 +72,7 @@ impl Batcher {
     }
 
     /// Runs a request in a batch (or alone, when it cannot share one or is larger than a batch).
-    pub async fn infer(
+    pub(crate) async fn infer(
         &self,
         request: InferenceRequest,
         spec: CallSpec,

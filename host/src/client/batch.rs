@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 /// How a batch runs.
 #[derive(Debug, Clone)]
-pub struct BatchOptions<'a> {
+pub(crate) struct BatchOptions<'a> {
     pub model: &'a str,
     pub version: Option<&'a str>,
     /// Requests in flight at once.
@@ -32,14 +32,14 @@ pub struct BatchOptions<'a> {
 
 /// What a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchSummary {
+pub(crate) struct BatchSummary {
     pub succeeded: u64,
     pub failed: u64,
     pub elapsed: Duration,
 }
 
 /// Sends every request of `input` and writes the answers to `output`.
-pub async fn run_batch(
+pub(crate) async fn run_batch(
     client: &InferenceClient,
     options: &BatchOptions<'_>,
     input: &Path,
@@ -146,7 +146,7 @@ fn error_line(index: u64, status: &str, message: &str) -> String {
 
 /// Runs `call` until it succeeds, fails for good, or `retries` more attempts failed; waits
 /// 100 ms, 200 ms, 400 ms, ... (at most 5 s) between attempts.
-pub async fn with_retries<T, F, Fut>(retries: u32, mut call: F) -> Result<T, RequestError>
+pub(crate) async fn with_retries<T, F, Fut>(retries: u32, mut call: F) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, RequestError>>,

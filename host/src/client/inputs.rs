@@ -9,11 +9,11 @@ use std::path::Path;
 
 /// The most elements one tensor may hold on the client's side (2^31; servers set their own
 /// limit, mlhost's default is 2^28).
-pub const MAX_ELEMENTS: u64 = 1 << 31;
+pub(crate) const MAX_ELEMENTS: u64 = 1 << 31;
 
 /// Where a request's inputs come from.
 #[derive(Debug, Default)]
-pub struct RequestSources<'a> {
+pub(crate) struct RequestSources<'a> {
     /// A JSON request (the protocol's body); `-` reads standard input.
     pub json_file: Option<&'a Path>,
     /// `NAME=FILE.npy` pairs.
@@ -27,7 +27,7 @@ pub struct RequestSources<'a> {
 }
 
 /// Builds the request; every input is checked against its shape and datatype.
-pub fn build_request(sources: &RequestSources<'_>) -> anyhow::Result<InferenceRequest> {
+pub(crate) fn build_request(sources: &RequestSources<'_>) -> anyhow::Result<InferenceRequest> {
     let mut request = match sources.json_file {
         Some(path) => {
             let body = if path == Path::new("-") {
@@ -81,7 +81,7 @@ pub fn build_request(sources: &RequestSources<'_>) -> anyhow::Result<InferenceRe
 /// Parses `NAME[:DATATYPE][:SHAPE]=VALUES`, e.g. `x=1,2,3`, `x:FP32:2x2=1,2,3,4` or
 /// `text:BYTES=hello,world`. Numbers default to FP64, `true`/`false` to BOOL, anything else to
 /// BYTES; the shape defaults to the number of values.
-pub fn parse_tensor(spec: &str) -> anyhow::Result<Tensor> {
+pub(crate) fn parse_tensor(spec: &str) -> anyhow::Result<Tensor> {
     let (head, values) = spec.split_once('=').with_context(|| {
         format!("--tensor '{spec}': write NAME[:DATATYPE][:SHAPE]=VALUES, e.g. x:FP32:2x2=1,2,3,4")
     })?;

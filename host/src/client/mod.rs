@@ -4,11 +4,11 @@
 //! the outputs printed; or, with `--batch`, a file of JSON lines sent concurrently (see
 //! [`batch`]).
 
-pub mod batch;
-pub mod inputs;
-pub mod npy;
-pub mod print;
-pub mod transport;
+pub(crate) mod batch;
+pub(crate) mod inputs;
+pub(crate) mod npy;
+pub(crate) mod print;
+pub(crate) mod transport;
 
 use anyhow::{Context, bail};
 use batch::{BatchOptions, run_batch, with_retries};
@@ -22,7 +22,7 @@ use transport::{ClientOptions, InferenceClient, Protocol};
 
 /// Options of `mlhost infer` (MLServer's `mlserver infer` names where they exist).
 #[derive(Debug, Args)]
-pub struct InferArgs {
+pub(crate) struct InferArgs {
     /// The model to call.
     #[arg(value_name = "MODEL")]
     pub model: String,
@@ -81,7 +81,7 @@ pub struct InferArgs {
 }
 
 /// Runs `mlhost infer`; the exit code is non-zero when a request failed.
-pub fn run(args: &InferArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &InferArgs) -> anyhow::Result<ExitCode> {
     if !(args.timeout > 0.0 && args.timeout < 1e9) {
         bail!("--timeout must be a positive number of seconds");
     }

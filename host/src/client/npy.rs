@@ -11,7 +11,7 @@ use crate::codec::{DataType, Tensor, checked_shape};
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Reads an `.npy` file's bytes as the tensor `name`, with at most `max_elements` elements.
-pub fn read_npy(bytes: &[u8], name: &str, max_elements: u64) -> Result<Tensor, String> {
+pub(crate) fn read_npy(bytes: &[u8], name: &str, max_elements: u64) -> Result<Tensor, String> {
     let rest = bytes
         .strip_prefix(b"\x93NUMPY")
         .ok_or("not a .npy file (no \\x93NUMPY magic)")?;

@@ -6,7 +6,7 @@ use crate::codec::{DataType, InferenceResponse, ParameterValue, Tensor};
 /// The response as the protocol's JSON body, on one line. JSON carries text only: a BYTES
 /// output with an element that is not UTF-8 is written in base64, all of it, with the
 /// `content_type` parameter `base64` (MLServer's codec for such data).
-pub fn response_json(response: &InferenceResponse) -> String {
+pub(crate) fn response_json(response: &InferenceResponse) -> String {
     let needs_base64 = |output: &Tensor| {
         output.datatype == DataType::Bytes
             && output
@@ -61,7 +61,7 @@ fn base64_elements(tensor: &Tensor) -> Tensor {
 
 /// The response for people: a heading, then `NAME DATATYPE [SHAPE] = DATA` per output, the data
 /// nested along the shape.
-pub fn response_text(response: &InferenceResponse) -> String {
+pub(crate) fn response_text(response: &InferenceResponse) -> String {
     let json: serde_json::Value =
         serde_json::from_str(&response_json(response)).expect("our own JSON parses");
     let mut text = format!("model: {}", response.model_name);

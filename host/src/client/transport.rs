@@ -2,10 +2,9 @@
 //! tensor data) or gRPC (`inference.GRPCInferenceService`).
 
 use super::inputs::MAX_ELEMENTS;
-use crate::codec::json::{decode_response, encode_request};
-use crate::codec::{InferenceRequest, InferenceResponse};
-use crate::protocol::grpc::convert;
-use crate::protocol::grpc::pb::grpc_inference_service_client::GrpcInferenceServiceClient;
+use crate::codec::grpc::pb::grpc_inference_service_client::GrpcInferenceServiceClient;
+use crate::codec::json::{HEADER_LENGTH as JSON_LENGTH_HEADER, decode_response, encode_request};
+use crate::codec::{InferenceRequest, InferenceResponse, grpc as convert};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,19 +17,16 @@ use tonic::transport::Channel;
 /// The largest response accepted (1 GiB).
 const MAX_RESPONSE_BYTES: usize = 1 << 30;
 
-/// The binary tensor extension's header: the length of the JSON part of a body.
-const JSON_LENGTH_HEADER: &str = crate::protocol::binary::HEADER_LENGTH;
-
 /// The protocol a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     Rest,
     Grpc,
 }
 
 /// How a client reaches its server.
 #[derive(Debug, Clone)]
-pub struct ClientOptions {
+pub(crate) struct ClientOptions {
     pub protocol: Protocol,
     /// `host:port` or `http://host:port[/prefix]`.
     pub url: String,
@@ -44,7 +40,7 @@ pub struct ClientOptions {
 
 /// Why a call failed, and whether trying again may help.
 #[derive(Debug, Clone)]
-pub struct RequestError {
+pub(crate) struct RequestError {
     pub message: String,
     /// A connection failure, a timeout or an overloaded server: worth a retry.
     pub retryable: bool,
@@ -58,7 +54,7 @@ impl std::fmt::Display for RequestError {
 
 /// A connected client (cheap to clone: clones share connections).
 #[derive(Clone)]
-pub struct InferenceClient {
+pub(crate) struct InferenceClient {
     options: ClientOptions,
     kind: ClientKind,
 }
@@ -74,7 +70,7 @@ enum ClientKind {
 
 impl InferenceClient {
     /// Makes a client; connections open on the first call.
-    pub fn new(options: ClientOptions) -> anyhow::Result<Self> {
+    pub(crate) fn new(options: ClientOptions) -> anyhow::Result<Self> {
         let base = base_url(&options.url)?;
         let kind = match options.protocol {
             Protocol::Rest => {
@@ -102,7 +98,7 @@ impl InferenceClient {
     }
 
     /// Sends one request to `model` (and `version`) and waits for its response.
-    pub async fn infer(
+    pub(crate) async fn infer(
         &self,
         model: &str,
         version: Option<&str>,

@@ -13,10 +13,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 /// The parameter naming a content type.
-pub const CONTENT_TYPE: &str = "content_type";
+pub(crate) const CONTENT_TYPE: &str = "content_type";
 
 /// The content type in `parameters`, if it names one.
-pub fn of(parameters: &Parameters) -> Option<&str> {
+pub(crate) fn of(parameters: &Parameters) -> Option<&str> {
     parameters.iter().find_map(|(name, value)| match value {
         ParameterValue::String(value) if name == CONTENT_TYPE => Some(value.as_str()),
         _ => None,
@@ -25,7 +25,7 @@ pub fn of(parameters: &Parameters) -> Option<&str> {
 
 /// Fills in the content types the request leaves out from the model's settings: the model's
 /// default for the request, and each declared input's for that input.
-pub fn apply_defaults(
+pub(crate) fn apply_defaults(
     request: &mut InferenceRequest,
     model_default: Option<&str>,
     declared_inputs: &[TensorMetadata],
@@ -56,7 +56,7 @@ pub fn apply_defaults(
 }
 
 /// Checks inputs against their content types and decodes the `base64` ones to their bytes.
-pub fn decode_inputs(request: &mut InferenceRequest) -> Result<(), String> {
+pub(crate) fn decode_inputs(request: &mut InferenceRequest) -> Result<(), String> {
     for input in &mut request.inputs {
         match of(&input.parameters) {
             Some("base64") => {
@@ -87,7 +87,7 @@ pub fn decode_inputs(request: &mut InferenceRequest) -> Result<(), String> {
 
 /// Gives every output a content type (the runtime's, or the one its datatype implies) and
 /// encodes `base64` outputs.
-pub fn encode_outputs(outputs: &mut [Tensor]) -> Result<(), String> {
+pub(crate) fn encode_outputs(outputs: &mut [Tensor]) -> Result<(), String> {
     for output in outputs {
         let content_type = match of(&output.parameters) {
             Some("base64") => {

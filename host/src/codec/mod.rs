@@ -4,11 +4,13 @@
 //! the inference core and the wasm executor see nothing else. Tensor data is always held as
 //! little-endian bytes, the layout that crosses into the runtime unchanged.
 
-pub mod content_type;
-pub mod json;
+pub(crate) mod content_type;
+pub(crate) mod grpc;
+pub(crate) mod json;
 mod tensor;
 
-pub use tensor::{DataType, Tensor, TensorError, checked_shape};
+pub use tensor::{DataType, Tensor};
+pub(crate) use tensor::{TensorError, checked_shape};
 
 /// A parameter value, as the protocol allows them.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,11 +23,15 @@ pub enum ParameterValue {
 }
 
 /// Named parameters of a request, tensor or response, in the order they arrived.
-pub type Parameters = Vec<(String, ParameterValue)>;
+pub(crate) type Parameters = Vec<(String, ParameterValue)>;
 
 /// The request parameter holding a client's timeout in microseconds (Triton's protocol): it
 /// belongs to its request alone, so batches leave it out.
-pub const TIMEOUT_PARAMETER: &str = "timeout";
+pub(crate) const TIMEOUT_PARAMETER: &str = "timeout";
+
+/// The parameter carrying MLServer's custom headers between a runtime and the server: the text
+/// of a JSON object of strings (a request body may give it as an object).
+pub(crate) const HEADERS_PARAMETER: &str = "headers";
 
 /// An output the client asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +51,7 @@ pub struct InferenceRequest {
 
 /// The answer to one inference request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InferenceResponse {
+pub(crate) struct InferenceResponse {
     pub model_name: String,
     pub model_version: Option<String>,
     pub id: Option<String>,

@@ -114,7 +114,10 @@ pub enum TensorError {
 
 /// Converts a protocol shape to unsigned dimensions, checking for negative dimensions and for
 /// an element count that overflows or passes `max_elements`. Returns the shape and its count.
-pub fn checked_shape(shape: &[i64], max_elements: u64) -> Result<(Vec<u64>, u64), TensorError> {
+pub(crate) fn checked_shape(
+    shape: &[i64],
+    max_elements: u64,
+) -> Result<(Vec<u64>, u64), TensorError> {
     let mut dims = Vec::with_capacity(shape.len());
     let mut count: u64 = 1;
     for &dim in shape {

@@ -33,7 +33,7 @@ const ENV_PREFIXES: [&str; 2] = ["MLHOST_", "MLSERVER_"];
 
 /// Loads `settings.json` (when `file` is given and exists), then applies environment overrides
 /// read through `env` (`MLHOST_HTTP_PORT`, `MLSERVER_HTTP_PORT`, ...).
-pub fn load_settings(
+pub(crate) fn load_settings(
     file: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Settings, ConfigError> {
@@ -79,7 +79,7 @@ pub fn load_settings(
 }
 
 /// Loads one `model-settings.json`.
-pub fn load_model_settings(path: &Path) -> Result<ModelSettings, ConfigError> {
+pub(crate) fn load_model_settings(path: &Path) -> Result<ModelSettings, ConfigError> {
     let fields = read_object(path)?;
     deserialize(Value::Object(fields), &path.display().to_string())
 }

@@ -10,8 +10,8 @@
 mod load;
 mod model;
 
-pub use load::{ConfigError, load_model_settings, load_settings};
-pub use model::{ModelParameters, ModelSettings, TensorSettings};
+pub(crate) use load::{ConfigError, load_model_settings, load_settings};
+pub(crate) use model::{ModelSettings, TensorSettings};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,7 +19,7 @@ use serde_json::Value;
 /// MLServer's `cors_settings`: which browser origins may call the REST API.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct CorsSettings {
+pub(crate) struct CorsSettings {
     /// Origins allowed (`"*"` for any).
     pub allow_origins: Vec<String>,
     /// A regular expression origins may match instead.
@@ -54,7 +54,7 @@ impl Default for CorsSettings {
 /// The server's settings (`settings.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Debug mode: sets the log level to `debug` unless `logging_settings` says otherwise.
     pub debug: bool,
     /// Worker threads (each with its own instance of the model) per model.
@@ -181,7 +181,7 @@ impl Default for Settings {
 
 impl Settings {
     /// Names of the MLServer-only settings that are set: mlhost accepts and ignores them.
-    pub fn ignored_fields(&self) -> Vec<&'static str> {
+    pub(crate) fn ignored_fields(&self) -> Vec<&'static str> {
         let fields: [(&'static str, &Option<Value>); 12] = [
             ("parallel_workers_timeout", &self.parallel_workers_timeout),
             ("environments_dir", &self.environments_dir),
@@ -210,7 +210,7 @@ impl Settings {
     }
 
     /// The folder of the compilation cache, or `None` when it is off.
-    pub fn compilation_cache(&self) -> Option<std::path::PathBuf> {
+    pub(crate) fn compilation_cache(&self) -> Option<std::path::PathBuf> {
         match self.compilation_cache_dir.as_deref() {
             None => Some(crate::wasm::CompilationCache::default_dir()),
             Some("") => None,
@@ -221,7 +221,7 @@ impl Settings {
     /// The `tracing` filter directive the settings ask for: `logging_settings` when it is a
     /// level or a filter directive (MLServer's logging-config files and dicts are not read),
     /// else `debug` in debug mode, else `info`.
-    pub fn log_filter(&self) -> String {
+    pub(crate) fn log_filter(&self) -> String {
         match self.logging_settings.as_ref().and_then(Value::as_str) {
             Some(level) if is_filter_directive(level) => level.to_string(),
             _ if self.debug => "debug".to_string(),
@@ -230,7 +230,7 @@ impl Settings {
     }
 
     /// Whether `logging_settings` was given in a form mlhost does not read (a file or a dict).
-    pub fn logging_settings_ignored(&self) -> bool {
+    pub(crate) fn logging_settings_ignored(&self) -> bool {
         match &self.logging_settings {
             None | Some(Value::Null) => false,
             Some(Value::String(text)) => !is_filter_directive(text),
@@ -239,7 +239,7 @@ impl Settings {
     }
 
     /// Checks values whose type is right but whose value is not usable; names the field.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         const YEAR: f64 = 365.0 * 24.0 * 3600.0;
         if !(self.timeout_seconds > 0.0 && self.timeout_seconds <= YEAR) {
             return Err((

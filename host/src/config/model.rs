@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 /// A model's settings, with MLServer's field names and defaults.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
-pub struct ModelSettings {
+pub(crate) struct ModelSettings {
     /// The model's name; defaults to its folder's name.
     pub name: Option<String>,
     /// The runtime: a built-in runtime's name, or the path of a `.wasm` component relative to the
@@ -44,7 +44,7 @@ pub struct ModelSettings {
 
 impl ModelSettings {
     /// The fields that are set but that mlhost does not act on (yet).
-    pub fn ignored_fields(&self) -> Vec<&'static str> {
+    pub(crate) fn ignored_fields(&self) -> Vec<&'static str> {
         let mut ignored = Vec::new();
         if self
             .warm_workers
@@ -69,7 +69,7 @@ impl ModelSettings {
 /// As in MLServer, entries other than the named ones are allowed; they reach the runtime.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
-pub struct ModelParameters {
+pub(crate) struct ModelParameters {
     /// Where the model's artefacts are: a file or folder, relative to the model's folder.
     pub uri: Option<String>,
     /// The model's version.
@@ -88,7 +88,7 @@ pub struct ModelParameters {
 /// A declared input or output (`inputs` / `outputs` of model-settings.json).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct TensorSettings {
+pub(crate) struct TensorSettings {
     pub name: String,
     pub datatype: String,
     pub shape: Vec<i64>,

@@ -32,7 +32,7 @@ const RESERVED_PREFIXES: &[&str] = &["grpc-", "access-control-"];
 
 /// A request's deadline and headers, as its front end received them.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     /// How long the client will wait (gRPC's `grpc-timeout`); the core applies the shortest of
     /// it, the request's `timeout` parameter and the model's limit.
     pub timeout: Option<Duration>,
@@ -43,7 +43,7 @@ pub struct RequestContext {
 impl RequestContext {
     /// A context holding `transport` headers, joined over any `headers` parameter the request
     /// body gave (which this takes out of the request: headers travel here, not as parameters).
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         request: &mut InferenceRequest,
         transport: impl IntoIterator<Item = (&'a str, &'a str)>,
         timeout: Option<Duration>,
@@ -65,7 +65,7 @@ impl RequestContext {
 /// Takes the `headers` parameter out of a runtime's response: the headers to send, leaving out
 /// the ones a runtime may not set (front ends also drop names and values their transport cannot
 /// carry).
-pub fn take_response_headers(parameters: &mut Parameters) -> Headers {
+pub(super) fn take_response_headers(parameters: &mut Parameters) -> Headers {
     let mut headers = headers::take_parameter(parameters).unwrap_or_default();
     headers.retain_mut(|(name, _)| {
         name.make_ascii_lowercase();

@@ -5,7 +5,7 @@ use crate::repository::{LookupError, RepositoryError};
 use crate::workers::{CallError, PoolError};
 
 /// Any error a cause can be boxed as.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What kind of failure an error is, as a client should learn it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,103 +9,120 @@ use crate::codec::{InferenceRequest, InferenceResponse, Parameters, Tensor, cont
 use crate::repository::LoadedModel;
 use crate::stats::CallTimings;
 use crate::workers::headers::Headers;
-use crate::workers::{CallSpec, DEADLINE_GRACE, PartialResponse, PoolError};
+use crate::workers::{CallSpec, DEADLINE_GRACE, PartialResponse, PoolError, STREAM_CAPACITY};
+use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// The core's answer to one request: the response, and the headers its runtime set.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub response: InferenceResponse,
     pub headers: Headers,
 }
 
 /// The replies to one request of a streaming endpoint, as they come; an error ends them.
-pub type ResponseStream = mpsc::Receiver<Result<Reply, ServiceError>>;
-
-/// How many replies of a stream wait for a slow client before the runtime is held back.
-const STREAM_REPLIES: usize = 16;
+pub(super) type ResponseStream = mpsc::Receiver<Result<Reply, ServiceError>>;
 
 impl InferenceService {
     /// Checks a request against the model and runs it on the model's workers; records the
     /// outcome in the model's statistics.
-    pub async fn infer(
+    pub(crate) async fn infer(
         &self,
         model: &LoadedModel,
         request: InferenceRequest,
         context: RequestContext,
     ) -> Result<Reply, ServiceError> {
-        let received = Instant::now();
-        let inferences = model.stats.inferences(&request);
-        match run(model, request, context, received).await {
-            Ok((reply, timings)) => {
-                record_success(model, inferences, received.elapsed(), &timings);
-                Ok(reply)
-            }
-            Err(error) => {
-                record_failure(model, received.elapsed());
-                Err(error)
-            }
-        }
+        // A failure, or a client that left (this future dropped), is counted by the outcome.
+        let mut outcome = Outcome::new(model, &request);
+        let (reply, timings) = run(model, request, context, outcome.received).await?;
+        outcome.success(&timings);
+        Ok(reply)
     }
 
     /// Checks a request and starts it for a streaming endpoint: the runtime may answer with
     /// several responses, which the stream yields as they come. A request that fails its checks
     /// fails here, before any response. A client that reads slowly holds the runtime back (the
     /// channels are bounded); none is held past the request's deadline.
-    pub fn infer_stream(
+    pub(crate) fn infer_stream(
         &self,
         model: Arc<LoadedModel>,
         mut request: InferenceRequest,
         context: RequestContext,
     ) -> Result<ResponseStream, ServiceError> {
-        let received = Instant::now();
-        let inferences = model.stats.inferences(&request);
-        let timeout = prepare(&model, &mut request, &context).inspect_err(|_| {
-            record_failure(&model, received.elapsed());
-        })?;
-        let (replies, stream) = mpsc::channel(STREAM_REPLIES);
+        let outcome = Outcome::new(model, &request);
+        let timeout = prepare(&outcome.model, &mut request, &context)?;
+        let (replies, stream) = mpsc::channel(STREAM_CAPACITY);
         let spec = CallSpec {
-            deadline: received + timeout,
+            deadline: outcome.received + timeout,
             timeout,
             headers: context.headers,
         };
-        let streamed = Streamed {
-            model,
-            received,
-            inferences,
-            replies,
-        };
-        tokio::spawn(async move {
+        let mut streamed = Streamed { outcome, replies };
+        let task = async move {
             // The call itself ends by its deadline (and grace); this bounds a client that keeps
-            // its connection but stops reading.
+            // its connection but stops reading (dropping `streamed` counts it as failed).
             let abandon = spec.deadline + 2 * DEADLINE_GRACE;
-            let run = streamed.run(request, spec);
-            if tokio::time::timeout_at(abandon.into(), run).await.is_err() {
-                record_failure(&streamed.model, streamed.received.elapsed());
-            }
-        });
+            let _ = tokio::time::timeout_at(abandon.into(), streamed.run(request, spec)).await;
+        };
+        // The request's span: what the call logs names the request.
+        tokio::spawn(tracing::Instrument::in_current_span(task));
         Ok(stream)
     }
 }
 
-/// Records a request that succeeded after `total` in the model's statistics and metrics.
-fn record_success(model: &LoadedModel, inferences: u64, total: Duration, timings: &CallTimings) {
-    model.stats.record_success(inferences, total, timings);
-    model.metrics.success.inc();
-    let compute = timings.total();
-    model
-        .metrics
-        .queue_seconds
-        .observe(total.saturating_sub(compute).as_secs_f64());
-    model.metrics.compute_seconds.observe(compute.as_secs_f64());
+/// A request's outcome in its model's statistics and metrics, recorded exactly once: a request
+/// whose success was not recorded when this is dropped — it failed, its client left and its
+/// future was dropped, or its stream was abandoned — counts as failed.
+struct Outcome<M: Deref<Target = LoadedModel>> {
+    model: M,
+    received: Instant,
+    inferences: u64,
+    recorded: bool,
 }
 
-/// Records a request that failed after `total`.
-fn record_failure(model: &LoadedModel, total: Duration) {
-    model.stats.record_failure(total);
-    model.metrics.failure.inc();
+impl<M: Deref<Target = LoadedModel>> Outcome<M> {
+    /// The outcome of `request` on `model`, received now.
+    fn new(model: M, request: &InferenceRequest) -> Self {
+        let inferences = model.stats.inferences(request);
+        Outcome {
+            model,
+            received: Instant::now(),
+            inferences,
+            recorded: false,
+        }
+    }
+
+    /// Records the request as succeeded, its run having taken `timings`.
+    fn success(&mut self, timings: &CallTimings) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        let (model, total) = (&self.model, self.received.elapsed());
+        model.stats.record_success(self.inferences, total, timings);
+        model.metrics.success.inc();
+        let compute = timings.total();
+        model
+            .metrics
+            .queue_seconds
+            .observe(total.saturating_sub(compute).as_secs_f64());
+        model.metrics.compute_seconds.observe(compute.as_secs_f64());
+    }
+
+    /// Records the request as failed.
+    fn failure(&mut self) {
+        if !std::mem::replace(&mut self.recorded, true) {
+            self.model.stats.record_failure(self.received.elapsed());
+            self.model.metrics.failure.inc();
+        }
+    }
+}
+
+impl<M: Deref<Target = LoadedModel>> Drop for Outcome<M> {
+    fn drop(&mut self) {
+        self.failure();
+    }
 }
 
 /// Runs one request on `model`: content types, checks, deadline, the call, and the outputs'
@@ -163,21 +180,21 @@ fn respond(
     })
 }
 
-/// A streamed request in flight: where its replies go, and what to record of it.
+/// A streamed request in flight: where its replies go, and its outcome.
 struct Streamed {
-    model: Arc<LoadedModel>,
-    received: Instant,
-    inferences: u64,
+    outcome: Outcome<Arc<LoadedModel>>,
     replies: mpsc::Sender<Result<Reply, ServiceError>>,
 }
 
 impl Streamed {
     /// Runs a streamed request (never batched) and forwards its replies: each one the runtime
-    /// sends, then the one it returns unless it returns nothing after sending some.
-    async fn run(&self, request: InferenceRequest, spec: CallSpec) {
+    /// sends, then the one it returns unless it returns nothing after sending some. A client
+    /// that leaves first makes the request a failure.
+    async fn run(&mut self, request: InferenceRequest, spec: CallSpec) {
         let id = request.id.clone();
+        let model = self.outcome.model.clone();
         let (sink, mut partials) = crate::workers::stream_channel();
-        let call = self.model.pool.infer(request, spec, Some(sink));
+        let call = model.pool.infer(request, spec, Some(sink));
         tokio::pin!(call);
         let mut sent = 0usize;
         let result = loop {
@@ -197,17 +214,17 @@ impl Streamed {
                 return;
             }
         }
-        let elapsed = self.received.elapsed();
         match result {
             Ok(output) => {
-                record_success(&self.model, self.inferences, elapsed, &output.timings);
+                // Counted before the last reply goes out: a client that has it finds it counted.
+                self.outcome.success(&output.timings);
                 if sent == 0 || !output.outputs.is_empty() || !output.parameters.is_empty() {
-                    let reply = respond(&self.model, &id, output.outputs, output.parameters);
+                    let reply = respond(&model, &id, output.outputs, output.parameters);
                     let _ = self.replies.send(reply).await;
                 }
             }
             Err(error) => {
-                record_failure(&self.model, elapsed);
+                self.outcome.failure();
                 let _ = self.replies.send(Err(error.into())).await;
             }
         }
@@ -216,11 +233,7 @@ impl Streamed {
     /// Sends one early response on; false when the client has gone (dropping the receiver of
     /// the runtime's responses then stops its sends).
     async fn forward(&self, id: &Option<String>, partial: PartialResponse) -> bool {
-        let reply = respond(&self.model, id, partial.outputs, partial.parameters);
-        if self.replies.send(reply).await.is_err() {
-            record_failure(&self.model, self.received.elapsed());
-            return false;
-        }
-        true
+        let reply = respond(&self.outcome.model, id, partial.outputs, partial.parameters);
+        self.replies.send(reply).await.is_ok()
     }
 }

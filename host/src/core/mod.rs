@@ -12,17 +12,18 @@ mod context;
 mod error;
 mod infer;
 
-pub use crate::workers::headers::Headers;
-pub use context::RequestContext;
-pub use error::{BoxError, ErrorKind, ServiceError};
-pub use infer::{Reply, ResponseStream};
+pub(crate) use crate::workers::STREAM_CAPACITY;
+pub(crate) use crate::workers::headers::Headers;
+pub(crate) use context::RequestContext;
+pub(crate) use error::{ErrorKind, ServiceError};
+pub(crate) use infer::Reply;
 
 use crate::repository::{IndexEntry, LoadedModel, LookupError, Repository};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The protocol extensions mlhost implements, as `GET /v2` lists them.
-pub const EXTENSIONS: &[&str] = &[
+pub(crate) const EXTENSIONS: &[&str] = &[
     "model_repository",
     "binary_tensor_data",
     "statistics",
@@ -31,7 +32,7 @@ pub const EXTENSIONS: &[&str] = &[
 
 /// What `GET /v2` reports.
 #[derive(Debug, Clone)]
-pub struct ServerInfo {
+pub(crate) struct ServerInfo {
     pub name: String,
     pub version: String,
     pub extensions: Vec<String>,
@@ -39,14 +40,14 @@ pub struct ServerInfo {
 
 /// Whether a model version can serve.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     Ready,
     /// Known, but not ready, with the reason.
     NotReady(String),
 }
 
 /// A model and the versions the repository holds of it (its metadata's `versions`).
-pub struct ModelDescription {
+pub(crate) struct ModelDescription {
     pub model: Arc<LoadedModel>,
     pub versions: Vec<String>,
 }
@@ -54,7 +55,7 @@ pub struct ModelDescription {
 /// The one inference core behind REST and gRPC.
 ///
 /// Cheap to share: front ends hold it in an `Arc`.
-pub struct InferenceService {
+pub(crate) struct InferenceService {
     repository: Arc<Repository>,
     info: ServerInfo,
     started: AtomicBool,
@@ -62,7 +63,7 @@ pub struct InferenceService {
 
 impl InferenceService {
     /// A service over `repository`; not ready until [`InferenceService::mark_started`].
-    pub fn new(repository: Arc<Repository>, info: ServerInfo) -> Self {
+    pub(crate) fn new(repository: Arc<Repository>, info: ServerInfo) -> Self {
         InferenceService {
             repository,
             info,
@@ -71,22 +72,22 @@ impl InferenceService {
     }
 
     /// Marks the start-up loading of models as finished: the server is ready from now on.
-    pub fn mark_started(&self) {
+    pub(crate) fn mark_started(&self) {
         self.started.store(true, Ordering::Release);
     }
 
     /// Whether the server is ready for inference (its start-up loading has finished).
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.started.load(Ordering::Acquire)
     }
 
     /// The server's name, version and extensions.
-    pub fn info(&self) -> &ServerInfo {
+    pub(crate) fn info(&self) -> &ServerInfo {
         &self.info
     }
 
     /// The ready model `name` at `version` (its default version when `None`).
-    pub fn model(
+    pub(crate) fn model(
         &self,
         name: &str,
         version: Option<&str>,
@@ -95,7 +96,7 @@ impl InferenceService {
     }
 
     /// The ready model `name` at `version`, with the versions the repository holds of it.
-    pub fn describe(
+    pub(crate) fn describe(
         &self,
         name: &str,
         version: Option<&str>,
@@ -107,7 +108,11 @@ impl InferenceService {
     }
 
     /// Whether model `name` at `version` is ready; an unknown model or version is an error.
-    pub fn readiness(&self, name: &str, version: Option<&str>) -> Result<Readiness, ServiceError> {
+    pub(crate) fn readiness(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Readiness, ServiceError> {
         match self.repository.get(name, version) {
             Ok(_) => Ok(Readiness::Ready),
             Err(error @ LookupError::Unavailable { .. }) => {
@@ -119,7 +124,7 @@ impl InferenceService {
 
     /// The models whose statistics a client asks for: every ready model (no name), every
     /// ready version of model `name` (no version), or that one version.
-    pub fn statistics_models(
+    pub(crate) fn statistics_models(
         &self,
         name: Option<&str>,
         version: Option<&str>,
@@ -140,7 +145,7 @@ impl InferenceService {
     }
 
     /// The repository index (all models, or only the ready ones).
-    pub async fn repository_index(
+    pub(crate) async fn repository_index(
         &self,
         ready_only: bool,
     ) -> Result<Vec<IndexEntry>, ServiceError> {
@@ -148,12 +153,12 @@ impl InferenceService {
     }
 
     /// Loads (or reloads) model `name` from disk.
-    pub async fn load_model(&self, name: &str) -> Result<(), ServiceError> {
+    pub(crate) async fn load_model(&self, name: &str) -> Result<(), ServiceError> {
         Ok(self.repository.load(name).await?)
     }
 
     /// Unloads model `name`.
-    pub async fn unload_model(&self, name: &str) -> Result<(), ServiceError> {
+    pub(crate) async fn unload_model(&self, name: &str) -> Result<(), ServiceError> {
         Ok(self.repository.unload(name).await?)
     }
 }

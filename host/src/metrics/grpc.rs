@@ -25,7 +25,7 @@ const COMMON_GRPC_CODES: [&str; 7] = [
 
 /// Labels of gRPC calls, as py-grpc-prometheus (MLServer's) names them.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct GrpcLabels {
+pub(crate) struct GrpcLabels {
     /// `unary`, `server_stream`, ...
     pub grpc_type: String,
     /// The service, e.g. `inference.GRPCInferenceService`.
@@ -44,7 +44,7 @@ struct GrpcCodeLabels {
 }
 
 /// A gRPC method's series, resolved once.
-pub struct GrpcSeries {
+pub(crate) struct GrpcSeries {
     labels: GrpcLabels,
     started: Counter,
     duration: Histogram,

@@ -16,9 +16,9 @@ mod model;
 mod repository;
 mod rest;
 
-pub use grpc::{GrpcLabels, GrpcSeries};
-pub use model::ModelMetrics;
-pub use rest::InFlight;
+pub(crate) use grpc::{GrpcLabels, GrpcSeries};
+pub(crate) use model::ModelMetrics;
+pub(crate) use rest::InFlight;
 
 use grpc::GrpcMetrics;
 use model::ModelFamilies;
@@ -55,7 +55,7 @@ fn count_family<L: Clone + Hash + Eq>() -> HistogramFamily<L> {
 }
 
 /// Every metric of the server, registered once.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     rest: RestMetrics,
     grpc: GrpcMetrics,
@@ -66,7 +66,7 @@ pub struct Metrics {
 impl Metrics {
     /// Registers every metric; REST ones are named with `rest_prefix` (MLServer's
     /// `metrics_rest_server_prefix`, `rest_server` by default).
-    pub fn new(rest_prefix: &str) -> Self {
+    pub(crate) fn new(rest_prefix: &str) -> Self {
         // Registration order is the exposition's order: REST, gRPC, models, repository.
         let mut registry = Registry::default();
         let rest = RestMetrics::register(&mut registry, rest_prefix);
@@ -83,18 +83,18 @@ impl Metrics {
     }
 
     /// The metric handles of one model version, resolved once.
-    pub fn model(&self, name: &str, version: Option<&str>) -> ModelMetrics {
+    pub(crate) fn model(&self, name: &str, version: Option<&str>) -> ModelMetrics {
         self.model.resolve(name, version)
     }
 
     /// Records how long a model version took to load.
-    pub fn model_loaded(&self, name: &str, version: Option<&str>, took: Duration) {
+    pub(crate) fn model_loaded(&self, name: &str, version: Option<&str>, took: Duration) {
         self.model.loaded(name, version, took);
     }
 
     /// Resolves ahead the series of REST `routes` (method, path template) for the statuses
     /// they commonly answer, so that those requests bump handles without a family's lock.
-    pub fn resolve_rest_routes<'a>(
+    pub(crate) fn resolve_rest_routes<'a>(
         &mut self,
         routes: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) {
@@ -103,23 +103,23 @@ impl Metrics {
 
     /// Marks a REST request as started: it counts as in progress until the returned guard is
     /// given to [`Metrics::rest_finished`] or dropped (a client that went away).
-    pub fn rest_started(&self, method: &str, path: &str) -> InFlight {
+    pub(crate) fn rest_started(&self, method: &str, path: &str) -> InFlight {
         self.rest.started(method, path)
     }
 
     /// Records a REST request answered with `status` after `took`.
-    pub fn rest_finished(&self, in_flight: InFlight, status: u16, took: Duration) {
+    pub(crate) fn rest_finished(&self, in_flight: InFlight, status: u16, took: Duration) {
         self.rest.finished(in_flight, status, took);
     }
 
     /// The series of a gRPC method, resolved once per method name (a map that never changes
     /// after start-up for the service's methods; others take a family's lock).
-    pub fn grpc_method(&self, labels: GrpcLabels) -> Arc<GrpcSeries> {
+    pub(crate) fn grpc_method(&self, labels: GrpcLabels) -> Arc<GrpcSeries> {
         self.grpc.method(labels)
     }
 
     /// Resolves ahead the series of the service's gRPC methods.
-    pub fn resolve_grpc_methods<'a>(
+    pub(crate) fn resolve_grpc_methods<'a>(
         &mut self,
         service: &str,
         methods: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -128,22 +128,22 @@ impl Metrics {
     }
 
     /// Records a gRPC call started.
-    pub fn grpc_started(&self, series: &GrpcSeries) {
+    pub(crate) fn grpc_started(&self, series: &GrpcSeries) {
         series.started();
     }
 
     /// Records a gRPC call answered with `code` (gRPC's name of it, e.g. `OK`) after `took`.
-    pub fn grpc_handled(&self, series: &GrpcSeries, code: &str, took: Duration) {
+    pub(crate) fn grpc_handled(&self, series: &GrpcSeries, code: &str, took: Duration) {
         self.grpc.handled(series, code, took);
     }
 
     /// Sets the models-by-state gauge from the repository's counts.
-    pub fn set_models_by_state(&self, counts: &[(&str, i64)]) {
+    pub(crate) fn set_models_by_state(&self, counts: &[(&str, i64)]) {
         self.repository.set_models_by_state(counts);
     }
 
     /// The Prometheus text exposition of every metric.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

@@ -156,7 +156,7 @@ impl ModelFamilies {
 
 /// One model version's metric handles: cheap clones of the registered series.
 #[derive(Clone, Debug)]
-pub struct ModelMetrics {
+pub(crate) struct ModelMetrics {
     /// Requests answered.
     pub success: Counter,
     /// Requests that failed.

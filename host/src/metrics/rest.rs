@@ -50,7 +50,7 @@ struct RouteSeries {
 }
 
 /// A REST request in progress: leaves the in-progress gauge when dropped.
-pub struct InFlight {
+pub(crate) struct InFlight {
     gauge: Gauge,
     series: Result<Arc<RouteSeries>, RestRouteLabels>,
 }

@@ -6,8 +6,7 @@ use crate::codec::{
 };
 use crate::core::ServiceError;
 
-/// The header giving the length of the JSON part of a body with binary data.
-pub const HEADER_LENGTH: &str = "inference-header-content-length";
+pub(crate) use crate::codec::json::HEADER_LENGTH;
 /// Request parameter: answer every output not chosen otherwise as binary.
 const BINARY_DATA_OUTPUT: &str = "binary_data_output";
 /// Requested-output parameter: answer this output as binary (or not).
@@ -15,7 +14,7 @@ const BINARY_DATA: &str = "binary_data";
 
 /// How a request body is laid out.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum BodyLayout {
+pub(crate) enum BodyLayout {
     /// Plain JSON.
     Json,
     /// JSON of this many bytes, then the inputs' binary data.
@@ -26,7 +25,7 @@ pub enum BodyLayout {
 
 impl BodyLayout {
     /// The layout the `Inference-Header-Content-Length` header announces.
-    pub fn from_header(value: Option<&str>) -> Result<Self, ServiceError> {
+    pub(crate) fn from_header(value: Option<&str>) -> Result<Self, ServiceError> {
         let Some(value) = value else {
             return Ok(BodyLayout::Json);
         };
@@ -40,7 +39,7 @@ impl BodyLayout {
     }
 
     /// Splits a body into its JSON and binary parts.
-    pub fn split(self, body: &[u8]) -> Result<(&[u8], &[u8]), ServiceError> {
+    pub(crate) fn split(self, body: &[u8]) -> Result<(&[u8], &[u8]), ServiceError> {
         match self {
             BodyLayout::Json => Ok((body, &[])),
             BodyLayout::JsonThenBinary(length) if length <= body.len() => Ok(body.split_at(length)),
@@ -56,7 +55,7 @@ impl BodyLayout {
 /// Builds the request of a raw body: all of it is the data of the model's only input, whose
 /// datatype and shape come from the model's metadata (one variable dimension is inferred from
 /// the body's length; a BYTES input takes the whole body as one element).
-pub fn raw_request(
+pub(crate) fn raw_request(
     inputs: &[TensorMetadata],
     body: &[u8],
     max_elements: u64,
@@ -145,7 +144,7 @@ fn infer_shape(declared: &[i64], count: i64) -> Result<Vec<i64>, String> {
 /// Which outputs the client wants as binary data: those it asked so by name, and the others
 /// when the request says `binary_data_output`.
 #[derive(Debug, Default)]
-pub struct BinaryOutputs {
+pub(crate) struct BinaryOutputs {
     default: bool,
     chosen: Vec<(String, bool)>,
 }
@@ -153,7 +152,7 @@ pub struct BinaryOutputs {
 impl BinaryOutputs {
     /// Takes the extension's parameters out of the request (they are for the front end, not for
     /// the runtime) and remembers what they ask.
-    pub fn take_from(request: &mut InferenceRequest) -> Result<Self, ServiceError> {
+    pub(crate) fn take_from(request: &mut InferenceRequest) -> Result<Self, ServiceError> {
         let mut outputs = BinaryOutputs {
             default: take_flag(&mut request.parameters, BINARY_DATA_OUTPUT)?.unwrap_or(false),
             chosen: Vec::new(),
@@ -167,16 +166,11 @@ impl BinaryOutputs {
     }
 
     /// Whether `output` goes as binary data.
-    pub fn is_binary(&self, output: &Tensor) -> bool {
+    pub(crate) fn is_binary(&self, output: &Tensor) -> bool {
         self.chosen
             .iter()
             .find(|(name, _)| *name == output.name)
             .map_or(self.default, |(_, binary)| *binary)
-    }
-
-    /// Whether any output may go as binary data.
-    pub fn any(&self) -> bool {
-        self.default || self.chosen.iter().any(|(_, binary)| *binary)
     }
 }
 
@@ -193,7 +187,7 @@ fn take_flag(parameters: &mut Parameters, name: &str) -> Result<Option<bool>, Se
 }
 
 /// The content type of a reply with binary data.
-pub const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
+pub(crate) const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
 
 #[cfg(test)]
 mod tests {

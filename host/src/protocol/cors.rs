@@ -7,7 +7,7 @@ use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, Expos
 
 /// The CORS layer the settings describe. Entries that are not valid header names, methods or
 /// origins are left out with a warning.
-pub fn layer(settings: &CorsSettings) -> CorsLayer {
+pub(crate) fn layer(settings: &CorsSettings) -> CorsLayer {
     let any = |list: &[String]| list.iter().any(|entry| entry == "*");
     let origins: Vec<HeaderValue> = valid(&settings.allow_origins, "origin");
     let regex = settings

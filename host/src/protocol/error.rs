@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 /// The HTTP status of an error kind.
-pub fn http_status(kind: ErrorKind) -> StatusCode {
+pub(crate) fn http_status(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -19,7 +19,7 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
 }
 
 /// The gRPC code of an error kind.
-pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
+pub(crate) fn grpc_code(kind: ErrorKind) -> tonic::Code {
     match kind {
         ErrorKind::BadRequest => tonic::Code::InvalidArgument,
         ErrorKind::NotFound => tonic::Code::NotFound,
@@ -33,7 +33,7 @@ pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
 /// Logs an error that is the server's side of a failure (a 5xx: the runtime failed, the model
 /// is unavailable or overloaded, the deadline passed) with its causes; a client's mistake is
 /// the client's to read, not the log's.
-pub fn log_server_error(error: &ServiceError) {
+pub(crate) fn log_server_error(error: &ServiceError) {
     match error.kind() {
         ErrorKind::Internal => tracing::error!(error = %error.chain(), "request failed"),
         ErrorKind::Unavailable | ErrorKind::DeadlineExceeded => {
@@ -44,7 +44,7 @@ pub fn log_server_error(error: &ServiceError) {
 }
 
 /// An error answer: the status and `{"error": "..."}`.
-pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
     (
         status,
         axum::Json(serde_json::json!({ "error": message.into() })),

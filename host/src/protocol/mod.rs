@@ -5,26 +5,26 @@
 //! [`crate::core::RequestContext`], calls the core, and encodes the answer; errors map to
 //! status codes in one place ([`error`]).
 
-pub mod binary;
-pub mod cors;
-pub mod error;
-pub mod grpc;
-pub mod model_config;
-pub mod openapi;
-pub mod request_id;
-pub mod rest;
-pub mod routes;
+pub(crate) mod binary;
+pub(crate) mod cors;
+pub(crate) mod error;
+pub(crate) mod grpc;
+pub(crate) mod model_config;
+pub(crate) mod openapi;
+pub(crate) mod request_id;
+pub(crate) mod rest;
+pub(crate) mod routes;
 
 use crate::core::{Headers, ServiceError};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Bodies and messages larger than this are decoded / encoded on a blocking thread, so that
 /// the async threads never spend long on one request.
-pub const INLINE_CODEC_BYTES: usize = 256 * 1024;
+pub(crate) const INLINE_CODEC_BYTES: usize = 256 * 1024;
 
 /// Runs codec work over `bytes` of data (`what`: "decoding", "encoding"): inline when small,
 /// else on a blocking thread.
-pub async fn offload<T: Send + 'static>(
+pub(crate) async fn offload<T: Send + 'static>(
     what: &'static str,
     bytes: usize,
     work: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
@@ -37,9 +37,19 @@ pub async fn offload<T: Send + 'static>(
     })?
 }
 
+/// A request's HTTP headers (or gRPC metadata) the runtime may read: those whose values are
+/// text.
+pub(crate) fn request_headers(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+}
+
 /// The runtime's response headers that HTTP headers (and gRPC metadata) can carry; a name or
 /// value the transport refuses is left out.
-pub fn transport_headers(headers: Headers) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
+pub(crate) fn response_headers(
+    headers: Headers,
+) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
     headers.into_iter().filter_map(|(name, value)| {
         Some((
             HeaderName::try_from(name).ok()?,

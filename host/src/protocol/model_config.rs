@@ -6,11 +6,11 @@ use crate::repository::LoadedModel;
 use serde::Serialize;
 
 /// The backend every mlhost model reports.
-pub const BACKEND: &str = "mlhost";
+pub(crate) const BACKEND: &str = "mlhost";
 
 /// Triton's `ModelConfig`, as far as mlhost has the facts.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ModelConfig {
+pub(crate) struct ModelConfig {
     pub name: String,
     pub platform: String,
     pub backend: String,
@@ -25,7 +25,7 @@ pub struct ModelConfig {
 
 /// An input or output: `ModelInput` / `ModelOutput`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ConfigTensor {
+pub(crate) struct ConfigTensor {
     pub name: String,
     /// Triton's name of the datatype, e.g. `TYPE_FP32`.
     pub data_type: &'static str,
@@ -34,7 +34,7 @@ pub struct ConfigTensor {
 
 /// `ModelDynamicBatching`: how mlhost batches the model.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DynamicBatching {
+pub(crate) struct DynamicBatching {
     pub preferred_batch_size: Vec<i32>,
     pub max_queue_delay_microseconds: u64,
 }
@@ -43,7 +43,7 @@ impl ModelConfig {
     /// The configuration of a loaded model. A model batches (`max_batch_size` > 0) when its
     /// settings give a `max_batch_size` and every input and output has a variable dimension 0,
     /// which the `dims` then leave out.
-    pub fn of(model: &LoadedModel) -> Self {
+    pub(crate) fn of(model: &LoadedModel) -> Self {
         let metadata = &model.metadata;
         let batch_dimension = model.max_batch_size > 0
             && metadata
@@ -86,7 +86,7 @@ impl ModelConfig {
 }
 
 /// The number of Triton's `DataType` enum value named `name` (0, `TYPE_INVALID`, if none).
-pub fn triton_type_number(name: &str) -> i32 {
+pub(crate) fn triton_type_number(name: &str) -> i32 {
     DataType::ALL
         .into_iter()
         .map(triton_type)

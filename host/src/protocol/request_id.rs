@@ -4,13 +4,13 @@ use axum::http::HeaderMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The header carrying a request's id, in and out.
-pub const HEADER: &str = "x-request-id";
+pub(crate) const HEADER: &str = "x-request-id";
 
 /// The longest client-given id kept; a longer (or non-printable) one is replaced.
 const MAX_LENGTH: usize = 128;
 
 /// The request's id: the client's `x-request-id` when it gives a sensible one, else a new one.
-pub fn of(headers: &HeaderMap) -> String {
+pub(crate) fn of(headers: &HeaderMap) -> String {
     headers
         .get(HEADER)
         .and_then(|value| value.to_str().ok())

@@ -4,7 +4,7 @@
 
 /// What a route does; each has one handler (versioned paths share their unversioned route's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
+pub(crate) enum Operation {
     Live,
     Ready,
     ServerMetadata,
@@ -23,7 +23,7 @@ pub enum Operation {
 
 /// One route: method, path (axum's `{param}` syntax, which is OpenAPI's too) and what it does.
 #[derive(Debug, Clone, Copy)]
-pub struct Route {
+pub(crate) struct Route {
     pub method: Method,
     pub path: &'static str,
     pub operation: Operation,
@@ -35,14 +35,14 @@ pub struct Route {
 
 /// The HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     Get,
     Post,
 }
 
 impl Method {
     /// The HTTP name, e.g. `GET`.
-    pub fn http_name(self) -> &'static str {
+    pub(crate) fn http_name(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
@@ -50,7 +50,7 @@ impl Method {
     }
 
     /// The lower-case name OpenAPI uses.
-    pub fn openapi_name(self) -> &'static str {
+    pub(crate) fn openapi_name(self) -> &'static str {
         match self {
             Method::Get => "get",
             Method::Post => "post",
@@ -78,7 +78,7 @@ use Method::{Get, Post};
 use Operation::*;
 
 /// Every route of the REST API.
-pub const ROUTES: &[Route] = &[
+pub(crate) const ROUTES: &[Route] = &[
     route(
         Get,
         "/v2/health/live",

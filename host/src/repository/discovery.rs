@@ -8,7 +8,7 @@ const MODEL_SETTINGS_FILE: &str = "model-settings.json";
 
 /// A model folder found on disk, with its settings read (or the reason they could not be).
 #[derive(Debug)]
-pub struct DiscoveredModel {
+pub(crate) struct DiscoveredModel {
     /// The folder holding `model-settings.json`.
     pub folder: PathBuf,
     /// The model's name: `name`, else the folder's name (its parent's for a version folder).
@@ -25,7 +25,7 @@ pub struct DiscoveredModel {
 ///
 /// Two folders that define the same name and version, and a model folder that holds another
 /// model's folder (its runtime would see the other's files), are reported as errors.
-pub fn discover(root: &Path) -> std::io::Result<Vec<DiscoveredModel>> {
+pub(crate) fn discover(root: &Path) -> std::io::Result<Vec<DiscoveredModel>> {
     let mut files = Vec::new();
     collect_settings_files(root, &mut files)?;
     files.sort();

@@ -4,6 +4,7 @@
 use crate::codec::TensorError;
 use crate::config::ConfigError;
 use crate::wasm::{CompileError, InstanceError};
+use crate::workers::panic_message;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -149,15 +150,6 @@ impl LoadError {
             Err(_) => LoadError::Cancelled,
         }
     }
-}
-
-/// The message a panic was raised with, when it is text.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("unknown panic")
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::Instant;
 impl Repository {
     /// Discovers every model below the root and loads each, concurrently. A model that fails is
     /// recorded as unavailable with its reason; the others load regardless.
-    pub async fn load_all(self: &Arc<Self>) -> Result<(), RepositoryError> {
+    pub(crate) async fn load_all(self: &Arc<Self>) -> Result<(), RepositoryError> {
         let discovered = self.discover().await?;
         let mut names: Vec<String> = discovered.into_iter().map(|model| model.name).collect();
         names.sort();
@@ -36,7 +36,7 @@ impl Repository {
     ///
     /// The load runs in a task of its own: a caller that goes away (a dropped connection, a
     /// passed gRPC deadline) does not leave the model half-loaded.
-    pub async fn load(self: &Arc<Self>, name: &str) -> Result<(), RepositoryError> {
+    pub(crate) async fn load(self: &Arc<Self>, name: &str) -> Result<(), RepositoryError> {
         let (repository, model) = (self.clone(), name.to_string());
         let task = tokio::spawn(async move {
             let load = repository.load_serialized(&model);
@@ -134,7 +134,7 @@ impl Repository {
 
     /// Unloads every version of model `name`: new requests are refused at once, requests in
     /// flight finish on the instances they hold.
-    pub async fn unload(&self, name: &str) -> Result<(), RepositoryError> {
+    pub(crate) async fn unload(&self, name: &str) -> Result<(), RepositoryError> {
         let unload = async { self.unload_serialized(name) };
         self.operations.serialized(name, unload).await
     }

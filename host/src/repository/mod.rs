@@ -21,17 +21,17 @@ mod state;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::wasm::WasmEngine;
-pub use discovery::{DiscoveredModel, discover};
-pub use error::{LoadError, LoadFailures, LookupError, RepositoryError, VersionFailure};
-pub use loader::{LoadedModel, load_model};
+pub(crate) use discovery::{DiscoveredModel, discover};
+pub(crate) use error::{LookupError, RepositoryError};
+pub(crate) use loader::{LoadedModel, load_model};
 use operations::OperationLocks;
-pub use state::{IndexEntry, ModelState};
+pub(crate) use state::{IndexEntry, ModelState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 /// Every model the server knows, by name and version, and how to (re)load them.
-pub struct Repository {
+pub(crate) struct Repository {
     root: PathBuf,
     engine: WasmEngine,
     settings: Arc<Settings>,
@@ -43,7 +43,7 @@ pub struct Repository {
 impl Repository {
     /// A repository over the models below `root`, loaded with `engine`, whose models report
     /// to `metrics`; starts empty.
-    pub fn new(
+    pub(crate) fn new(
         root: PathBuf,
         engine: WasmEngine,
         settings: Arc<Settings>,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 /// The state of one model version.
 #[derive(Clone)]
-pub enum ModelState {
+pub(crate) enum ModelState {
     /// Being loaded for the first time (a reload keeps the old version `Ready` meanwhile).
     Loading,
     /// Loaded and serving.
@@ -21,7 +21,7 @@ pub enum ModelState {
 
 impl ModelState {
     /// The protocol's name of the state.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             ModelState::Loading => "LOADING",
             ModelState::Ready(_) => "READY",
@@ -40,7 +40,7 @@ impl ModelState {
 
 /// One row of the repository index.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IndexEntry {
+pub(crate) struct IndexEntry {
     pub name: String,
     pub version: Option<String>,
     /// READY, UNAVAILABLE, LOADING (UNKNOWN and UNLOADING are never reported: a model on disk
@@ -75,7 +75,11 @@ impl Repository {
     }
 
     /// The ready model `name` at `version`, or at its default version when `version` is `None`.
-    pub fn get(&self, name: &str, version: Option<&str>) -> Result<Arc<LoadedModel>, LookupError> {
+    pub(crate) fn get(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<LoadedModel>, LookupError> {
         let models = self.models.read().expect("repository lock");
         let versions = models
             .get(name)
@@ -113,7 +117,7 @@ impl Repository {
     }
 
     /// The ready versions of model `name`, or of every model, in name order.
-    pub fn ready_models(&self, name: Option<&str>) -> Vec<Arc<LoadedModel>> {
+    pub(crate) fn ready_models(&self, name: Option<&str>) -> Vec<Arc<LoadedModel>> {
         let models = self.models.read().expect("repository lock");
         models
             .iter()
@@ -128,7 +132,7 @@ impl Repository {
 
     /// How many model versions are in each state (the protocol's names; unloaded ones are
     /// UNAVAILABLE), from memory.
-    pub fn state_counts(&self) -> Vec<(&'static str, i64)> {
+    pub(crate) fn state_counts(&self) -> Vec<(&'static str, i64)> {
         let mut counts = vec![("READY", 0), ("LOADING", 0), ("UNAVAILABLE", 0)];
         let models = self.models.read().expect("repository lock");
         for state in models.values().flat_map(BTreeMap::values) {
@@ -140,7 +144,7 @@ impl Repository {
     }
 
     /// The versions of model `name` that are not unloaded, in version order.
-    pub fn versions(&self, name: &str) -> Vec<String> {
+    pub(crate) fn versions(&self, name: &str) -> Vec<String> {
         let models = self.models.read().expect("repository lock");
         let mut versions: Vec<String> = models
             .get(name)
@@ -157,7 +161,7 @@ impl Repository {
     }
 
     /// The repository index: every model known here or found on disk, with its state.
-    pub async fn index(&self, ready_only: bool) -> Result<Vec<IndexEntry>, RepositoryError> {
+    pub(crate) async fn index(&self, ready_only: bool) -> Result<Vec<IndexEntry>, RepositoryError> {
         let on_disk = self.discover().await?;
         let mut entries: BTreeMap<(String, Option<String>), IndexEntry> = BTreeMap::new();
         for model in on_disk {
@@ -191,7 +195,7 @@ impl Repository {
     }
 
     /// Removes every model, for shutdown.
-    pub fn drain(&self) -> Vec<ModelState> {
+    pub(crate) fn drain(&self) -> Vec<ModelState> {
         let mut models = self.models.write().expect("repository lock");
         std::mem::take(&mut *models)
             .into_values()

@@ -9,4 +9,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use self::mlhost::runtime::types;
+pub(super) use self::mlhost::runtime::types;

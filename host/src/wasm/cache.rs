@@ -22,7 +22,7 @@ pub(super) enum CacheOutcome {
 
 /// A folder of compiled components for one engine configuration.
 #[derive(Debug, Clone)]
-pub struct CompilationCache {
+pub(crate) struct CompilationCache {
     dir: PathBuf,
 }
 
@@ -45,7 +45,7 @@ impl CompilationCache {
     /// The platform's cache folder for mlhost: `$XDG_CACHE_HOME/mlhost/compiled` (or
     /// `~/.cache/...`) on Linux, `~/Library/Caches/mlhost/compiled` on macOS,
     /// `%LOCALAPPDATA%\mlhost\compiled` on Windows, else under the temporary folder.
-    pub fn default_dir() -> PathBuf {
+    pub(crate) fn default_dir() -> PathBuf {
         let env_dir = |name: &str| {
             std::env::var_os(name)
                 .filter(|value| !value.is_empty())

@@ -16,7 +16,7 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
 /// Where the guest finds its model folder.
-pub const GUEST_MODEL_DIR: &str = "/model";
+pub(crate) const GUEST_MODEL_DIR: &str = "/model";
 
 /// The longest a runtime may take to load its model.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
@@ -87,9 +87,13 @@ pub enum CallError {
     #[error("the runtime returned an invalid output: {0}")]
     InvalidOutput(String),
     /// The guest trapped: its Store is unusable and must be replaced. Clients read the trap's
-    /// cause; the wasm backtrace goes to the log ([`CallError::detail`]).
-    #[error("the runtime trapped: {}", .0.root_cause())]
-    Trap(wasmtime::Error),
+    /// cause; the whole trap, wasm backtrace included, is the error's source (for the log).
+    #[error("the runtime trapped: {}", .0.0.root_cause())]
+    Trap(#[source] TrapDetail),
+    /// The host's own code panicked on this request (a bug): the instance, whose state is now
+    /// unknown, is replaced. The panic's message is the source (for the log).
+    #[error("the worker failed on this request")]
+    Panicked(#[source] Panic),
     /// The request's deadline passed while it waited in the queue: the runtime never saw it.
     #[error("the request ran past its deadline of {0:?} before it could start")]
     ExpiredInQueue(Duration),
@@ -104,20 +108,32 @@ pub enum CallError {
     OutputTooLarge(String),
 }
 
-impl CallError {
-    /// The error with everything known of it, for the log: a trap's wasm backtrace too.
-    pub fn detail(&self) -> String {
-        match self {
-            CallError::Trap(trap) => format!("the runtime trapped: {trap:#}"),
-            other => other.to_string(),
-        }
-    }
+/// A trap with everything known of it: its message, its causes and the wasm backtrace.
+#[derive(Debug)]
+pub struct TrapDetail(pub wasmtime::Error);
 
+impl std::fmt::Display for TrapDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for TrapDetail {}
+
+/// A panic of the host's own code, with its message.
+#[derive(Debug, thiserror::Error)]
+#[error("panicked: {0}")]
+pub struct Panic(pub String);
+
+impl CallError {
     /// Whether the call left the instance's Store unusable (every trap does).
     pub fn poisons_instance(&self) -> bool {
         matches!(
             self,
-            CallError::Trap(_) | CallError::DeadlineExceeded(_) | CallError::MemoryLimit(_)
+            CallError::Trap(_)
+                | CallError::Panicked(_)
+                | CallError::DeadlineExceeded(_)
+                | CallError::MemoryLimit(_)
         )
     }
 }
@@ -232,7 +248,7 @@ impl ModelInstance {
         } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             CallError::DeadlineExceeded(timeout)
         } else {
-            CallError::Trap(error)
+            CallError::Trap(TrapDetail(error))
         }
     }
 }

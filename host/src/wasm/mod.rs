@@ -23,14 +23,13 @@ mod host;
 mod instance;
 mod state;
 mod stream;
-pub mod world;
+pub(crate) mod world;
 
 pub use builtin::BUILT_IN_RUNTIMES;
-pub use cache::CompilationCache;
+pub(crate) use cache::CompilationCache;
 pub use convert::GuestSettings;
-pub use engine::{CompileError, ComponentSource, EngineOptions, RuntimeComponent, WasmEngine};
-pub use instance::{
-    CallError, CallOutput, GUEST_MODEL_DIR, InstanceError, InstanceLimits, ModelContext,
-    ModelInstance,
-};
-pub use stream::{PartialResponse, STREAM_CAPACITY, StreamSink};
+pub(crate) use engine::{CompileError, RuntimeComponent};
+pub use engine::{ComponentSource, EngineOptions, WasmEngine};
+pub(crate) use instance::{CallError, CallOutput, GUEST_MODEL_DIR, InstanceError, Panic};
+pub use instance::{InstanceLimits, ModelContext, ModelInstance};
+pub(crate) use stream::{PartialResponse, STREAM_CAPACITY, StreamSink};

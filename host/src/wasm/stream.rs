@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::error::TrySendError;
 
 /// How many responses of one streaming call may wait for the client before the runtime waits.
-pub const STREAM_CAPACITY: usize = 16;
+pub(crate) const STREAM_CAPACITY: usize = 16;
 
 /// How long a runtime waits between tries when the channel is full.
 const RETRY_INTERVAL: Duration = Duration::from_millis(1);
@@ -23,7 +23,7 @@ pub struct PartialResponse {
 
 /// Where a streaming call's responses go as the runtime sends them (create it with
 /// `tokio::sync::mpsc::channel(STREAM_CAPACITY)`).
-pub type StreamSink = tokio::sync::mpsc::Sender<PartialResponse>;
+pub(crate) type StreamSink = tokio::sync::mpsc::Sender<PartialResponse>;
 
 /// Why a response could not be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,14 +4,13 @@
 
 use crate::codec::{ParameterValue, Parameters};
 
-/// The parameter carrying headers between the runtime and the server.
-pub const HEADERS_PARAMETER: &str = "headers";
+pub(crate) use crate::codec::HEADERS_PARAMETER;
 
 /// Headers, as (name, value) pairs.
-pub type Headers = Vec<(String, String)>;
+pub(crate) type Headers = Vec<(String, String)>;
 
 /// The runtime's view of request headers: the `headers` parameter, as JSON text.
-pub fn to_parameter(headers: &Headers) -> (String, ParameterValue) {
+pub(crate) fn to_parameter(headers: &Headers) -> (String, ParameterValue) {
     let object: serde_json::Map<String, serde_json::Value> = headers
         .iter()
         .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
@@ -24,7 +23,7 @@ pub fn to_parameter(headers: &Headers) -> (String, ParameterValue) {
 
 /// Removes the `headers` parameter and reads it: (name, value) pairs, a value that is not a
 /// JSON string given as its JSON text. `None` when there is none, or it is not a JSON object.
-pub fn take_parameter(parameters: &mut Parameters) -> Option<Headers> {
+pub(crate) fn take_parameter(parameters: &mut Parameters) -> Option<Headers> {
     let index = parameters
         .iter()
         .position(|(name, _)| name == HEADERS_PARAMETER)?;

@@ -5,12 +5,14 @@
 //! with `try_send` (a full queue is refused at once) and awaits the answer on a oneshot channel.
 //! A worker that traps replies with the error, drops its Store and instantiates a fresh one.
 
-pub mod headers;
+pub(crate) mod headers;
 
 use crate::codec::{InferenceRequest, ModelMetadata};
 use crate::metrics::ModelMetrics;
 use crate::stats::ModelStats;
-pub use crate::wasm::{CallError, CallOutput, PartialResponse, StreamSink};
+pub(crate) use crate::wasm::{
+    CallError, CallOutput, Panic, PartialResponse, STREAM_CAPACITY, StreamSink,
+};
 use crate::wasm::{InstanceError, ModelContext, ModelInstance, RuntimeComponent};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use headers::Headers;
@@ -21,7 +23,7 @@ use tokio::sync::oneshot;
 
 /// How long past a request's deadline the async side waits for its worker (or its batch)
 /// before giving up on it (a worker stuck in a host call cannot be interrupted by the epoch).
-pub const DEADLINE_GRACE: Duration = Duration::from_millis(500);
+pub(crate) const DEADLINE_GRACE: Duration = Duration::from_millis(500);
 
 /// Why a request got no answer from the pool.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +51,7 @@ impl PoolError {
 
 /// How one call runs: when it must stop, and the headers its runtime reads.
 #[derive(Debug, Clone)]
-pub struct CallSpec {
+pub(crate) struct CallSpec {
     /// When the call must be stopped, counting the time it waits in queues.
     pub deadline: Instant,
     /// The timeout that set the deadline (for the error message).
@@ -60,7 +62,7 @@ pub struct CallSpec {
 }
 
 /// A channel for a streaming call's early responses: the runtime's sends go to the sink.
-pub fn stream_channel() -> (StreamSink, tokio::sync::mpsc::Receiver<PartialResponse>) {
+pub(crate) fn stream_channel() -> (StreamSink, tokio::sync::mpsc::Receiver<PartialResponse>) {
     tokio::sync::mpsc::channel(crate::wasm::STREAM_CAPACITY)
 }
 
@@ -75,7 +77,7 @@ struct Job {
 }
 
 /// The running workers of one model (version).
-pub struct WorkerPool {
+pub(crate) struct WorkerPool {
     jobs: Sender<Job>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     metrics: Arc<ModelMetrics>,
@@ -93,7 +95,7 @@ impl WorkerPool {
     /// run of the runtime is recorded in `stats`.
     ///
     /// Blocking: call it off the async threads.
-    pub fn start(
+    pub(crate) fn start(
         component: Arc<RuntimeComponent>,
         context: Arc<ModelContext>,
         workers: usize,
@@ -166,7 +168,7 @@ impl WorkerPool {
     /// Queues a request and waits for its answer, without blocking the async runtime. The call
     /// is stopped at the spec's deadline, counting the time spent queued. A streaming call's
     /// runtime may send responses to `stream` before its last one (which it returns).
-    pub async fn infer(
+    pub(crate) async fn infer(
         &self,
         request: InferenceRequest,
         spec: CallSpec,
@@ -197,7 +199,7 @@ impl WorkerPool {
     /// Stops taking requests, lets the workers finish what is queued, and joins them.
     ///
     /// Blocking: call it off the async threads.
-    pub fn shutdown(self) {
+    pub(crate) fn shutdown(self) {
         drop(self.jobs);
         for thread in self.threads.into_inner().unwrap_or_default() {
             let _ = thread.join();
@@ -231,15 +233,13 @@ fn serve(
             instance = recreate(component, context, observers);
         }
         let reply = job.reply;
-        let (result, poisoned) = match instance.as_mut() {
-            Some(live) => run_job(live, job.request, job.spec, job.stream, observers),
-            None => (
-                Err(CallError::Failed(
-                    "the model instance could not be re-created".to_string(),
-                )),
-                false,
-            ),
+        let result = match instance.as_mut() {
+            Some(live) => run_job(live, job.request, job.spec, job.stream, observers.stats),
+            None => Err(CallError::Failed(
+                "the model instance could not be re-created".to_string(),
+            )),
         };
+        let poisoned = matches!(&result, Err(error) if error.poisons_instance());
         match &result {
             Err(CallError::DeadlineExceeded(_)) => observers.metrics.deadlines.inc(),
             Err(CallError::MemoryLimit(_)) => observers.metrics.memory_limits.inc(),
@@ -248,7 +248,9 @@ fn serve(
         if let Err(error) = &result
             && poisoned
         {
-            tracing::warn!(model = %context.name, "{}; re-creating the instance", error.detail());
+            // The instance's event (the request's failure is logged with its answer, when a
+            // client still waits for one).
+            tracing::warn!(model = %context.name, "{error}; re-creating the instance");
         }
         let _ = reply.send(result);
         if poisoned {
@@ -259,22 +261,21 @@ fn serve(
     }
 }
 
-/// Runs one request on a live instance. Returns the outcome and whether the instance must be
-/// replaced (it trapped, or the host's own code panicked and left its state unknown). A panic
-/// fails only this request; its payload goes to the log.
+/// Runs one request on a live instance. A panic of the host's own code fails only this request,
+/// with its message as the error's cause (and the instance, whose state is now unknown, is
+/// replaced: see [`CallError::poisons_instance`]).
 fn run_job(
     instance: &mut ModelInstance,
     mut request: InferenceRequest,
     spec: CallSpec,
     stream: Option<StreamSink>,
-    observers: &Observers<'_>,
-) -> (Result<CallOutput, CallError>, bool) {
+    stats: &ModelStats,
+) -> Result<CallOutput, CallError> {
     if !spec.headers.is_empty() {
         request
             .parameters
             .push(headers::to_parameter(&spec.headers));
     }
-    let stats = observers.stats;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let batch_size = stats.inferences(&request);
         let output = instance.predict(request, spec.deadline, spec.timeout, stream);
@@ -283,29 +284,19 @@ fn run_job(
         }
         output
     }));
-    match outcome {
-        Ok(result) => {
-            let poisoned = matches!(&result, Err(error) if error.poisons_instance());
-            (result, poisoned)
-        }
-        Err(payload) => {
-            tracing::error!(
-                "the worker panicked on this request: {}",
-                panic_message(payload.as_ref())
-            );
-            let failed = CallError::Failed("the worker failed on this request".to_string());
-            (Err(failed), true)
-        }
-    }
+    outcome.unwrap_or_else(|payload| {
+        let message = panic_message(payload.as_ref()).to_string();
+        Err(CallError::Panicked(Panic(message)))
+    })
 }
 
-/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+/// The message a panic was raised with (`panic!` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message")
+        .unwrap_or("unknown panic")
 }
 
 fn recreate(

@@ -18,13 +18,13 @@ mod tensor;
 
 use super::TensorError;
 
-pub use parameters::ParametersJson;
-pub use request::{decode_request, encode_request};
-pub use response::{decode_response, encode_response};
+pub(crate) use parameters::ParametersJson;
+pub(crate) use request::{decode_request, encode_request};
+pub(crate) use response::{decode_response, encode_response};
 
 /// Why a request body could not be decoded: always the client's fault (400).
 #[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     #[error("malformed request body: {0}")]
     Syntax(#[from] serde_json::Error),
     #[error("input '{input}': {source}")]
@@ -50,14 +50,18 @@ pub enum DecodeError {
 /// Why a response could not be encoded as JSON (a runtime's output that JSON cannot carry).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode the response as JSON: {0}")]
-pub struct EncodeError(#[from] serde_json::Error);
+pub(crate) struct EncodeError(#[from] serde_json::Error);
 
 /// The parameter of inputs (and response outputs) whose data is binary, and its size in bytes.
-pub const BINARY_DATA_SIZE: &str = "binary_data_size";
+pub(crate) const BINARY_DATA_SIZE: &str = "binary_data_size";
+
+/// The binary tensor data extension's header: the length of the JSON part of a body that binary
+/// data follows (`Inference-Header-Content-Length`).
+pub(crate) const HEADER_LENGTH: &str = "inference-header-content-length";
 
 /// An encoded body: a response, or a request a client sends.
 #[derive(Debug)]
-pub struct EncodedBody {
+pub(crate) struct EncodedBody {
     /// The JSON, followed by the binary data of the outputs sent as binary.
     pub body: Vec<u8>,
     /// The length of the JSON part when some output is binary (the
@@ -95,12 +99,12 @@ mod testing {
     use crate::codec::InferenceRequest;
 
     /// Decodes a JSON request with no binary part and a generous element limit.
-    pub fn decode(body: &str) -> Result<InferenceRequest, DecodeError> {
+    pub(super) fn decode(body: &str) -> Result<InferenceRequest, DecodeError> {
         decode_request(body.as_bytes(), &[], 1 << 31)
     }
 
     /// A request with one input `x` of the given datatype, shape and data (as JSON text).
-    pub fn input(datatype: &str, shape: &str, data: &str) -> String {
+    pub(super) fn input(datatype: &str, shape: &str, data: &str) -> String {
         format!(
             r#"{{"inputs":[{{"name":"x","datatype":"{datatype}","shape":{shape},"data":{data}}}]}}"#
         )

@@ -2,7 +2,7 @@
 //! them.
 
 use super::DecodeError;
-use crate::codec::{ParameterValue, Parameters};
+use crate::codec::{HEADERS_PARAMETER, ParameterValue, Parameters};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
@@ -28,7 +28,7 @@ pub(super) fn decode_parameters(parameters: ParametersIn) -> Result<Parameters, 
                 }
             }
             // MLServer's custom headers: an object, carried as its JSON text.
-            object @ serde_json::Value::Object(_) if name == "headers" => {
+            object @ serde_json::Value::Object(_) if name == HEADERS_PARAMETER => {
                 ParameterValue::String(object.to_string())
             }
             serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
@@ -41,24 +41,27 @@ pub(super) fn decode_parameters(parameters: ParametersIn) -> Result<Parameters, 
 }
 
 /// Parameters as a JSON object (with a few more of the server's own, if any).
-pub struct ParametersJson<'a>(
+pub(crate) struct ParametersJson<'a>(
     &'a [(String, ParameterValue)],
     &'a [(String, ParameterValue)],
 );
 
 impl<'a> ParametersJson<'a> {
     /// The parameters as they are.
-    pub fn new(parameters: &'a Parameters) -> Self {
+    pub(crate) fn new(parameters: &'a Parameters) -> Self {
         ParametersJson(parameters, &[])
     }
 
     /// The parameters followed by `extra`.
-    pub fn with_extra(parameters: &'a Parameters, extra: &'a [(String, ParameterValue)]) -> Self {
+    pub(crate) fn with_extra(
+        parameters: &'a Parameters,
+        extra: &'a [(String, ParameterValue)],
+    ) -> Self {
         ParametersJson(parameters, extra)
     }
 
     /// Whether there are no parameters (the field is then left out).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty() && self.1.is_empty()
     }
 }

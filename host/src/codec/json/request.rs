@@ -32,7 +32,7 @@ struct RequestedOutputJson {
 ///
 /// `binary` is what follows the JSON in a body of the binary tensor data extension (empty
 /// otherwise): inputs with a `binary_data_size` parameter take their data from it, in order.
-pub fn decode_request(
+pub(crate) fn decode_request(
     json: &[u8],
     binary: &[u8],
     max_elements: u64,
@@ -61,7 +61,7 @@ pub fn decode_request(
 /// Encodes an inference request as the protocol's JSON (for clients such as `mlhost infer`);
 /// with `binary`, input data goes after the JSON as raw bytes and outputs are asked for as
 /// binary (the binary tensor data extension).
-pub fn encode_request(
+pub(crate) fn encode_request(
     request: &InferenceRequest,
     binary: bool,
 ) -> Result<EncodedBody, EncodeError> {

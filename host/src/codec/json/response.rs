@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// Encodes an inference response as the protocol's JSON; the outputs for which `binary` says
 /// so go after the JSON as raw bytes (the binary tensor data extension).
-pub fn encode_response(
+pub(crate) fn encode_response(
     response: &InferenceResponse,
     binary: impl Fn(&Tensor) -> bool,
 ) -> Result<EncodedBody, EncodeError> {
@@ -44,7 +44,7 @@ struct ResponseIn<'a> {
 
 /// Decodes a JSON inference response (for clients), checking each output as the server checks
 /// inputs; `binary` is what follows the JSON when outputs came as binary data.
-pub fn decode_response(
+pub(crate) fn decode_response(
     json: &[u8],
     binary: &[u8],
     max_elements: u64,

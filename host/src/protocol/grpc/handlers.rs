@@ -1,8 +1,9 @@
 //! The unary calls of `inference.GRPCInferenceService`: decode, call the core, encode.
 
+use super::model::{encode_config, encode_metadata, encode_statistics};
 use super::pb::grpc_inference_service_server::GrpcInferenceService;
 use super::stream::{AnswerStream, answer_stream};
-use super::{Grpc, convert, grpc_timeout, messages, pb, version};
+use super::{Grpc, grpc_timeout, messages, pb, version};
 use crate::core::Readiness;
 use crate::protocol::model_config::ModelConfig;
 use tonic::{Request, Response, Status, Streaming};
@@ -58,7 +59,7 @@ impl GrpcInferenceService for Grpc {
         let described = self
             .core
             .describe(&request.name, version(&request.version))?;
-        Ok(Response::new(convert::encode_metadata(
+        Ok(Response::new(encode_metadata(
             &described.model.name,
             described.versions,
             &described.model.metadata,
@@ -137,7 +138,7 @@ impl GrpcInferenceService for Grpc {
         let request = request.into_inner();
         let model = self.core.model(&request.name, version(&request.version))?;
         Ok(Response::new(pb::ModelConfigResponse {
-            config: Some(convert::encode_config(ModelConfig::of(&model))),
+            config: Some(encode_config(ModelConfig::of(&model))),
         }))
     }
 
@@ -154,7 +155,7 @@ impl GrpcInferenceService for Grpc {
             model_stats: models
                 .iter()
                 .map(|model| {
-                    convert::encode_statistics(
+                    encode_statistics(
                         &model.name,
                         model.version.as_deref(),
                         model.stats.snapshot(),

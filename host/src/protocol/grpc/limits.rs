@@ -5,10 +5,10 @@
 use std::pin::Pin;
 
 /// gRPC's own default message limit (4 MiB), used when `grpc_max_message_length` is unset.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Answers a message over the size limit with RESOURCE_EXHAUSTED.
-pub fn oversized_message_status<B>(
+pub(crate) fn oversized_message_status<B>(
     mut response: axum::http::Response<B>,
 ) -> axum::http::Response<OversizedStatus<B>> {
     fix_status(response.headers_mut());
@@ -33,7 +33,7 @@ fn fix_status(headers: &mut axum::http::HeaderMap) {
 }
 
 /// A response body whose trailers get [`fix_status`].
-pub struct OversizedStatus<B> {
+pub(crate) struct OversizedStatus<B> {
     inner: B,
 }
 

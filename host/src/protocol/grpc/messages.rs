@@ -2,10 +2,11 @@
 //! and its context, a reply encoded as a `ModelInferResponse` with its headers as metadata.
 //! Conversions over large tensors run on a blocking thread.
 
-use super::{convert, pb};
+use super::pb;
 use crate::codec::InferenceRequest;
+use crate::codec::grpc::{decode_request, encode_response};
 use crate::core::{Headers, Reply, RequestContext, ServiceError};
-use crate::protocol::offload;
+use crate::protocol::{offload, request_headers};
 use std::time::Duration;
 use tonic::metadata::MetadataMap;
 
@@ -21,7 +22,7 @@ pub(super) struct Decoded {
 
 impl Decoded {
     /// The version asked for; the default one when empty.
-    pub fn version(&self) -> Option<&str> {
+    pub(super) fn version(&self) -> Option<&str> {
         super::version(&self.version)
     }
 }
@@ -35,14 +36,11 @@ pub(super) async fn decode(
 ) -> Result<Decoded, ServiceError> {
     let (name, version) = (message.model_name.clone(), message.model_version.clone());
     let (mut request, raw) = offload("decoding", request_bytes(&message), move || {
-        convert::decode_request(message, max_tensor_elements).map_err(ServiceError::malformed)
+        decode_request(message, max_tensor_elements).map_err(ServiceError::malformed)
     })
     .await?;
     let headers = metadata.clone().into_headers();
-    let transport = headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
-    let context = RequestContext::new(&mut request, transport, timeout);
+    let context = RequestContext::new(&mut request, request_headers(&headers), timeout);
     Ok(Decoded {
         name,
         version,
@@ -70,7 +68,7 @@ pub(super) async fn encode(
     };
     let response = reply.response;
     let message = offload("encoding", bytes, move || {
-        Ok(convert::encode_response(response, raw))
+        Ok(encode_response(response, raw))
     })
     .await?;
     Ok((message, reply.headers))
@@ -80,7 +78,7 @@ pub(super) async fn encode(
 pub(super) fn add_metadata(metadata: &mut MetadataMap, headers: Headers) {
     metadata
         .as_mut()
-        .extend(crate::protocol::transport_headers(headers));
+        .extend(crate::protocol::response_headers(headers));
 }
 
 /// About how many bytes of tensor data a request holds: what converting it costs.

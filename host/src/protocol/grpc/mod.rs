@@ -1,35 +1,33 @@
 //! The Open Inference Protocol over gRPC (tonic): `inference.GRPCInferenceService`.
 //!
-//! A thin front end: messages are decoded ([`messages`], [`convert`]), run by the same
-//! [`InferenceService`] as REST, and encoded back; errors map to gRPC statuses in
-//! [`crate::protocol::error`]. The handlers are in [`handlers`], the bidirectional stream in
-//! [`stream`], the message size limit's status in [`limits`], metrics and spans in [`observe`].
+//! A thin front end: messages are decoded ([`messages`], with the conversions of
+//! [`crate::codec::grpc`]), run by the same [`InferenceService`] as REST, and encoded back;
+//! errors map to gRPC statuses in [`crate::protocol::error`]. The handlers are in [`handlers`],
+//! a model's metadata, configuration and statistics as messages in [`model`], the bidirectional
+//! stream in [`stream`], the message size limit's status in [`limits`], metrics and spans in
+//! [`observe`].
 
-pub mod convert;
 mod handlers;
 mod limits;
 mod messages;
-pub mod observe;
+mod model;
+pub(crate) mod observe;
 mod stream;
 
-pub use limits::{DEFAULT_MAX_MESSAGE_BYTES, OversizedStatus, oversized_message_status};
+pub(crate) use limits::{DEFAULT_MAX_MESSAGE_BYTES, oversized_message_status};
 
 use crate::core::InferenceService;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::codec::CompressionEncoding;
 
-/// The messages and service generated from `proto/grpc_service.proto`.
-#[allow(clippy::all, missing_docs)]
-pub mod pb {
-    tonic::include_proto!("inference");
-}
+pub(crate) use crate::codec::grpc::pb;
 
 use pb::grpc_inference_service_server::GrpcInferenceServiceServer;
 
 /// Options of the gRPC front end.
 #[derive(Debug, Clone)]
-pub struct GrpcOptions {
+pub(crate) struct GrpcOptions {
     /// The largest message received or sent.
     pub max_message_bytes: usize,
     /// The most elements one tensor may hold.
@@ -37,7 +35,7 @@ pub struct GrpcOptions {
 }
 
 /// The tonic service for `inference.GRPCInferenceService`, with its limits and gzip on.
-pub fn service(
+pub(crate) fn service(
     core: Arc<InferenceService>,
     options: &GrpcOptions,
 ) -> GrpcInferenceServiceServer<Grpc> {
@@ -53,7 +51,7 @@ pub fn service(
 
 /// The gRPC front end over the inference core.
 #[derive(Clone)]
-pub struct Grpc {
+pub(crate) struct Grpc {
     core: Arc<InferenceService>,
     max_tensor_elements: u64,
 }

@@ -13,13 +13,13 @@ use tracing::Instrument;
 
 /// Adds [`Observe`] to a service.
 #[derive(Clone)]
-pub struct ObserveLayer {
+pub(crate) struct ObserveLayer {
     metrics: Arc<Metrics>,
 }
 
 impl ObserveLayer {
     /// A layer reporting to `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
         ObserveLayer { metrics }
     }
 }
@@ -37,7 +37,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
 
 /// Counts and times each call, and runs it in a span named after its request id.
 #[derive(Clone)]
-pub struct Observe<S> {
+pub(crate) struct Observe<S> {
     inner: S,
     metrics: Arc<Metrics>,
 }
@@ -83,7 +83,7 @@ where
 }
 
 /// The service's methods and their call types, whose series are resolved before serving.
-pub const METHODS: &[(&str, &str)] = &[
+pub(crate) const METHODS: &[(&str, &str)] = &[
     ("ServerLive", "unary"),
     ("ServerReady", "unary"),
     ("ModelReady", "unary"),
@@ -99,7 +99,7 @@ pub const METHODS: &[(&str, &str)] = &[
 ];
 
 /// The gRPC service name.
-pub const SERVICE: &str = "inference.GRPCInferenceService";
+pub(crate) const SERVICE: &str = "inference.GRPCInferenceService";
 
 /// `/package.Service/Method` → the labels of the call.
 /// Paths outside the service's methods share one set of labels, so that a client cannot make

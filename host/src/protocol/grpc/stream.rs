@@ -3,7 +3,7 @@
 //! stream goes on.
 
 use super::{Grpc, messages, pb};
-use crate::core::ServiceError;
+use crate::core::{STREAM_CAPACITY, ServiceError};
 use crate::protocol::error::log_server_error;
 use std::pin::Pin;
 use tokio::sync::mpsc;
@@ -15,17 +15,16 @@ use tonic::{Status, Streaming};
 pub(super) type AnswerStream =
     Pin<Box<dyn Stream<Item = Result<pb::ModelStreamInferResponse, Status>> + Send>>;
 
-/// How many answers wait for a slow client before the stream's requests are held back.
-const ANSWERS: usize = 16;
-
 /// Starts answering a stream's requests; the answers come on the returned stream.
 pub(super) fn answer_stream(
     grpc: Grpc,
     metadata: MetadataMap,
     requests: Streaming<pb::ModelInferRequest>,
 ) -> AnswerStream {
-    let (sender, receiver) = mpsc::channel(ANSWERS);
-    tokio::spawn(answer_all(grpc, metadata, requests, sender));
+    let (sender, receiver) = mpsc::channel(STREAM_CAPACITY);
+    // The call's span: what its requests log names the call.
+    let task = answer_all(grpc, metadata, requests, sender);
+    tokio::spawn(tracing::Instrument::in_current_span(task));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
 }
 

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 /// The documentation page: HTML with its script and style inline; it fetches only the
 /// document beside it (`<page>/dataplane.json`).
-pub const DOCS_PAGE: &str = include_str!("../docs.html");
+pub(crate) const DOCS_PAGE: &str = include_str!("../docs.html");
 
 /// The model a document is about: its name and what it says of itself.
 #[derive(Clone, Copy)]
@@ -27,7 +27,7 @@ struct ModelPart<'a> {
 
 /// The OpenAPI document of the API, or of one model's part of it (its paths with the model's
 /// name in place, and its inputs in the request schema).
-pub fn document(info: &ServerInfo, root_path: &str, model: Option<&LoadedModel>) -> Value {
+pub(crate) fn document(info: &ServerInfo, root_path: &str, model: Option<&LoadedModel>) -> Value {
     let model = model.map(|model| ModelPart {
         name: &model.name,
         metadata: &model.metadata,

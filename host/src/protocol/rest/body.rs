@@ -96,13 +96,13 @@ pub(super) async fn encode(
     response: InferenceResponse,
     binary_outputs: BinaryOutputs,
 ) -> Result<EncodedBody, ServiceError> {
-    let data_bytes: usize = response
+    // Binary outputs are copied, not formatted: only JSON text is worth a blocking thread.
+    let bytes = response
         .outputs
         .iter()
+        .filter(|output| !binary_outputs.is_binary(output))
         .map(|output| output.data.len())
         .sum();
-    // Binary outputs are copied, not formatted: only JSON text is worth a blocking thread.
-    let bytes = if binary_outputs.any() { 0 } else { data_bytes };
     offload("encoding", bytes, move || {
         json::encode_response(&response, |output| binary_outputs.is_binary(output))
             .map_err(|error| ServiceError::internal(error.to_string(), Some(Box::new(error))))

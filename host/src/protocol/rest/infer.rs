@@ -7,6 +7,7 @@ use crate::codec::json;
 use crate::core::{Reply, RequestContext, ServiceError};
 use crate::protocol::binary::{self, BinaryOutputs, BodyLayout};
 use crate::protocol::error::{error_response, log_server_error};
+use crate::protocol::{offload, request_headers};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -34,7 +35,7 @@ pub(super) async fn infer(
     let raw_inputs = (layout == BodyLayout::Raw).then(|| model.metadata.inputs.clone());
     let mut request = decode(body, &headers, &state.options, layout, raw_inputs).await?;
     let binary_outputs = BinaryOutputs::take_from(&mut request)?;
-    let context = RequestContext::new(&mut request, transport_headers(&headers), None);
+    let context = RequestContext::new(&mut request, request_headers(&headers), None);
     let reply = state.service.infer(&model, request, context).await?;
     drop(model);
     let encoded = encode(reply.response, binary_outputs).await?;
@@ -57,7 +58,7 @@ pub(super) async fn infer(
     };
     answer
         .headers_mut()
-        .extend(crate::protocol::transport_headers(reply.headers));
+        .extend(crate::protocol::response_headers(reply.headers));
     Ok(answer)
 }
 
@@ -76,12 +77,15 @@ pub(super) async fn infer_stream(
     };
     let model = state.service.model(&path.model, path.version.as_deref())?;
     let mut request = decode(body, &headers, &state.options, BodyLayout::Json, None).await?;
-    let context = RequestContext::new(&mut request, transport_headers(&headers), None);
+    let context = RequestContext::new(&mut request, request_headers(&headers), None);
     let replies = state.service.infer_stream(model, request, context)?;
-    let events = tokio_stream::StreamExt::map(
+    // Events are encoded as hyper polls the body, outside the handler: in the request's span.
+    let span = tracing::Span::current();
+    let events = futures_util::StreamExt::then(
         tokio_stream::wrappers::ReceiverStream::new(replies),
-        |reply| Ok::<_, std::convert::Infallible>(Bytes::from(event(reply))),
+        move |reply| tracing::Instrument::instrument(event(reply), span.clone()),
     );
+    let events = futures_util::StreamExt::map(events, Ok::<_, std::convert::Infallible>);
     Ok((
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -92,31 +96,39 @@ pub(super) async fn infer_stream(
         .into_response())
 }
 
-/// One server-sent event: the reply's JSON, or the error's.
-fn event(reply: Result<Reply, ServiceError>) -> Vec<u8> {
-    let json = match reply {
-        Ok(reply) => json::encode_response(&reply.response, |_| false)
-            .map(|encoded| encoded.body)
-            .unwrap_or_else(|error| error_json(&error.to_string())),
-        Err(error) => {
-            log_server_error(&error);
-            error_json(&error.to_string())
+/// One server-sent event: the reply's JSON (encoded on a blocking thread when large), or the
+/// error's.
+async fn event(reply: Result<Reply, ServiceError>) -> Bytes {
+    let encoded = match reply {
+        Ok(reply) => {
+            let bytes = reply
+                .response
+                .outputs
+                .iter()
+                .map(|output| output.data.len())
+                .sum();
+            offload("encoding", bytes, move || {
+                json::encode_response(&reply.response, |_| false)
+                    .map(|encoded| encoded.body)
+                    .map_err(|error| {
+                        ServiceError::internal(error.to_string(), Some(Box::new(error)))
+                    })
+            })
+            .await
         }
+        Err(error) => Err(error),
     };
+    let json = encoded.unwrap_or_else(|error| {
+        log_server_error(&error);
+        error_json(&error.to_string())
+    });
     let mut event = Vec::with_capacity(json.len() + 8);
     event.extend_from_slice(b"data: ");
     event.extend_from_slice(&json);
     event.extend_from_slice(b"\n\n");
-    event
+    Bytes::from(event)
 }
 
 fn error_json(message: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default()
-}
-
-/// The request's HTTP headers the runtime may read (those whose values are text).
-fn transport_headers(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 /// Options of the REST front end.
 #[derive(Debug, Clone)]
-pub struct RestOptions {
+pub(crate) struct RestOptions {
     /// A prefix for every path (MLServer's `root_path`), e.g. `/serving`; empty for none.
     pub root_path: String,
     /// The largest request body accepted, in bytes (after decompression).
@@ -56,7 +56,7 @@ struct ModelPath {
 /// Every (method, path) the router answers: each route of the table, and again under
 /// `root_path` when there is one (MLServer's `root_path`: the routes answer under the prefix,
 /// and without it, as behind a proxy that strips the prefix).
-pub fn served_paths(root_path: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn served_paths(root_path: &str) -> Vec<(&'static str, String)> {
     let root = root_path.trim_end_matches('/');
     ROUTES
         .iter()
@@ -70,7 +70,7 @@ pub fn served_paths(root_path: &str) -> Vec<(&'static str, String)> {
 
 /// Builds the REST router over the inference core; every request is counted and timed in
 /// `metrics` and logged under its request id.
-pub fn router(
+pub(crate) fn router(
     service: Arc<InferenceService>,
     options: &RestOptions,
     metrics: Arc<Metrics>,

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A model version that is loaded and serving.
-pub struct LoadedModel {
+pub(crate) struct LoadedModel {
     pub name: String,
     pub version: Option<String>,
     /// The model's metadata: what model-settings.json declares, else what the runtime says.
@@ -43,7 +43,7 @@ pub struct LoadedModel {
 /// Loads a discovered model: compiles (or reuses) its runtime and starts its workers.
 ///
 /// Blocking: call it off the async threads.
-pub fn load_model(
+pub(crate) fn load_model(
     engine: &WasmEngine,
     model: DiscoveredModel,
     server: &Settings,

@@ -20,11 +20,11 @@ use wit_parser::decoding::DecodedWasm;
 use wit_parser::{Resolve, WorldId};
 
 /// The WIT package of the runtime world, as this binary was built with it.
-pub const RUNTIME_WIT: &str = include_str!("../../../../wit/runtime.wit");
+pub(crate) const RUNTIME_WIT: &str = include_str!("../../../../wit/runtime.wit");
 
 /// What a component that passed the check implements.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorldReport {
+pub(crate) struct WorldReport {
     /// The version of `mlhost:runtime` the component was built against.
     pub version: String,
     /// The interfaces the component imports, e.g. `wasi:filesystem/types@0.2.3`.
@@ -32,7 +32,7 @@ pub struct WorldReport {
 }
 
 /// Checks `bytes` against the runtime world; the error lists every problem, one per line.
-pub fn check_component(bytes: &[u8]) -> Result<WorldReport, String> {
+pub(crate) fn check_component(bytes: &[u8]) -> Result<WorldReport, String> {
     if !is_component(bytes) {
         return Err(if bytes.starts_with(b"\0asm") {
             "this is a core WebAssembly module, not a component: build for the wasm32-wasip2 \
@@ -61,7 +61,7 @@ pub fn check_component(bytes: &[u8]) -> Result<WorldReport, String> {
 }
 
 /// The version of the `mlhost:runtime` package this binary serves, e.g. `0.1.1`.
-pub fn runtime_version() -> String {
+pub(crate) fn runtime_version() -> String {
     let (resolve, world) = runtime_world();
     let package = resolve.worlds[world]
         .package

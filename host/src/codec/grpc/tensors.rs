@@ -4,8 +4,8 @@
 use super::DecodeError;
 use super::contents::typed_to_bytes;
 use super::parameters::decode_parameters;
+use super::pb;
 use crate::codec::{DataType, Tensor, checked_shape};
-use crate::protocol::grpc::pb;
 
 /// Decodes a request's inputs (or a response's outputs), with their data either all in `raw`
 /// (one entry per tensor) or all typed when `raw` is empty.

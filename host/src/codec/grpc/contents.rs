@@ -1,8 +1,8 @@
 //! Typed tensor contents (`InferTensorContents`) ↔ the codec's little-endian bytes, one helper
 //! per kind of datatype.
 
+use super::pb;
 use crate::codec::{DataType, Tensor};
-use crate::protocol::grpc::pb;
 
 /// Typed contents → little-endian bytes, with range checks for the narrow integer types.
 pub(super) fn typed_to_bytes(

@@ -3,13 +3,13 @@
 
 use super::DecodeError;
 use super::parameters::{decode_parameters, encode_parameters};
+use super::pb;
 use super::tensors::decode_tensors;
 use crate::codec::{InferenceRequest, RequestedOutput};
-use crate::protocol::grpc::pb;
 
 /// Decodes a `ModelInferRequest`; returns the request and whether it used raw contents (the
 /// response then answers in raw contents too, as tritonclient expects).
-pub fn decode_request(
+pub(crate) fn decode_request(
     request: pb::ModelInferRequest,
     max_elements: u64,
 ) -> Result<(InferenceRequest, bool), DecodeError> {
@@ -38,7 +38,7 @@ pub fn decode_request(
 
 /// Encodes a request for sending (clients such as `mlhost infer`): data as raw contents, as
 /// tritonclient sends it.
-pub fn encode_request(
+pub(crate) fn encode_request(
     request: InferenceRequest,
     model_name: &str,
     model_version: Option<&str>,

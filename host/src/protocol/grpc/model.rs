@@ -1,11 +1,11 @@
 //! What the server says of a model: its metadata, its configuration and its statistics, as
 //! Triton's messages.
 
+use crate::codec::grpc::pb;
 use crate::codec::{ModelMetadata, TensorMetadata};
-use crate::protocol::grpc::pb;
 
 /// A model's metadata as the gRPC message.
-pub fn encode_metadata(
+pub(super) fn encode_metadata(
     name: &str,
     versions: Vec<String>,
     metadata: &ModelMetadata,
@@ -30,7 +30,7 @@ pub fn encode_metadata(
 }
 
 /// A model's configuration as Triton's `ModelConfig` message.
-pub fn encode_config(config: crate::protocol::model_config::ModelConfig) -> pb::ModelConfig {
+pub(super) fn encode_config(config: crate::protocol::model_config::ModelConfig) -> pb::ModelConfig {
     use crate::protocol::model_config::triton_type_number;
     pb::ModelConfig {
         name: config.name,
@@ -65,7 +65,7 @@ pub fn encode_config(config: crate::protocol::model_config::ModelConfig) -> pb::
 }
 
 /// One model version's statistics as Triton's `ModelStatistics` message.
-pub fn encode_statistics(
+pub(super) fn encode_statistics(
     name: &str,
     version: Option<&str>,
     stats: crate::stats::StatsSnapshot,

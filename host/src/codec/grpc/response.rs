@@ -3,13 +3,13 @@
 use super::DecodeError;
 use super::contents::bytes_to_typed;
 use super::parameters::{decode_parameters, encode_parameters};
+use super::pb;
 use super::tensors::decode_tensors;
 use crate::codec::{DataType, InferenceResponse};
-use crate::protocol::grpc::pb;
 
 /// Encodes a response: raw contents when the request used them or an output has no typed field
 /// (FP16, BF16), typed contents otherwise.
-pub fn encode_response(response: InferenceResponse, raw: bool) -> pb::ModelInferResponse {
+pub(crate) fn encode_response(response: InferenceResponse, raw: bool) -> pb::ModelInferResponse {
     let raw = raw
         || response
             .outputs
@@ -49,7 +49,7 @@ pub fn encode_response(response: InferenceResponse, raw: bool) -> pb::ModelInfer
 }
 
 /// Decodes a response (for clients), raw or typed, checking each output as inputs are checked.
-pub fn decode_response(
+pub(crate) fn decode_response(
     response: pb::ModelInferResponse,
     max_elements: u64,
 ) -> Result<InferenceResponse, DecodeError> {

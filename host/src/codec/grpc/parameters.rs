@@ -1,8 +1,8 @@
 //! Parameters of requests, tensors and responses ↔ the `InferParameter` map.
 
 use super::DecodeError;
+use super::pb;
 use crate::codec::{ParameterValue, Parameters};
-use crate::protocol::grpc::pb;
 use std::collections::HashMap;
 
 /// Decodes a parameter map, sorted by name (a map has no order of its own); a parameter with no

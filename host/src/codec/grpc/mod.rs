@@ -1,15 +1,18 @@
-//! gRPC messages ↔ the codec's types: typed `contents` and `raw_input_contents` in, typed or raw
-//! contents out, with the same checks as the REST decoder.
+//! The gRPC encoding of inference requests and responses (`inference.GRPCInferenceService`),
+//! shared by the server's front end and the `mlhost infer` client: the generated messages
+//! ([`pb`]) and their conversions to and from the codec's types, typed `contents` and
+//! `raw_input_contents` in, typed or raw contents out, with the same checks as the REST decoder.
 //!
 //! - [`request`]: `ModelInferRequest` decoded (server) and encoded (client);
 //! - [`response`]: `ModelInferResponse` encoded (server) and decoded (client);
 //! - [`tensors`]: the tensors of either, checked one by one;
 //! - [`contents`]: typed contents ↔ little-endian bytes;
-//! - [`parameters`]: parameter maps in both directions;
-//! - [`model`]: a model's metadata, configuration and statistics.
+//! - [`parameters`]: parameter maps in both directions.
+//!
+//! What only the server says (a model's metadata, configuration and statistics) is encoded in
+//! `protocol::grpc`.
 
 mod contents;
-mod model;
 mod parameters;
 mod request;
 mod response;
@@ -17,13 +20,18 @@ mod tensors;
 
 use crate::codec::TensorError;
 
-pub use model::{encode_config, encode_metadata, encode_statistics};
-pub use request::{decode_request, encode_request};
-pub use response::{decode_response, encode_response};
+pub(crate) use request::{decode_request, encode_request};
+pub(crate) use response::{decode_response, encode_response};
+
+/// The messages and service generated from `proto/grpc_service.proto`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("inference");
+}
 
 /// Why a gRPC request could not be decoded: always INVALID_ARGUMENT.
 #[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     #[error("input '{input}': {source}")]
     Tensor {
         input: String,

@@ -1,4 +1,9 @@
-//! The command line: `mlhost serve`, `init`, `build` and `infer`.
+//! The command line: `mlhost serve`, `init`, `build` and `infer`, their arguments here and what
+//! each command does in [`commands`].
+
+mod commands;
+
+pub use commands::run_cli;
 
 use crate::config::Settings;
 use clap::{Args, Parser, Subcommand};
@@ -7,14 +12,14 @@ use std::path::PathBuf;
 /// mlhost: serve machine-learning models over the Open Inference Protocol.
 #[derive(Debug, Parser)]
 #[command(name = "mlhost", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve every model found below a folder (MLServer's `mlserver start`).
     #[command(alias = "start")]
     Serve(ServeArgs),
@@ -28,7 +33,7 @@ pub enum Command {
 
 /// Options of `mlhost init`.
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// The runtime's name: also the model's name and the project folder's.
     pub name: String,
     /// The language to write the runtime in.
@@ -44,7 +49,7 @@ pub struct InitArgs {
 
 /// Options of `mlhost build`.
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// The project folder.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
@@ -57,7 +62,7 @@ pub struct BuildArgs {
 /// Options of `mlhost serve`; each overrides the same field of settings.json and the environment
 /// (except `--port-file`, which is not a setting).
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The model repository: every model-settings.json below it is served. Its settings.json,
     /// if any, configures the server.
     #[arg(long = "models", value_name = "DIR", default_value = ".")]
@@ -89,7 +94,7 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// Applies the flags that were given over the loaded settings.
-    pub fn apply(&self, settings: &mut Settings) {
+    pub(crate) fn apply(&self, settings: &mut Settings) {
         if let Some(host) = &self.host {
             settings.host = host.clone();
         }
