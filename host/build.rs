@@ -47,7 +47,6 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=MLHOST_GUEST_TOOLCHAIN");
     println!("cargo:rerun-if-env-changed=MLHOST_GUEST_PROFILE");
-    compile_proto(&workspace);
 
     let target_dir = guest_target_dir(&out_dir);
     let profile = guest_profile(&out_dir);
@@ -120,18 +119,6 @@ fn main() {
         std::fs::copy(&built, out_dir.join(format!("{name}.wasm")))
             .unwrap_or_else(|error| panic!("cannot copy {}: {error}", built.display()));
     }
-}
-
-/// Generates the gRPC service and messages from `proto/` with a pure-Rust protobuf compiler
-/// (no `protoc` on the machine).
-fn compile_proto(workspace: &Path) {
-    let proto = workspace.join("proto");
-    println!("cargo:rerun-if-changed={}", proto.display());
-    let descriptors = protox::compile([proto.join("grpc_service.proto")], [&proto])
-        .unwrap_or_else(|error| panic!("cannot compile proto/grpc_service.proto: {error}"));
-    tonic_prost_build::configure()
-        .compile_fds(descriptors)
-        .unwrap_or_else(|error| panic!("cannot generate the gRPC code: {error}"));
 }
 
 /// The cargo profile to build the guests in: `MLHOST_GUEST_PROFILE`, else `guest-dist` for a

@@ -23,11 +23,9 @@ use crate::codec::TensorError;
 pub(crate) use request::{decode_request, encode_request};
 pub(crate) use response::{decode_response, encode_response};
 
-/// The messages and service generated from `proto/grpc_service.proto`.
-#[allow(clippy::all, missing_docs)]
-pub mod pb {
-    tonic::include_proto!("inference");
-}
+/// The messages and service generated from `proto/grpc_service.proto` (the `mlhost-proto`
+/// crate).
+pub use mlhost_proto::inference as pb;
 
 /// Why a gRPC request could not be decoded: always INVALID_ARGUMENT.
 #[derive(Debug, thiserror::Error)]
