@@ -86,6 +86,7 @@ pub struct Guide;
 mod content;
 mod element;
 mod error;
+pub mod onnx;
 mod request;
 mod settings;
 mod stream;
@@ -108,7 +109,7 @@ pub use serde_json;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "mlhost:runtime/runtime@0.1.1",
+        world: "mlhost:runtime/runtime@0.1.2",
         pub_export_macro: true,
         export_macro_name: "__export_runtime",
         default_bindings_module: "mlhost_guest::bindings",

@@ -53,6 +53,11 @@ fn linear_model(dir: &Path) -> ModelContext {
             max_output_bytes: 64 << 20,
             log_budget: 64 << 10,
         },
+        // The runtimes' own compute, inside the sandbox.
+        native: mlhost::NativeOptions {
+            choice: mlhost::BackendChoice::Sandboxed,
+            ..Default::default()
+        },
     }
 }
 

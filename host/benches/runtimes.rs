@@ -191,6 +191,11 @@ fn component_instance(engine: &WasmEngine, case: &Case) -> ModelInstance {
             max_output_bytes: 64 << 20,
             log_budget: 64 << 10,
         },
+        // The runtimes' own compute, inside the sandbox.
+        native: mlhost::NativeOptions {
+            choice: mlhost::BackendChoice::Sandboxed,
+            ..Default::default()
+        },
     };
     ModelInstance::new(&component, &context).unwrap().0
 }

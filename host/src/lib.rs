@@ -25,6 +25,7 @@ pub(crate) mod codec;
 pub(crate) mod config;
 pub(crate) mod core;
 pub(crate) mod metrics;
+pub(crate) mod native;
 pub(crate) mod protocol;
 pub(crate) mod repository;
 pub(crate) mod shutdown;
@@ -39,6 +40,7 @@ pub use codec::grpc::pb;
 // For the benches: requests, and the executor driven without a server.
 pub use codec::{DataType, InferenceRequest, Tensor};
 // For the benches.
+pub use native::{BackendChoice, NativeOptions};
 pub use wasm::{
     BUILT_IN_RUNTIMES, ComponentSource, EngineOptions, GuestSettings, InstanceLimits, ModelContext,
     ModelInstance, WasmEngine,

@@ -80,7 +80,7 @@ fn a_new_rust_runtime_builds_serves_and_answers() {
     ));
     assert!(
         built.contains("build/scale.wasm")
-            && built.contains("implements mlhost:runtime/runtime@0.1.1"),
+            && built.contains("implements mlhost:runtime/runtime@0.1.2"),
         "{built}"
     );
     assert!(built.contains("KiB"), "{built}");

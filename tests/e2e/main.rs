@@ -11,6 +11,7 @@ mod grpc;
 mod inference;
 mod isolation;
 mod models;
+mod native;
 mod observability;
 mod onnx;
 mod repository;

@@ -39,6 +39,7 @@ pub(crate) async fn run(
     let settings = Arc::new(config.settings);
     warn_about_ignored_settings(&settings);
     let engine = assemble::engine(&settings)?;
+    assemble::native_backends(&settings);
     let metrics = assemble::metrics(&settings);
     let repository = Arc::new(Repository::new(
         config.models_root.clone(),

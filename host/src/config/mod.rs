@@ -116,6 +116,11 @@ pub(crate) struct Settings {
     /// Where compiled components are cached: `null` for the platform's cache folder, `""` for
     /// no cache.
     pub compilation_cache_dir: Option<String>,
+    /// Whether models may run on native backends (ONNX Runtime in the host); `false` keeps every
+    /// model's compute inside the sandbox (for operators who serve untrusted models).
+    pub native_backends: bool,
+    /// ONNX Runtime's shared library (`null`: searched; see docs/configuration.md).
+    pub onnxruntime_library: Option<String>,
 
     // MLServer settings accepted for compatibility; mlhost does not act on them.
     pub parallel_workers_timeout: Option<Value>,
@@ -163,6 +168,8 @@ impl Default for Settings {
             max_queue_size: 1024,
             instance_pool_size: 256,
             compilation_cache_dir: None,
+            native_backends: true,
+            onnxruntime_library: None,
             parallel_workers_timeout: None,
             environments_dir: None,
             model_repository_implementation: None,

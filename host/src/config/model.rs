@@ -36,6 +36,11 @@ pub(crate) struct ModelSettings {
     pub max_output_mb: Option<u64>,
     /// Requests the model's queue holds before refusing new ones (the server's by default).
     pub max_queue_size: Option<usize>,
+    /// Which backend runs the model's graph where its runtime offers a choice (the `onnx`
+    /// runtime: `native` ONNX Runtime, `sandboxed` tract, or `auto`).
+    pub backend: crate::native::BackendChoice,
+    /// ONNX Runtime's intra-op threads per worker (default: the cores shared among workers).
+    pub intra_op_threads: Option<usize>,
 
     // MLServer fields accepted for compatibility; mlhost does not act on them.
     pub warm_workers: Option<Value>,

@@ -89,9 +89,11 @@ impl ServiceError {
             ServiceError::Pool(pool) => match pool.cause() {
                 PoolError::Overloaded | PoolError::Stopped => ErrorKind::Unavailable,
                 PoolError::Call(CallError::InvalidInput(_)) => ErrorKind::BadRequest,
-                PoolError::Call(CallError::DeadlineExceeded(_) | CallError::ExpiredInQueue(_)) => {
-                    ErrorKind::DeadlineExceeded
-                }
+                PoolError::Call(
+                    CallError::DeadlineExceeded(_)
+                    | CallError::NativeDeadline(_)
+                    | CallError::ExpiredInQueue(_),
+                ) => ErrorKind::DeadlineExceeded,
                 PoolError::Call(_) | PoolError::Batch(_) => ErrorKind::Internal,
             },
             ServiceError::Internal { .. } => ErrorKind::Internal,

@@ -102,6 +102,13 @@ pub enum LoadError {
         value: String,
         limit: String,
     },
+    /// A value in model-settings.json is outside what mlhost accepts.
+    #[error("model-settings.json: field `{field}`: {value} is not {expected}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     /// `implementation` names no runtime mlhost can serve.
     #[error("{0}")]
     Implementation(String),

@@ -2,10 +2,14 @@
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "mlhost:runtime/runtime@0.1.1",
+    world: "mlhost:runtime/runtime@0.1.2",
     imports: {
         // Waiting for room in a full stream may reach the call's deadline, which traps.
         "mlhost:runtime/host.send-response": trappable,
+    },
+    with: {
+        // A guest's handle on a graph loaded in the native ONNX backend.
+        "mlhost:runtime/onnx.session": crate::native::OnnxSession,
     },
 });
 

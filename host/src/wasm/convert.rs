@@ -36,7 +36,7 @@ pub(super) fn error_message(error: wit::Error) -> String {
     }
 }
 
-fn datatype_to_wit(datatype: DataType) -> wit::Datatype {
+pub(super) fn datatype_to_wit(datatype: DataType) -> wit::Datatype {
     match datatype {
         DataType::Bool => wit::Datatype::Bool,
         DataType::Uint8 => wit::Datatype::Uint8,

@@ -5,7 +5,7 @@ use super::convert;
 use super::engine::RuntimeComponent;
 use super::epoch;
 use super::guest_log::GuestLog;
-use super::state::InstanceState;
+use super::state::{InstanceState, NativeContext};
 use super::stream::StreamSink;
 use crate::codec::{InferenceRequest, ModelMetadata, Tensor};
 use crate::stats::CallTimings;
@@ -45,6 +45,8 @@ pub struct ModelContext {
     pub settings: convert::GuestSettings,
     /// Memory, time and output bounds.
     pub limits: InstanceLimits,
+    /// What the model may use of the native backends.
+    pub native: crate::native::NativeOptions,
 }
 
 /// Why an instance could not be created.
@@ -100,6 +102,10 @@ pub enum CallError {
     /// The call ran past its deadline and was stopped.
     #[error("the request ran past its deadline of {0:?} and was stopped")]
     DeadlineExceeded(Duration),
+    /// A native backend's run passed the call's deadline and was stopped; the runtime itself
+    /// was not interrupted, so its instance stays usable.
+    #[error("the request ran past its deadline of {0:?} and was stopped")]
+    NativeDeadline(Duration),
     /// The guest tried to grow its memory past its limit and was stopped.
     #[error("the runtime exceeded its memory limit of {} MiB and was stopped", .0 / (1024 * 1024))]
     MemoryLimit(u64),
@@ -219,6 +225,11 @@ impl ModelInstance {
         let returned = Instant::now();
         self.store.data().end_call();
         let collected = self.store.data_mut().answer().finish_predict();
+        if self.store.data_mut().take_native_deadline_hit() && result.is_ok() {
+            // A native run was stopped at the deadline: whatever the runtime made of it, the
+            // call ran out of time (and the instance, never interrupted, stays usable).
+            return Err(CallError::NativeDeadline(timeout));
+        }
         result
             .map_err(|error| self.classify(error, timeout))?
             .map_err(|error| match (error, &collected) {
@@ -272,10 +283,17 @@ fn instance_state(context: &ModelContext) -> Result<InstanceState, InstanceError
         GuestLog::new(&context.name, "stdout", context.limits.log_budget),
         GuestLog::new(&context.name, "stderr", context.limits.log_budget),
     ];
+    let native = NativeContext {
+        options: context.native,
+        model_dir: context.host_dir.clone(),
+        max_output_bytes: context.limits.max_output_bytes,
+        deadline_hit: false,
+    };
     Ok(InstanceState::new(
         wasi,
         logs,
         usize::try_from(context.limits.memory_bytes).unwrap_or(usize::MAX),
         Instant::now() + LOAD_TIMEOUT,
+        native,
     ))
 }

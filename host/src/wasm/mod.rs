@@ -7,7 +7,7 @@
 //! Modules, each depending only on those listed before it: `bindings` (the generated WIT
 //! bindings), `epoch` (the deadline clock), `guest_log`, `convert`, `stream` (streamed
 //! responses), `answer` (a call's answer as it is collected), `state` (a Store's state), the
-//! host interfaces on that state (`host`, `clocks`), `cache` and `world` (the component checks
+//! host interfaces on that state (`host`, `clocks`, `onnx`), `cache` and `world` (the component checks
 //! before compiling), `engine`, and `instance`.
 
 mod answer;
@@ -21,6 +21,7 @@ mod epoch;
 mod guest_log;
 mod host;
 mod instance;
+mod onnx;
 mod state;
 mod stream;
 pub(crate) mod world;

@@ -6,6 +6,8 @@
 
 use super::answer::Answer;
 use super::guest_log::GuestLog;
+use crate::native::NativeOptions;
+use std::path::PathBuf;
 use std::time::Instant;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -26,6 +28,21 @@ pub(super) struct InstanceState {
     deadline: Instant,
     /// The origin of the guest's monotonic clock.
     clock_origin: Instant,
+    /// What the guest may use of the native backends (see [`super::onnx`]).
+    native: NativeContext,
+}
+
+/// What an instance's native sessions are bound by.
+#[derive(Debug, Clone)]
+pub(super) struct NativeContext {
+    /// The model's backend settings.
+    pub options: NativeOptions,
+    /// The host folder the guest sees at `/model`.
+    pub model_dir: PathBuf,
+    /// The most output one run may return, in bytes.
+    pub max_output_bytes: u64,
+    /// Set when a native run of the call in progress was stopped at the deadline.
+    pub deadline_hit: bool,
 }
 
 impl InstanceState {
@@ -37,6 +54,7 @@ impl InstanceState {
         logs: [GuestLog; 2],
         memory_limit: usize,
         deadline: Instant,
+        native: NativeContext,
     ) -> Self {
         let clock_origin = Instant::now();
         wasi.stdout(logs[0].clone())
@@ -53,7 +71,18 @@ impl InstanceState {
             answer: Answer::default(),
             deadline,
             clock_origin,
+            native,
         }
+    }
+
+    /// The instance's native backend context.
+    pub(super) fn native(&mut self) -> &mut NativeContext {
+        &mut self.native
+    }
+
+    /// Whether a native run was stopped at the deadline since the last call (and forgets it).
+    pub(super) fn take_native_deadline_hit(&mut self) -> bool {
+        std::mem::take(&mut self.native.deadline_hit)
     }
 
     /// When the call in progress must end.

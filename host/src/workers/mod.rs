@@ -241,7 +241,9 @@ fn serve(
         };
         let poisoned = matches!(&result, Err(error) if error.poisons_instance());
         match &result {
-            Err(CallError::DeadlineExceeded(_)) => observers.metrics.deadlines.inc(),
+            Err(CallError::DeadlineExceeded(_) | CallError::NativeDeadline(_)) => {
+                observers.metrics.deadlines.inc()
+            }
             Err(CallError::MemoryLimit(_)) => observers.metrics.memory_limits.inc(),
             _ => 0,
         };

@@ -1,4 +1,8 @@
-//! The `onnx` runtime: ONNX models (ONNX and ONNX-ML operators) run with tract.
+//! The `onnx` runtime: ONNX models (ONNX and ONNX-ML operators), run by the host's native
+//! backend (ONNX Runtime, through the WIT `onnx` interface: [`native`]) or, sandboxed, by tract
+//! inside this component. `backend` in model-settings.json chooses: `auto` (the default: native
+//! when the server has ONNX Runtime and allows it), `native` or `sandboxed`. The metadata's
+//! `backend` parameter says which serves the model.
 //!
 //! The model folder holds `model.onnx` (MLServer's name), or `parameters.uri` names the `.onnx`
 //! file (or a folder holding exactly one). The graph is analysed and optimized once, when the
@@ -11,20 +15,23 @@
 //!   graph's when nothing is lost that a model would notice (FP64 to FP32, as MLServer does;
 //!   integers to floats; integers to integers that hold every value). Outputs are named as in
 //!   the graph: all of them, or the requested ones.
-//! - A file that is not ONNX, or uses an operator tract does not implement, does not load
-//!   ([`Error::InvalidModel`] names the operators and what to do).
+//! - A file that is not ONNX, or (on tract) uses an operator tract does not implement, does not
+//!   load ([`Error::InvalidModel`] names the operators and what to do).
 //!
 //! scikit-learn models exported with skl2onnx serve as they are (see `README.md` for the
 //! operators that work).
 
 pub mod convert;
 pub mod model;
+pub mod native;
 mod ops;
 
+use mlhost_guest::onnx::{self, BackendChoice};
 use mlhost_guest::{
-    Error, InferenceRequest, InferenceResponse, Model, ModelMetadata, ModelSettings,
+    Error, InferenceRequest, InferenceResponse, Model, ModelMetadata, ModelSettings, Parameter,
     TensorMetadata, export_model,
 };
+use native::NativeModel;
 use tract_onnx::prelude::{IntoTValue, TDim, TValue, TVec};
 
 pub use model::{OnnxModel, Port};
@@ -35,46 +42,68 @@ pub const PLATFORM: &str = "onnx";
 /// A loaded ONNX model, served through the guest SDK.
 #[derive(Debug)]
 pub struct Onnx {
-    model: OnnxModel,
+    backend: Backend,
+}
+
+/// What runs the graph.
+#[derive(Debug)]
+enum Backend {
+    /// tract, inside the component.
+    Sandboxed(OnnxModel),
+    /// ONNX Runtime, in the host.
+    Native(NativeModel),
 }
 
 impl Onnx {
-    /// Wraps a model loaded with [`OnnxModel::from_bytes`] or [`OnnxModel::from_path`].
+    /// Wraps a model loaded with [`OnnxModel::from_bytes`] or [`OnnxModel::from_path`] (served
+    /// by tract).
     pub fn new(model: OnnxModel) -> Self {
-        Onnx { model }
+        Onnx {
+            backend: Backend::Sandboxed(model),
+        }
     }
+}
 
-    /// Checks the request's inputs against the graph's and converts them, in the plan's order.
-    fn inputs(&self, request: &InferenceRequest) -> Result<TVec<TValue>, Error> {
-        let names: Vec<&str> = self.model.inputs.iter().map(|p| p.name.as_str()).collect();
-        if let Some(unknown) = request
+/// Whether the model is to run on the native backend: its settings' choice, and for `auto`
+/// whether the host can serve it natively.
+fn wants_native() -> bool {
+    match onnx::backend() {
+        BackendChoice::Sandboxed => false,
+        BackendChoice::Native => true,
+        BackendChoice::Auto => onnx::available().is_ok(),
+    }
+}
+
+/// Checks the request's inputs against the graph's and converts them, in the plan's order.
+fn tract_inputs(model: &OnnxModel, request: &InferenceRequest) -> Result<TVec<TValue>, Error> {
+    let names: Vec<&str> = model.inputs.iter().map(|p| p.name.as_str()).collect();
+    if let Some(unknown) = request
+        .inputs
+        .iter()
+        .find(|input| !names.contains(&input.name.as_str()))
+    {
+        return Err(Error::invalid_input(format!(
+            "unknown input '{}'; this model takes {names:?}",
+            unknown.name
+        )));
+    }
+    let mut symbols: Vec<(&TDim, u64, &str)> = Vec::new();
+    let mut values = TVec::new();
+    for port in &model.inputs {
+        let input = request
             .inputs
             .iter()
-            .find(|input| !names.contains(&input.name.as_str()))
-        {
-            return Err(Error::invalid_input(format!(
-                "unknown input '{}'; this model takes {names:?}",
-                unknown.name
-            )));
-        }
-        let mut symbols: Vec<(&TDim, u64, &str)> = Vec::new();
-        let mut values = TVec::new();
-        for port in &self.model.inputs {
-            let input = request
-                .inputs
-                .iter()
-                .find(|i| i.name == port.name)
-                .ok_or_else(|| {
-                    Error::invalid_input(format!(
-                        "missing input '{}'; this model takes {names:?}",
-                        port.name
-                    ))
-                })?;
-            check_shape(port, &input.shape, &mut symbols)?;
-            values.push(convert::to_tract(input, port.datum_type)?.into_tvalue());
-        }
-        Ok(values)
+            .find(|i| i.name == port.name)
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "missing input '{}'; this model takes {names:?}",
+                    port.name
+                ))
+            })?;
+        check_shape(port, &input.shape, &mut symbols)?;
+        values.push(convert::to_tract(input, port.datum_type)?.into_tvalue());
     }
+    Ok(values)
 }
 
 /// Checks `shape` against the port's: the same rank, the same fixed dimensions, and one size
@@ -115,48 +144,75 @@ fn check_shape<'a>(
     Ok(())
 }
 
+/// The metadata of a model served by tract, with the `backend` parameter `sandboxed`.
+fn tract_metadata(model: &OnnxModel) -> ModelMetadata {
+    let describe = |port: &Port| {
+        let datatype = convert::datatype(port.datum_type)
+            .expect("ports are checked for a protocol datatype at load");
+        TensorMetadata::new(&port.name, datatype, &port.metadata_shape())
+    };
+    let metadata = model
+        .inputs
+        .iter()
+        .fold(ModelMetadata::new(PLATFORM), |metadata, port| {
+            metadata.input(describe(port))
+        });
+    let mut metadata = model
+        .outputs
+        .iter()
+        .fold(metadata, |metadata, port| metadata.output(describe(port)));
+    metadata
+        .parameters
+        .push(Parameter::string("backend", "sandboxed"));
+    metadata
+}
+
+/// Runs one request on tract.
+fn tract_predict(model: &OnnxModel, request: InferenceRequest) -> Result<InferenceResponse, Error> {
+    let available: Vec<&str> = model.outputs.iter().map(|p| p.name.as_str()).collect();
+    let wanted = request.output_names(&available, &available)?;
+    let inputs = tract_inputs(model, &request)?;
+    let outputs = model.run(inputs)?;
+    let mut response = InferenceResponse::new();
+    for name in wanted {
+        let index = available
+            .iter()
+            .position(|output| *output == name)
+            .expect("output_names only returns available outputs");
+        let value = outputs.get(index).ok_or_else(|| {
+            Error::internal(format!("the plan returned no value for output '{name}'"))
+        })?;
+        response = response.output(convert::from_tract(name, value)?);
+    }
+    Ok(response)
+}
+
 impl Model for Onnx {
     fn load(settings: ModelSettings) -> Result<Self, Error> {
         let path = model::model_file(&settings.uri)?;
+        if wants_native() {
+            let path = path
+                .to_str()
+                .ok_or_else(|| Error::invalid_model("the model's path is not UTF-8"))?;
+            return Ok(Onnx {
+                backend: Backend::Native(NativeModel::open(path)?),
+            });
+        }
         Ok(Onnx::new(OnnxModel::from_path(&path)?))
     }
 
     fn metadata(&self) -> ModelMetadata {
-        let describe = |port: &Port| {
-            let datatype = convert::datatype(port.datum_type)
-                .expect("ports are checked for a protocol datatype at load");
-            TensorMetadata::new(&port.name, datatype, &port.metadata_shape())
-        };
-        let metadata = self
-            .model
-            .inputs
-            .iter()
-            .fold(ModelMetadata::new(PLATFORM), |metadata, port| {
-                metadata.input(describe(port))
-            });
-        self.model
-            .outputs
-            .iter()
-            .fold(metadata, |metadata, port| metadata.output(describe(port)))
+        match &self.backend {
+            Backend::Sandboxed(model) => tract_metadata(model),
+            Backend::Native(model) => model.metadata(),
+        }
     }
 
     fn predict(&self, request: InferenceRequest) -> Result<InferenceResponse, Error> {
-        let available: Vec<&str> = self.model.outputs.iter().map(|p| p.name.as_str()).collect();
-        let wanted = request.output_names(&available, &available)?;
-        let inputs = self.inputs(&request)?;
-        let outputs = self.model.run(inputs)?;
-        let mut response = InferenceResponse::new();
-        for name in wanted {
-            let index = available
-                .iter()
-                .position(|output| *output == name)
-                .expect("output_names only returns available outputs");
-            let value = outputs.get(index).ok_or_else(|| {
-                Error::internal(format!("the plan returned no value for output '{name}'"))
-            })?;
-            response = response.output(convert::from_tract(name, value)?);
+        match &self.backend {
+            Backend::Sandboxed(model) => tract_predict(model, request),
+            Backend::Native(model) => model.predict(request),
         }
-        Ok(response)
     }
 }
 

@@ -127,9 +127,11 @@ impl OnnxModel {
         let (input_names, output_names) = port_names(graph);
 
         let folder = folder.and_then(Path::to_str);
-        let parsed = onnx
-            .parse(&proto, folder)
-            .map_err(|error| Error::invalid_model(format!("cannot read the graph: {error:#}")))?;
+        let parsed = onnx.parse(&proto, folder).map_err(|error| {
+            Error::invalid_model(format!(
+                "tract cannot read the graph: {error:#}. {NATIVE_HINT}"
+            ))
+        })?;
         if !parsed.unresolved_inputs.is_empty() {
             return Err(Error::invalid_model(format!(
                 "the graph uses tensors it never defines: {:?}",
@@ -142,12 +144,13 @@ impl OnnxModel {
         })?;
         let typed = model.into_typed().map_err(|error| {
             Error::invalid_model(format!(
-                "tract cannot analyse the graph: {error:#}. {}",
-                WHAT_TO_DO
+                "tract cannot analyse the graph: {error:#}. {NATIVE_HINT}. {TRACT_OPTIONS}"
             ))
         })?;
         let optimized = typed.into_optimized().map_err(|error| {
-            Error::invalid_model(format!("tract cannot optimize the graph: {error:#}"))
+            Error::invalid_model(format!(
+                "tract cannot optimize the graph: {error:#}. {NATIVE_HINT}"
+            ))
         })?;
 
         let inputs = ports(&optimized, &optimized.inputs, input_names)?;
@@ -171,8 +174,14 @@ impl OnnxModel {
 }
 
 /// What a user can do about a model tract cannot run.
-const WHAT_TO_DO: &str = "runtimes/onnx/README.md lists the operators that work. Export the \
-    model without the operator (with skl2onnx, another converter option or target_opset, for \
+/// How to serve a model tract cannot run.
+const NATIVE_HINT: &str = "The native backend (ONNX Runtime) runs every ONNX operator: serve the \
+    model with `\"backend\": \"native\"` or `\"auto\"` on a server that has ONNX Runtime and \
+    allows native backends";
+
+/// What else to do on tract.
+const TRACT_OPTIONS: &str = "On tract, runtimes/onnx/README.md lists the operators that work: export \
+    the model without the operator (with skl2onnx, another converter option or target_opset, for \
     example {'': 17, 'ai.onnx.ml': 3}), do that step in the client, or serve the model with a \
     runtime of your own written with the mlhost guest SDK";
 
@@ -217,7 +226,7 @@ fn check_operators(
         Ok(())
     } else {
         Err(Error::invalid_model(format!(
-            "the ONNX runtime (tract) does not support the operator{} {}. {WHAT_TO_DO}",
+            "the ONNX runtime (tract) does not support the operator{} {}. {NATIVE_HINT}. {TRACT_OPTIONS}",
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", ")
         )))

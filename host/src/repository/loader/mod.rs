@@ -66,6 +66,7 @@ pub(crate) fn load_model(
         &settings,
         plan.guest_uri,
         plan.limits,
+        plan.native,
     );
     let stats = Arc::new(ModelStats::new(settings.max_batch_size > 0));
     let metrics = Arc::new(metrics.model(&name, version.as_deref()));
@@ -117,6 +118,7 @@ fn instance_context(
     settings: &ModelSettings,
     guest_uri: String,
     limits: InstanceLimits,
+    native: crate::native::NativeOptions,
 ) -> Arc<ModelContext> {
     let extra = settings.parameters.extra.clone().unwrap_or_default();
     Arc::new(ModelContext {
@@ -130,6 +132,7 @@ fn instance_context(
             parameters: resolve::guest_parameters(settings),
         },
         limits,
+        native,
     })
 }
 

@@ -5,6 +5,7 @@
 use super::super::error::LoadError;
 use crate::codec::{DataType, Parameters, TensorMetadata};
 use crate::config::{ModelSettings, Settings, TensorSettings};
+use crate::native::{NativeOptions, default_intra_op_threads};
 use crate::wasm::{BUILT_IN_RUNTIMES, ComponentSource, InstanceLimits};
 use std::path::{Component, Path, PathBuf};
 
@@ -17,7 +18,11 @@ pub(super) struct LoadPlan {
     pub(super) declared_inputs: Vec<TensorMetadata>,
     pub(super) declared_outputs: Vec<TensorMetadata>,
     pub(super) limits: InstanceLimits,
+    pub(super) native: NativeOptions,
 }
+
+/// The most intra-op threads a model's native sessions may have.
+const MAX_INTRA_OP_THREADS: usize = 256;
 
 /// Checks the model's settings (in this order: implementation, uri, inputs, outputs, limits)
 /// and works out what its load needs.
@@ -32,6 +37,28 @@ pub(super) fn plan(
         declared_inputs: declared_tensors(&settings.inputs, "inputs")?,
         declared_outputs: declared_tensors(&settings.outputs, "outputs")?,
         limits: instance_limits(settings, server)?,
+        native: native_options(settings, server)?,
+    })
+}
+
+/// What the model may use of the native backends: its choice, the server's permission, and
+/// its sessions' threads (by default the cores shared among its workers).
+fn native_options(settings: &ModelSettings, server: &Settings) -> Result<NativeOptions, LoadError> {
+    let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
+    let threads = settings
+        .intra_op_threads
+        .unwrap_or_else(|| default_intra_op_threads(workers));
+    if !(1..=MAX_INTRA_OP_THREADS).contains(&threads) {
+        return Err(LoadError::OutOfRange {
+            field: "intra_op_threads",
+            value: threads.to_string(),
+            expected: "between 1 and 256",
+        });
+    }
+    Ok(NativeOptions {
+        choice: settings.backend,
+        allowed: server.native_backends,
+        intra_op_threads: threads,
     })
 }
 

@@ -60,7 +60,7 @@ pub(crate) fn check_component(bytes: &[u8]) -> Result<WorldReport, String> {
     }
 }
 
-/// The version of the `mlhost:runtime` package this binary serves, e.g. `0.1.1`.
+/// The version of the `mlhost:runtime` package this binary serves, e.g. `0.1.2`.
 pub(crate) fn runtime_version() -> String {
     let (resolve, world) = runtime_world();
     let package = resolve.worlds[world]
@@ -100,7 +100,7 @@ mod tests {
     fn the_built_in_runtimes_implement_the_world() {
         for (name, bytes) in super::super::BUILT_IN_RUNTIMES {
             let report = check_component(bytes).unwrap_or_else(|error| panic!("{name}: {error}"));
-            assert_eq!(report.version, "0.1.1", "{name}");
+            assert_eq!(report.version, "0.1.2", "{name}");
             assert!(
                 report
                     .imports
@@ -122,7 +122,7 @@ mod tests {
         assert!(!compatible(&v("0.0.1"), &v("0.0.2")));
         assert!(compatible(&v("0.0.1"), &v("0.0.1")));
         assert!(!compatible(&v("0.2.0-rc-1"), &v("0.2.0")));
-        assert_eq!(runtime_version(), "0.1.1");
+        assert_eq!(runtime_version(), "0.1.2");
     }
 
     #[test]
