@@ -37,7 +37,7 @@ class RuntimeLanguages(unittest.TestCase):
 
             build = mlhost("build", project, env=TOOLS_ENV)
             self.assertEqual(build.returncode, 0, build.stdout + build.stderr)
-            self.assertIn("implements mlhost:runtime/runtime@0.1.1", build.stdout)
+            self.assertIn("implements mlhost:runtime/runtime@0.1.2", build.stdout)
             self.assertTrue(os.path.isfile(os.path.join(project, "build", "demo.wasm")))
             # The factor comes from model-settings.json (the template's 2 is also the default).
             settings_file = os.path.join(project, "model-settings.json")

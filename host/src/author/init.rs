@@ -118,13 +118,15 @@ pub(crate) fn init(options: &InitOptions) -> anyhow::Result<PathBuf> {
         })
         .copied()
         .collect();
+    let wit_version = crate::wasm::world::runtime_version();
     for (path, text) in files {
         let text = text
             .replace("{{name}}", &options.name)
             .replace("{{sdk_dependency}}", &sdk_dependency)
             .replace("{{language}}", language)
             .replace("{{source}}", source)
-            .replace("{{prerequisites}}", prerequisites);
+            .replace("{{prerequisites}}", prerequisites)
+            .replace("{{wit_version}}", &wit_version);
         write_file(&dir.join(path), &text)?;
     }
     if options.language != Language::Rust {
