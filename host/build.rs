@@ -31,7 +31,11 @@ const RUNTIMES: &[(&str, &str, &str)] = &[
 
 /// Test-only guests (hostile runtimes): built alongside in the `guest` profile, never embedded;
 /// the tests load them from `<target>/mlhost-guests/wasm32-wasip2/guest/`.
-const TEST_GUESTS: &[&str] = &["mlhost-test-hostile", "mlhost-test-wit-0-1-0"];
+const TEST_GUESTS: &[&str] = &[
+    "mlhost-test-hostile",
+    "mlhost-test-onnx-custom",
+    "mlhost-test-wit-0-1-0",
+];
 
 const TARGET: &str = "wasm32-wasip2";
 

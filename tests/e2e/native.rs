@@ -411,3 +411,60 @@ fn without_the_library_auto_models_fall_back_with_one_log_line() {
     assert_eq!(metadata["parameters"]["backend"], json!("sandboxed"));
     check_rest(&server, &fixtures[0]);
 }
+
+#[test]
+fn a_custom_runtime_runs_its_own_processing_around_a_native_graph() {
+    // tests/guests/onnx-custom: FP64 in, converted to the graph's FP32; labels out as names.
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.name == "logistic_regression")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("custom");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::copy(fixture.folder.join("model.onnx"), model.join("model.onnx")).unwrap();
+    let component =
+        crate::support::linear_component().with_file_name("mlhost_test_onnx_custom.wasm");
+    std::fs::copy(component, model.join("runtime.wasm")).unwrap();
+    let names = ["setosa", "versicolor", "virginica"];
+    let settings = json!({"implementation": "./runtime.wasm",
+                          "parameters": {"extra": {"classes": names}}});
+    std::fs::write(model.join("model-settings.json"), settings.to_string()).unwrap();
+    let server = Server::start(dir.path());
+
+    let mut input = json_inputs(&fixture.expected).remove(0);
+    input["datatype"] = json!("FP64");
+    let response = server.post_json("/v2/models/custom/infer", &json!({"inputs": [input]}));
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let answer = response.json();
+    let labels = fixture.expected["expected"]["label"].as_array().unwrap();
+    let classes: Vec<Value> = labels
+        .iter()
+        .map(|label| json!(names[label.as_u64().unwrap() as usize]))
+        .collect();
+    assert_eq!(answer["outputs"][0]["name"], json!("class"));
+    assert_eq!(answer["outputs"][0]["data"], json!(classes));
+    let shape: Vec<i64> = serde_json::from_value(answer["outputs"][1]["shape"].clone()).unwrap();
+    check_output(
+        &fixture,
+        "probabilities",
+        "FP32",
+        &shape,
+        answer["outputs"][1]["data"].as_array().unwrap(),
+    );
+    // Forbidden native backends: the runtime says why it cannot load.
+    drop(server);
+    let forbidden = Server::start_with(dir.path(), &[], &[("MLHOST_NATIVE_BACKENDS", "false")]);
+    let ready = forbidden.get("/v2/models/custom/ready");
+    assert_eq!(ready.status, 400);
+    assert!(
+        ready.error().contains("native_backends"),
+        "{}",
+        ready.error()
+    );
+}
