@@ -29,6 +29,9 @@ const RUNTIMES: &[(&str, &str, &str)] = &[
     ("onnx", "mlhost-runtime-onnx", "mlhost_runtime_onnx.wasm"),
 ];
 
+/// `scripts/build-guests` runs the same build as a dev or test build of the host does (CI starts
+/// it early): keep its packages and flags in step with these and [`set_guest_environment`].
+///
 /// Test-only guests (hostile runtimes): built alongside in the `guest` profile, never embedded;
 /// the tests load them from `<target>/mlhost-guests/wasm32-wasip2/guest/`.
 const TEST_GUESTS: &[&str] = &[
@@ -81,7 +84,30 @@ fn main() {
     {
         command.args(["--package", package]);
     }
-    // The outer build's flags are for the host; the guests get their own.
+    set_guest_environment(&mut command, debian);
+
+    let status = command.status().unwrap_or_else(|error| {
+        panic!(
+            "cannot run {} to build the runtimes: {error}",
+            cargo.display()
+        )
+    });
+    if !status.success() {
+        panic!(
+            "building the built-in runtimes for {TARGET} failed. Is the target installed? \
+             Run `scripts/setup` (or `rustup target add {TARGET}`)."
+        );
+    }
+    for (name, _, artifact) in RUNTIMES {
+        let built = target_dir.join(TARGET).join(&profile).join(artifact);
+        std::fs::copy(&built, out_dir.join(format!("{name}.wasm")))
+            .unwrap_or_else(|error| panic!("cannot copy {}: {error}", built.display()));
+    }
+}
+
+/// The nested cargo's environment: the outer build's flags are for the host; the guests get
+/// their own (`+simd128`, and Debian's toolchain settings when it builds them).
+fn set_guest_environment(command: &mut Command, debian: bool) {
     for variable in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -105,24 +131,6 @@ fn main() {
         command.env_remove("RUSTC");
     }
     command.env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"));
-
-    let status = command.status().unwrap_or_else(|error| {
-        panic!(
-            "cannot run {} to build the runtimes: {error}",
-            cargo.display()
-        )
-    });
-    if !status.success() {
-        panic!(
-            "building the built-in runtimes for {TARGET} failed. Is the target installed? \
-             Run `scripts/setup` (or `rustup target add {TARGET}`)."
-        );
-    }
-    for (name, _, artifact) in RUNTIMES {
-        let built = target_dir.join(TARGET).join(&profile).join(artifact);
-        std::fs::copy(&built, out_dir.join(format!("{name}.wasm")))
-            .unwrap_or_else(|error| panic!("cannot copy {}: {error}", built.display()));
-    }
 }
 
 /// The cargo profile to build the guests in: `MLHOST_GUEST_PROFILE`, else `guest-dist` for a
