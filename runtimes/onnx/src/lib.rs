@@ -74,19 +74,35 @@ fn wants_native() -> bool {
     }
 }
 
-/// Checks the request's inputs against the graph's and converts them, in the plan's order.
-fn tract_inputs(model: &OnnxModel, request: &InferenceRequest) -> Result<TVec<TValue>, Error> {
-    let names: Vec<&str> = model.inputs.iter().map(|p| p.name.as_str()).collect();
-    if let Some(unknown) = request
+/// Fails when the request has an input the graph does not take (`names`), naming them.
+pub(crate) fn check_no_unknown_input(
+    request: &InferenceRequest,
+    names: &[&str],
+) -> Result<(), Error> {
+    match request
         .inputs
         .iter()
         .find(|input| !names.contains(&input.name.as_str()))
     {
-        return Err(Error::invalid_input(format!(
+        Some(unknown) => Err(Error::invalid_input(format!(
             "unknown input '{}'; this model takes {names:?}",
             unknown.name
-        )));
+        ))),
+        None => Ok(()),
     }
+}
+
+/// The error for a graph input (`name`, one of `names`) the request lacks.
+pub(crate) fn missing_input(name: &str, names: &[&str]) -> Error {
+    Error::invalid_input(format!(
+        "missing input '{name}'; this model takes {names:?}"
+    ))
+}
+
+/// Checks the request's inputs against the graph's and converts them, in the plan's order.
+fn tract_inputs(model: &OnnxModel, request: &InferenceRequest) -> Result<TVec<TValue>, Error> {
+    let names: Vec<&str> = model.inputs.iter().map(|p| p.name.as_str()).collect();
+    check_no_unknown_input(request, &names)?;
     let mut symbols: Vec<(&TDim, u64, &str)> = Vec::new();
     let mut values = TVec::new();
     for port in &model.inputs {
@@ -94,12 +110,7 @@ fn tract_inputs(model: &OnnxModel, request: &InferenceRequest) -> Result<TVec<TV
             .inputs
             .iter()
             .find(|i| i.name == port.name)
-            .ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "missing input '{}'; this model takes {names:?}",
-                    port.name
-                ))
-            })?;
+            .ok_or_else(|| missing_input(&port.name, &names))?;
         check_shape(port, &input.shape, &mut symbols)?;
         values.push(convert::to_tract(input, port.datum_type)?.into_tvalue());
     }

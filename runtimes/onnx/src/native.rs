@@ -55,28 +55,14 @@ impl NativeModel {
             .map(str::to_string)
             .collect();
         let names: Vec<&str> = self.inputs.iter().map(|p| p.name.as_str()).collect();
-        if let Some(unknown) = request
-            .inputs
-            .iter()
-            .find(|input| !names.contains(&input.name.as_str()))
-        {
-            return Err(Error::invalid_input(format!(
-                "unknown input '{}'; this model takes {names:?}",
-                unknown.name
-            )));
-        }
+        crate::check_no_unknown_input(&request, &names)?;
         let mut inputs = Vec::with_capacity(self.inputs.len());
         for port in &self.inputs {
             let position = request
                 .inputs
                 .iter()
                 .position(|input| input.name == port.name)
-                .ok_or_else(|| {
-                    Error::invalid_input(format!(
-                        "missing input '{}'; this model takes {names:?}",
-                        port.name
-                    ))
-                })?;
+                .ok_or_else(|| crate::missing_input(&port.name, &names))?;
             let input = request.inputs.swap_remove(position);
             inputs.push(to_graph_datatype(input, port.datatype)?);
         }
