@@ -5,7 +5,7 @@ use super::library::environment;
 use super::values::{self, RawTensor};
 use super::watchdog;
 use crate::codec::DataType;
-use ort::session::{RunOptions, Session};
+use ort::session::{RunOptions, Session, SessionInputValue};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +43,8 @@ pub struct OnnxSession {
     session: Session,
     inputs: Vec<Port>,
     outputs: Vec<Port>,
+    /// The options of every run (the watchdog terminates a run through them).
+    run_options: Arc<RunOptions>,
 }
 
 impl std::fmt::Debug for OnnxSession {
@@ -94,10 +96,13 @@ impl OnnxSession {
         };
         let inputs = ports(session.inputs(), "input")?;
         let outputs = ports(session.outputs(), "output")?;
+        let run_options = RunOptions::new()
+            .map_err(|error| format!("cannot set up ONNX Runtime's run options: {error}"))?;
         Ok(OnnxSession {
             session,
             inputs,
             outputs,
+            run_options: Arc::new(run_options),
         })
     }
 
@@ -123,18 +128,24 @@ impl OnnxSession {
     ) -> Result<Vec<RawTensor>, RunError> {
         let values = self.input_values(inputs)?;
         let wanted = self.wanted_outputs(wanted)?;
-        let options = Arc::new(RunOptions::new().map_err(|e| RunError::Failed(e.to_string()))?);
-        let watch = watchdog::watch(deadline, options.clone());
-        let result = self.session.run_with_options(values, &options);
+        let watch = watchdog::watch(deadline, self.run_options.clone());
+        let result = self.session.run_with_options(values, &self.run_options);
+        if watch.finish() {
+            // Stopped (or told to stop just as it ended): the next run must not be.
+            self.run_options
+                .unterminate()
+                .map_err(|error| RunError::Failed(error.to_string()))?;
+            if result.is_err() {
+                return Err(RunError::Deadline);
+            }
+        }
         let outputs = match result {
-            Err(_) if watch.fired() => return Err(RunError::Deadline),
             Err(error) if error.code() == ort::error::ErrorCode::InvalidArgument => {
                 return Err(RunError::InvalidInput(error.to_string()));
             }
             Err(error) => return Err(RunError::Failed(error.to_string())),
             Ok(outputs) => outputs,
         };
-        drop(watch);
         let mut answer = Vec::with_capacity(wanted.len());
         let mut size = 0u64;
         for name in wanted {
@@ -155,10 +166,10 @@ impl OnnxSession {
     }
 
     /// The graph's inputs from `inputs`: each present once, of the graph's datatype.
-    fn input_values(
+    fn input_values<'a>(
         &self,
-        inputs: &[RawTensor],
-    ) -> Result<Vec<(String, ort::value::DynValue)>, RunError> {
+        inputs: &'a [RawTensor],
+    ) -> Result<Vec<(String, SessionInputValue<'a>)>, RunError> {
         let names = || {
             let names: Vec<&str> = self.inputs.iter().map(|p| p.name.as_str()).collect();
             format!("{names:?}")

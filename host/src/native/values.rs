@@ -6,8 +6,10 @@
 //! runtime answers `predict_proba`.
 
 use crate::codec::DataType;
+use ort::session::SessionInputValue;
 use ort::value::{
-    DynMapValueType, DynValue, PrimitiveTensorElementType, Tensor, TensorElementType, ValueType,
+    DynMapValueType, DynValue, PrimitiveTensorElementType, Tensor, TensorElementType, TensorRef,
+    ValueType,
 };
 
 /// A tensor as bytes: what crosses between the runtime and the backend.
@@ -55,45 +57,39 @@ pub(super) fn port_type(value_type: &ValueType) -> Option<(DataType, Vec<i64>)> 
     }
 }
 
-/// An ONNX Runtime tensor holding `tensor`'s elements (already checked to be of the graph's
-/// datatype). Fails when the bytes do not fit the shape, or a BYTES element is not UTF-8.
-pub(super) fn to_value(tensor: &RawTensor) -> Result<DynValue, String> {
+/// An ONNX Runtime value holding `tensor`'s elements (already checked to be of the graph's
+/// datatype): a view of its bytes where they are aligned for the element type (no copy), a
+/// decoded copy otherwise. Fails when the bytes do not fit the shape, or a BYTES element is not
+/// UTF-8.
+pub(super) fn to_value(tensor: &RawTensor) -> Result<SessionInputValue<'_>, String> {
     let shape: Vec<i64> = tensor.shape.iter().map(|&d| d as i64).collect();
     let count = tensor.shape.iter().product::<u64>() as usize;
-    let data = &tensor.data;
+    let data = tensor.data.as_slice();
     let value = match tensor.datatype {
         DataType::Bool => numeric(shape, data, count, |[b]: [u8; 1]| b != 0),
-        DataType::Uint8 => numeric(shape, data, count, u8::from_le_bytes),
-        DataType::Uint16 => numeric(shape, data, count, u16::from_le_bytes),
-        DataType::Uint32 => numeric(shape, data, count, u32::from_le_bytes),
-        DataType::Uint64 => numeric(shape, data, count, u64::from_le_bytes),
-        DataType::Int8 => numeric(shape, data, count, i8::from_le_bytes),
-        DataType::Int16 => numeric(shape, data, count, i16::from_le_bytes),
-        DataType::Int32 => numeric(shape, data, count, i32::from_le_bytes),
-        DataType::Int64 => numeric(shape, data, count, i64::from_le_bytes),
+        DataType::Uint8 => view(shape, data, count, u8::from_le_bytes),
+        DataType::Uint16 => view(shape, data, count, u16::from_le_bytes),
+        DataType::Uint32 => view(shape, data, count, u32::from_le_bytes),
+        DataType::Uint64 => view(shape, data, count, u64::from_le_bytes),
+        DataType::Int8 => view(shape, data, count, i8::from_le_bytes),
+        DataType::Int16 => view(shape, data, count, i16::from_le_bytes),
+        DataType::Int32 => view(shape, data, count, i32::from_le_bytes),
+        DataType::Int64 => view(shape, data, count, i64::from_le_bytes),
         DataType::Fp16 => numeric(shape, data, count, |b| {
             half::f16::from_bits(u16::from_le_bytes(b))
         }),
         DataType::Bf16 => numeric(shape, data, count, |b| {
             half::bf16::from_bits(u16::from_le_bytes(b))
         }),
-        DataType::Fp32 => numeric(shape, data, count, f32::from_le_bytes),
-        DataType::Fp64 => numeric(shape, data, count, f64::from_le_bytes),
+        DataType::Fp32 => view(shape, data, count, f32::from_le_bytes),
+        DataType::Fp64 => view(shape, data, count, f64::from_le_bytes),
         DataType::Bytes => strings(shape, data, count),
     };
     value.map_err(|error| format!("input '{}': {error}", tensor.name))
 }
 
-/// A tensor of `T` from `count` little-endian elements of `N` bytes.
-fn numeric<T, const N: usize>(
-    shape: Vec<i64>,
-    data: &[u8],
-    count: usize,
-    decode: fn([u8; N]) -> T,
-) -> Result<DynValue, String>
-where
-    T: PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static,
-{
+/// Checks that `count` elements of `N` bytes make up `data`.
+fn check_length<const N: usize>(data: &[u8], count: usize) -> Result<(), String> {
     if data.len() != count * N {
         return Err(format!(
             "holds {} bytes where its shape needs {}",
@@ -101,17 +97,57 @@ where
             count * N
         ));
     }
+    Ok(())
+}
+
+/// A tensor of `T` viewing `data` in place when its elements are aligned little-endian `T`s (as
+/// a host allocation normally is), else decoded by `decode` into a copy.
+fn view<T, const N: usize>(
+    shape: Vec<i64>,
+    data: &[u8],
+    count: usize,
+    decode: fn([u8; N]) -> T,
+) -> Result<SessionInputValue<'_>, String>
+where
+    T: PrimitiveTensorElementType + bytemuck::Pod + std::fmt::Debug + Clone + 'static,
+{
+    check_length::<N>(data, count)?;
+    if cfg!(target_endian = "little")
+        && let Ok(elements) = bytemuck::try_cast_slice::<u8, T>(data)
+    {
+        return TensorRef::from_array_view((shape, elements))
+            .map(SessionInputValue::from)
+            .map_err(|error| error.to_string());
+    }
+    numeric(shape, data, count, decode)
+}
+
+/// A tensor of `T` from `count` little-endian elements of `N` bytes, decoded into a copy.
+fn numeric<T, const N: usize>(
+    shape: Vec<i64>,
+    data: &[u8],
+    count: usize,
+    decode: fn([u8; N]) -> T,
+) -> Result<SessionInputValue<'static>, String>
+where
+    T: PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static,
+{
+    check_length::<N>(data, count)?;
     let values: Vec<T> = data
         .chunks_exact(N)
         .map(|chunk| decode(chunk.try_into().expect("chunks of N bytes")))
         .collect();
     Tensor::from_array((shape, values))
-        .map(Tensor::into_dyn)
+        .map(SessionInputValue::from)
         .map_err(|error| error.to_string())
 }
 
 /// A string tensor from BYTES elements (each a 4-byte little-endian length, then the bytes).
-fn strings(shape: Vec<i64>, mut data: &[u8], count: usize) -> Result<DynValue, String> {
+fn strings(
+    shape: Vec<i64>,
+    mut data: &[u8],
+    count: usize,
+) -> Result<SessionInputValue<'static>, String> {
     let mut values = Vec::with_capacity(count.min(data.len() / 4));
     while let Some((length, rest)) = data.split_first_chunk::<4>() {
         let length = u32::from_le_bytes(*length) as usize;
@@ -131,7 +167,7 @@ fn strings(shape: Vec<i64>, mut data: &[u8], count: usize) -> Result<DynValue, S
         ));
     }
     Tensor::from_string_array((shape, values.as_slice()))
-        .map(Tensor::into_dyn)
+        .map(SessionInputValue::from)
         .map_err(|error| error.to_string())
 }
 
@@ -166,19 +202,24 @@ fn tensor_bytes(value: &DynValue, element: TensorElementType) -> Result<Bytes, S
         .map(|shape| shape.iter().map(|&d| d.max(0) as u64).collect())
         .unwrap_or_default();
     let data = match datatype {
-        DataType::Bool => le(value, |v: &bool| [*v as u8])?,
-        DataType::Uint8 => le(value, |v: &u8| v.to_le_bytes())?,
-        DataType::Uint16 => le(value, |v: &u16| v.to_le_bytes())?,
-        DataType::Uint32 => le(value, |v: &u32| v.to_le_bytes())?,
-        DataType::Uint64 => le(value, |v: &u64| v.to_le_bytes())?,
-        DataType::Int8 => le(value, |v: &i8| v.to_le_bytes())?,
-        DataType::Int16 => le(value, |v: &i16| v.to_le_bytes())?,
-        DataType::Int32 => le(value, |v: &i32| v.to_le_bytes())?,
-        DataType::Int64 => le(value, |v: &i64| v.to_le_bytes())?,
-        DataType::Fp16 => le(value, |v: &half::f16| v.to_bits().to_le_bytes())?,
-        DataType::Bf16 => le(value, |v: &half::bf16| v.to_bits().to_le_bytes())?,
-        DataType::Fp32 => le(value, |v: &f32| v.to_le_bytes())?,
-        DataType::Fp64 => le(value, |v: &f64| v.to_le_bytes())?,
+        DataType::Bool => {
+            let (_, elements) = value
+                .try_extract_tensor::<bool>()
+                .map_err(|e| e.to_string())?;
+            elements.iter().map(|&b| b as u8).collect()
+        }
+        DataType::Uint8 => le(value, u8::to_le_bytes)?,
+        DataType::Uint16 => le(value, u16::to_le_bytes)?,
+        DataType::Uint32 => le(value, u32::to_le_bytes)?,
+        DataType::Uint64 => le(value, u64::to_le_bytes)?,
+        DataType::Int8 => le(value, i8::to_le_bytes)?,
+        DataType::Int16 => le(value, i16::to_le_bytes)?,
+        DataType::Int32 => le(value, i32::to_le_bytes)?,
+        DataType::Int64 => le(value, i64::to_le_bytes)?,
+        DataType::Fp16 => le_each(value, |v: half::f16| v.to_bits().to_le_bytes())?,
+        DataType::Bf16 => le_each(value, |v: half::bf16| v.to_bits().to_le_bytes())?,
+        DataType::Fp32 => le(value, f32::to_le_bytes)?,
+        DataType::Fp64 => le(value, f64::to_le_bytes)?,
         DataType::Bytes => {
             let (_, texts) = value.try_extract_strings().map_err(|e| e.to_string())?;
             let mut data = Vec::with_capacity(texts.iter().map(|t| t.len() + 4).sum());
@@ -192,16 +233,31 @@ fn tensor_bytes(value: &DynValue, element: TensorElementType) -> Result<Bytes, S
     Ok((datatype, shape, data))
 }
 
-/// The elements of a tensor of `T`, each encoded by `encode`.
-fn le<T, const N: usize>(value: &DynValue, encode: fn(&T) -> [u8; N]) -> Result<Vec<u8>, String>
+/// The elements of a tensor of `T` as little-endian bytes: one copy of its memory (each element
+/// encoded by `encode` on a big-endian host).
+fn le<T, const N: usize>(value: &DynValue, encode: fn(T) -> [u8; N]) -> Result<Vec<u8>, String>
 where
-    T: PrimitiveTensorElementType,
+    T: PrimitiveTensorElementType + bytemuck::Pod,
+{
+    if cfg!(target_endian = "big") {
+        return le_each(value, encode);
+    }
+    let (_, elements) = value
+        .try_extract_tensor::<T>()
+        .map_err(|error| error.to_string())?;
+    Ok(bytemuck::cast_slice(elements).to_vec())
+}
+
+/// The elements of a tensor of `T`, each encoded by `encode`.
+fn le_each<T, const N: usize>(value: &DynValue, encode: fn(T) -> [u8; N]) -> Result<Vec<u8>, String>
+where
+    T: PrimitiveTensorElementType + Copy,
 {
     let (_, elements) = value
         .try_extract_tensor::<T>()
         .map_err(|error| error.to_string())?;
     let mut data = Vec::with_capacity(elements.len() * N);
-    for element in elements {
+    for &element in elements {
         data.extend_from_slice(&encode(element));
     }
     Ok(data)
@@ -328,14 +384,31 @@ mod tests {
     }
 
     #[test]
+    fn aligned_inputs_are_viewed_and_unaligned_ones_copied() {
+        require_library();
+        let values = [1.5f32, -2.0, 0.25];
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let aligned = view(vec![3], &bytes, 3, f32::from_le_bytes).unwrap();
+        assert!(matches!(aligned, SessionInputValue::View(_)));
+        let mut shifted = vec![0u8];
+        shifted.extend_from_slice(&bytes);
+        let unaligned = view(vec![3], &shifted[1..], 3, f32::from_le_bytes).unwrap();
+        assert!(matches!(unaligned, SessionInputValue::Owned(_)));
+        for value in [aligned, unaligned] {
+            assert_eq!(from_value("t", &value).unwrap().data, bytes);
+        }
+    }
+
+    #[test]
     fn data_that_does_not_fit_the_shape_is_refused() {
         require_library();
+        let refusal = |tensor: &RawTensor| to_value(tensor).err().expect("refused");
         let short = raw(DataType::Fp32, &[2], vec![0; 4]);
-        assert!(to_value(&short).unwrap_err().contains("holds 4 bytes"));
+        assert!(refusal(&short).contains("holds 4 bytes"));
         let bad_text = raw(DataType::Bytes, &[1], b"\x02\0\0\0\xff\xfe".to_vec());
-        assert!(to_value(&bad_text).unwrap_err().contains("UTF-8"));
+        assert!(refusal(&bad_text).contains("UTF-8"));
         let missing = raw(DataType::Bytes, &[2], b"\x01\0\0\0a".to_vec());
-        assert!(to_value(&missing).unwrap_err().contains("needs 2"));
+        assert!(refusal(&missing).contains("needs 2"));
     }
 
     #[test]

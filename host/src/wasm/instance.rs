@@ -221,6 +221,8 @@ impl ModelInstance {
         let state = self.store.data_mut();
         state.answer().begin_predict(self.max_output_bytes, stream);
         state.set_deadline(deadline);
+        // Only this call's native runs count (one stopped while loading must not fail it).
+        state.take_native_deadline_hit();
         let result = guest.call_predict(&mut self.store, self.model, &request);
         let returned = Instant::now();
         self.store.data().end_call();
