@@ -170,3 +170,101 @@ fn a_short_deadline_closes_the_batch_early_and_does_not_cut_the_others() {
     assert_eq!(patient.status, 200);
     assert_eq!(patient.json()["outputs"], urgent.json()["outputs"]);
 }
+
+/// A batching model on the hostile test runtime: `loop` holds its one worker until the request's
+/// deadline, other requests echo their input.
+fn hostile_batching_model() -> tempfile::TempDir {
+    let hostile = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
+    let dir = model_folder(&[(
+        "batched/model-settings.json",
+        r#"{"implementation": "hostile.wasm", "max_batch_size": 16, "max_batch_time": 5}"#,
+    )]);
+    std::fs::copy(hostile, dir.path().join("batched/hostile.wasm")).unwrap();
+    dir
+}
+
+/// The request counts of the batches the server logged (`running a batch requests=N`).
+fn logged_batches(server: &Server) -> Vec<u64> {
+    server
+        .logs()
+        .iter()
+        .filter(|line| line.contains("running a batch"))
+        .filter_map(|line| {
+            line.split("requests=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_lone_request_runs_at_once_and_requests_merge_while_the_worker_is_busy() {
+    let dir = hostile_batching_model();
+    let server = Server::start_with(
+        dir.path(),
+        &[],
+        &[("RUST_LOG", "info,mlhost::batching=debug")],
+    );
+    let echo = |value: f64| json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [value]}]});
+
+    // The worker is idle: a lone request does not wait out the 5 s batch window.
+    let started = Instant::now();
+    let response = server.post_json("/v2/models/batched/infer", &echo(1.0));
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The worker is busy for 800 ms: four requests arriving meanwhile share one batch.
+    let address = server.address;
+    let busy = std::thread::spawn(move || {
+        let body = json!({"parameters": {"attack": "loop", "timeout": 800_000},
+            "inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [0]}]});
+        Connection::open(address).post("/v2/models/batched/infer", body.to_string().as_bytes())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let waiting: Vec<_> = (0..4)
+        .map(|index| {
+            let body = echo(10.0 + index as f64).to_string();
+            std::thread::spawn(move || {
+                Connection::open(address).post("/v2/models/batched/infer", body.as_bytes())
+            })
+        })
+        .collect();
+    for (index, thread) in waiting.into_iter().enumerate() {
+        let response = thread.join().unwrap();
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_eq!(
+            response.json()["outputs"][0]["data"],
+            json!([10.0 + index as f64])
+        );
+    }
+    // They ran when the worker freed up, not at the end of the batch window.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(busy.join().unwrap().status, 504);
+    let batches = logged_batches(&server);
+    assert!(
+        batches.contains(&4),
+        "the four did not share a batch: {batches:?}"
+    );
+}

@@ -1,10 +1,12 @@
 //! Adaptive batching: requests to one model gathered into batches along dimension 0.
 //!
-//! A [`Batcher`] is a handle on a task. The task takes the first waiting request, then gathers
-//! requests that share its [`merge::BatchKey`] until the batch holds `max_batch_size` rows or
-//! `max_batch_time` has passed since that first request arrived; it hands the merged request to
-//! the model's workers and goes on gathering while the batch runs. Each request gets exactly its
-//! own rows back (or the batch's error). The queue is bounded: a full one refuses at once.
+//! A [`Batcher`] is a handle on a task. The task takes the first waiting request and the ones
+//! already queued that share its [`merge::BatchKey`]. When a worker of the model is idle, that
+//! batch runs at once: a lone request is never held. While every worker is busy, the batch goes
+//! on gathering until it holds `max_batch_size` rows, a worker frees up, or `max_batch_time` has
+//! passed since its first request arrived; the task goes on gathering the next batch while one
+//! runs. Each request gets exactly its own rows back (or the batch's error). The queue is
+//! bounded: a full one refuses at once.
 
 pub(crate) mod merge;
 
@@ -14,8 +16,9 @@ use crate::workers::{CallError, CallOutput, CallSpec, DEADLINE_GRACE, PoolError,
 use merge::BatchKey;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// When and how much to batch.
 #[derive(Debug, Clone, Copy)]
@@ -105,13 +108,84 @@ impl Batcher {
     }
 }
 
+/// The batches on the workers: how many run, and a wake-up when one ends.
+#[derive(Default)]
+struct Running {
+    batches: AtomicUsize,
+    ended: Notify,
+}
+
+impl Running {
+    /// Whether every worker has a batch (a new one would only wait in the workers' queue).
+    fn all_busy(&self, workers: usize) -> bool {
+        self.batches.load(Ordering::Acquire) >= workers
+    }
+}
+
+/// Counts a batch as running until it is dropped (when the batch ends, however it ends).
+struct RunningBatch(Arc<Running>);
+
+impl RunningBatch {
+    fn new(running: &Arc<Running>) -> Self {
+        running.batches.fetch_add(1, Ordering::AcqRel);
+        RunningBatch(running.clone())
+    }
+}
+
+impl Drop for RunningBatch {
+    fn drop(&mut self) {
+        self.0.batches.fetch_sub(1, Ordering::AcqRel);
+        self.0.ended.notify_one();
+    }
+}
+
+/// A batch being gathered: its requests (all sharing the first one's key), their rows, and when
+/// it must close at the latest.
+struct Forming {
+    items: Vec<Item>,
+    rows: u64,
+    closes: Instant,
+}
+
+impl Forming {
+    /// A batch that closes when its time is up or when its first request must start.
+    fn new(first: Item, options: &BatchOptions) -> Self {
+        Forming {
+            closes: (first.arrived + options.max_batch_time).min(first.must_start()),
+            rows: first.rows,
+            items: vec![first],
+        }
+    }
+
+    /// Whether `item` shares the batch's key and fits in `max_rows`.
+    fn fits(&self, item: &Item, max_rows: u64) -> bool {
+        item.key == self.items[0].key && self.rows + item.rows <= max_rows
+    }
+
+    /// Takes `item` into the batch if it fits; gives it back otherwise.
+    fn offer(&mut self, item: Item, max_rows: u64) -> Option<Item> {
+        if !self.fits(&item, max_rows) {
+            return Some(item);
+        }
+        self.rows += item.rows;
+        self.closes = self.closes.min(item.must_start());
+        self.items.push(item);
+        None
+    }
+}
+
 /// The batching task: forms batches until every handle is dropped.
+///
+/// A batch goes to the workers as soon as one of them is idle, with whatever has arrived by then;
+/// requests merge only while every worker is busy, until the batch is full, a worker frees up,
+/// `max_batch_time` has passed since its first request, or its most urgent request must start.
 async fn gather(
     mut items: mpsc::Receiver<Item>,
     pool: Arc<WorkerPool>,
     options: BatchOptions,
     metrics: Arc<ModelMetrics>,
 ) {
+    let running = Arc::new(Running::default());
     let mut waiting: VecDeque<Item> = VecDeque::new();
     loop {
         let first = match waiting.pop_front() {
@@ -121,62 +195,67 @@ async fn gather(
                 None => return,
             },
         };
-        // The batch closes when it is full, when its time is up, or when its most urgent request
-        // must start.
-        let mut closes = (first.arrived + options.max_batch_time).min(first.must_start());
-        let mut rows = first.rows;
-        let mut batch = vec![first];
-
+        let mut forming = Forming::new(first, &options);
         // Requests that waited behind an earlier batch join first, in arrival order.
         let mut index = 0;
-        while index < waiting.len() && rows < options.max_batch_size {
-            if waiting[index].key == batch[0].key
-                && rows + waiting[index].rows <= options.max_batch_size
-            {
+        while index < waiting.len() && forming.rows < options.max_batch_size {
+            if forming.fits(&waiting[index], options.max_batch_size) {
                 let item = waiting.remove(index).expect("index in bounds");
-                rows += item.rows;
-                closes = closes.min(item.must_start());
-                batch.push(item);
+                forming.offer(item, options.max_batch_size);
             } else {
                 index += 1;
             }
         }
-        while rows < options.max_batch_size && waiting.len() < options.queue_capacity {
+        // Then those that have already arrived.
+        while forming.rows < options.max_batch_size && waiting.len() < options.queue_capacity {
+            let Ok(item) = items.try_recv() else { break };
+            waiting.extend(forming.offer(item, options.max_batch_size));
+        }
+        // While every worker is busy, the batch gathers what comes.
+        while forming.rows < options.max_batch_size
+            && waiting.len() < options.queue_capacity
+            && running.all_busy(pool.workers())
+        {
             let item = tokio::select! {
                 item = items.recv() => item,
-                () = tokio::time::sleep_until(closes.into()) => break,
+                () = running.ended.notified() => continue,
+                () = tokio::time::sleep_until(forming.closes.into()) => break,
             };
             let Some(item) = item else { break };
-            if item.key == batch[0].key && rows + item.rows <= options.max_batch_size {
-                rows += item.rows;
-                closes = closes.min(item.must_start());
-                batch.push(item);
-            } else {
-                waiting.push_back(item);
-            }
+            waiting.extend(forming.offer(item, options.max_batch_size));
         }
-
-        // Drop requests whose client has gone, and answer those already past their deadline.
-        let now = Instant::now();
-        let mut ready = Vec::with_capacity(batch.len());
-        for item in batch {
-            if item.reply.is_closed() {
-                continue;
-            }
-            if item.spec.deadline <= now {
-                let expired = CallError::ExpiredInQueue(item.spec.timeout);
-                let _ = item.reply.send(Err(PoolError::Call(expired)));
-                continue;
-            }
-            ready.push(item);
-        }
+        let ready = answer_expired(forming.items);
         if !ready.is_empty() {
             metrics
                 .batch_rows
                 .observe(ready.iter().map(|item| item.rows).sum::<u64>() as f64);
-            tokio::spawn(run_batch(pool.clone(), ready));
+            let batch = RunningBatch::new(&running);
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                run_batch(pool, ready).await;
+                drop(batch);
+            });
         }
     }
+}
+
+/// Drops the requests whose client has gone, answers those already past their deadline, and
+/// returns the rest.
+fn answer_expired(batch: Vec<Item>) -> Vec<Item> {
+    let now = Instant::now();
+    let mut ready = Vec::with_capacity(batch.len());
+    for item in batch {
+        if item.reply.is_closed() {
+            continue;
+        }
+        if item.spec.deadline <= now {
+            let expired = CallError::ExpiredInQueue(item.spec.timeout);
+            let _ = item.reply.send(Err(PoolError::Call(expired)));
+            continue;
+        }
+        ready.push(item);
+    }
+    ready
 }
 
 /// Runs one batch on the workers and answers each of its requests.

@@ -79,6 +79,7 @@ struct Job {
 /// The running workers of one model (version).
 pub(crate) struct WorkerPool {
     jobs: Sender<Job>,
+    workers: usize,
     threads: Mutex<Vec<JoinHandle<()>>>,
     metrics: Arc<ModelMetrics>,
 }
@@ -158,11 +159,17 @@ impl WorkerPool {
         Ok((
             WorkerPool {
                 jobs,
+                workers,
                 threads: Mutex::new(threads),
                 metrics,
             },
             metadata,
         ))
+    }
+
+    /// How many workers (model instances) run calls side by side.
+    pub(crate) fn workers(&self) -> usize {
+        self.workers
     }
 
     /// Queues a request and waits for its answer, without blocking the async runtime. The call
