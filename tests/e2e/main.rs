@@ -10,6 +10,7 @@ mod extensions;
 mod grpc;
 mod inference;
 mod isolation;
+mod limits;
 mod models;
 mod native;
 mod observability;

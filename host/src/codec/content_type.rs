@@ -8,7 +8,9 @@
 //! back. Outputs without a content type get the one their datatype implies (`np`, or `str` for
 //! text).
 
-use super::{DataType, InferenceRequest, ParameterValue, Parameters, Tensor, TensorMetadata};
+use super::{
+    DataType, InferenceRequest, ParameterValue, Parameters, Tensor, TensorMetadata, quoted,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -74,7 +76,7 @@ pub(crate) fn decode_inputs(request: &mut InferenceRequest) -> Result<(), String
                     if std::str::from_utf8(element).is_err() {
                         return Err(format!(
                             "input '{}': element {index} is not UTF-8 text (content type '{text}')",
-                            input.name
+                            quoted(&input.name)
                         ));
                     }
                 }
@@ -119,8 +121,10 @@ fn require_bytes(tensor: &Tensor, content_type: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "'{}' has content type '{content_type}' but datatype {}; it must be BYTES",
-            tensor.name, tensor.datatype
+            "'{}' has content type '{}' but datatype {}; it must be BYTES",
+            quoted(&tensor.name),
+            quoted(content_type),
+            tensor.datatype
         ))
     }
 }
@@ -132,11 +136,11 @@ fn map_elements(
 ) -> Result<Vec<u8>, String> {
     let mut data = Vec::with_capacity(tensor.data.len());
     for (index, element) in tensor.bytes_elements().enumerate() {
-        let element = element.map_err(|error| format!("'{}': {error}", tensor.name))?;
-        let mapped =
-            map(element).map_err(|error| format!("'{}': element {index} {error}", tensor.name))?;
+        let element = element.map_err(|error| format!("'{}': {error}", quoted(&tensor.name)))?;
+        let mapped = map(element)
+            .map_err(|error| format!("'{}': element {index} {error}", quoted(&tensor.name)))?;
         let length = u32::try_from(mapped.len())
-            .map_err(|_| format!("'{}': element {index} is over 4 GiB", tensor.name))?;
+            .map_err(|_| format!("'{}': element {index} is over 4 GiB", quoted(&tensor.name)))?;
         data.extend(length.to_le_bytes());
         data.extend(mapped);
     }

@@ -7,8 +7,10 @@
 pub(crate) mod content_type;
 pub(crate) mod grpc;
 pub(crate) mod json;
+mod quote;
 mod tensor;
 
+pub(crate) use quote::{MESSAGE_LIMIT, capped, quoted};
 pub use tensor::{DataType, Tensor};
 pub(crate) use tensor::{TensorError, checked_shape};
 

@@ -95,7 +95,8 @@ impl FromStr for DataType {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TensorError {
     #[error(
-        "unknown datatype '{0}'; expected one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BF16, BYTES"
+        "unknown datatype '{}'; expected one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BF16, BYTES",
+        super::quoted(.0)
     )]
     UnknownDatatype(String),
     #[error("shape {0:?} has a negative dimension")]
@@ -107,6 +108,14 @@ pub enum TensorError {
         shape: Vec<u64>,
         expected: u64,
         actual: u64,
+    },
+    #[error(
+        "{bytes} bytes of {datatype} data is not a whole number of elements: each takes {size} bytes"
+    )]
+    PartialElement {
+        datatype: DataType,
+        bytes: usize,
+        size: usize,
     },
     #[error("BYTES data is malformed: {0}")]
     MalformedBytes(&'static str),
@@ -155,10 +164,10 @@ impl Tensor {
         let actual = match self.datatype.element_size() {
             Some(size) => {
                 if !self.data.len().is_multiple_of(size) {
-                    return Err(TensorError::ElementCount {
-                        shape: self.shape.clone(),
-                        expected,
-                        actual: (self.data.len() / size) as u64,
+                    return Err(TensorError::PartialElement {
+                        datatype: self.datatype,
+                        bytes: self.data.len(),
+                        size,
                     });
                 }
                 (self.data.len() / size) as u64
@@ -272,6 +281,14 @@ mod tests {
                 ..
             })
         ));
+
+        tensor.data = vec![0; 17];
+        tensor.shape = vec![1, 4];
+        assert_eq!(
+            tensor.validate().unwrap_err().to_string(),
+            "17 bytes of FP32 data is not a whole number of elements: each takes 4 bytes"
+        );
+        tensor.shape = vec![2];
 
         tensor.datatype = DataType::Bytes;
         tensor.data = [&2u32.to_le_bytes()[..], b"hi", &0u32.to_le_bytes()].concat();

@@ -1,5 +1,7 @@
 //! Reading settings files and environment overrides, with errors that name the field.
 
+mod ranges;
+
 use super::{ModelSettings, Settings};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -68,8 +70,8 @@ pub(crate) fn load_settings(
         format!("settings from the environment ({})", used.join(", "))
     };
     let settings: Settings = deserialize(Value::Object(fields), &origin)?;
-    settings
-        .validate()
+    ranges::check_settings(&settings)
+        .and_then(|()| settings.validate())
         .map_err(|(field, message)| ConfigError::Field {
             origin,
             field: Some(field.to_string()),
@@ -78,10 +80,30 @@ pub(crate) fn load_settings(
     Ok(settings)
 }
 
-/// Loads one `model-settings.json`.
+/// Loads one `model-settings.json` and checks its ranges.
+#[cfg(test)]
 pub(crate) fn load_model_settings(path: &Path) -> Result<ModelSettings, ConfigError> {
+    let settings = read_model_settings(path)?;
+    check_model_settings(&settings, path)?;
+    Ok(settings)
+}
+
+/// Reads one `model-settings.json` (types only; see [`check_model_settings`]).
+pub(crate) fn read_model_settings(path: &Path) -> Result<ModelSettings, ConfigError> {
     let fields = read_object(path)?;
     deserialize(Value::Object(fields), &path.display().to_string())
+}
+
+/// Checks the ranges of the numeric fields of the model settings read from `path`.
+pub(crate) fn check_model_settings(
+    settings: &ModelSettings,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    ranges::check_model_settings(settings).map_err(|(field, message)| ConfigError::Field {
+        origin: path.display().to_string(),
+        field: Some(field.to_string()),
+        message,
+    })
 }
 
 /// Interprets an environment variable's text: as a string where the field is a string, as a

@@ -10,7 +10,7 @@
 mod load;
 mod model;
 
-pub(crate) use load::{ConfigError, load_model_settings, load_settings};
+pub(crate) use load::{ConfigError, check_model_settings, load_settings, read_model_settings};
 pub(crate) use model::{ModelSettings, TensorSettings};
 
 use serde::{Deserialize, Serialize};
@@ -121,6 +121,11 @@ pub(crate) struct Settings {
     pub native_backends: bool,
     /// ONNX Runtime's shared library (`null`: searched; see docs/configuration.md).
     pub onnxruntime_library: Option<String>,
+    /// The largest `.wasm` component a model may name as its `implementation`, in MiB.
+    pub max_component_size_mb: u64,
+    /// A folder of `.wasm` runtimes that any model may name as its `implementation` (besides
+    /// components in its own folder); a relative path is relative to the working directory.
+    pub runtimes_dir: Option<String>,
 
     // MLServer settings accepted for compatibility; mlhost does not act on them.
     pub parallel_workers_timeout: Option<Value>,
@@ -170,6 +175,8 @@ impl Default for Settings {
             compilation_cache_dir: None,
             native_backends: true,
             onnxruntime_library: None,
+            max_component_size_mb: 256,
+            runtimes_dir: None,
             parallel_workers_timeout: None,
             environments_dir: None,
             model_repository_implementation: None,

@@ -1,6 +1,10 @@
 //! The inference core's errors: why a request failed, with its cause kept, and the kind of
 //! failure the front ends map to an HTTP status or a gRPC code (in `protocol::error`, once).
+//!
+//! What a client reads is at most [`MESSAGE_LIMIT`] bytes (cut and marked): messages repeat
+//! client text, and gRPC clients refuse long status messages.
 
+use crate::codec::{MESSAGE_LIMIT, capped};
 use crate::repository::{LookupError, RepositoryError};
 use crate::workers::{CallError, PoolError};
 
@@ -28,29 +32,29 @@ pub enum ErrorKind {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// The request fails a check of the core's own.
-    #[error("{0}")]
+    #[error("{}", capped(.0, MESSAGE_LIMIT))]
     BadRequest(String),
     /// The request could not be decoded.
-    #[error("{message}")]
+    #[error("{}", capped(message, MESSAGE_LIMIT))]
     Malformed {
         message: String,
         #[source]
         source: BoxError,
     },
     /// The request is over a size limit.
-    #[error("{0}")]
+    #[error("{}", capped(.0, MESSAGE_LIMIT))]
     TooLarge(String),
     /// The model (version) could not be looked up.
-    #[error(transparent)]
+    #[error("{}", capped(&.0.to_string(), MESSAGE_LIMIT))]
     Lookup(#[from] LookupError),
     /// A repository operation (index, load, unload) failed.
-    #[error(transparent)]
+    #[error("{}", capped(&.0.to_string(), MESSAGE_LIMIT))]
     Repository(#[from] RepositoryError),
     /// The model's workers gave no answer, or the runtime failed.
-    #[error(transparent)]
+    #[error("{}", capped(&.0.to_string(), MESSAGE_LIMIT))]
     Pool(#[from] PoolError),
     /// The server failed on its own side.
-    #[error("{message}")]
+    #[error("{}", capped(message, MESSAGE_LIMIT))]
     Internal {
         message: String,
         #[source]

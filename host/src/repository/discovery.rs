@@ -1,6 +1,6 @@
 //! Finding models: every `model-settings.json` below the repository root, as MLServer does.
 
-use crate::config::{ConfigError, ModelSettings, load_model_settings};
+use crate::config::{ConfigError, ModelSettings, check_model_settings, read_model_settings};
 use std::path::{Path, PathBuf};
 
 /// The file that marks a model folder.
@@ -84,8 +84,10 @@ fn read_model(file: &Path) -> DiscoveredModel {
     let folder_name = file_name(&folder);
     // Triton's layout: `name/1/model-settings.json` is version 1 of `name`.
     let version_folder = !folder_name.is_empty() && folder_name.bytes().all(|b| b.is_ascii_digit());
-    let settings = load_model_settings(file);
-    let declared = settings.as_ref().ok();
+    // The name and version come from the file even when one of its values is out of range, so
+    // that the model is reported unavailable under its own name.
+    let read = read_model_settings(file);
+    let declared = read.as_ref().ok();
     let name = declared
         .and_then(|settings| settings.name.clone())
         .unwrap_or_else(|| match (version_folder, folder.parent()) {
@@ -95,6 +97,10 @@ fn read_model(file: &Path) -> DiscoveredModel {
     let version = declared
         .and_then(|settings| settings.parameters.version.clone())
         .or_else(|| version_folder.then(|| folder_name.clone()));
+    let settings = read.and_then(|settings| {
+        check_model_settings(&settings, file)?;
+        Ok(settings)
+    });
     DiscoveredModel {
         folder,
         name,

@@ -1,7 +1,7 @@
 //! Why repository operations fail: lookups of a model, loads of one version, and the
 //! repository's own operations (load, unload, index).
 
-use crate::codec::TensorError;
+use crate::codec::{TensorError, quoted};
 use crate::config::ConfigError;
 use crate::wasm::{CompileError, InstanceError};
 use crate::workers::panic_message;
@@ -13,16 +13,16 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LookupError {
     /// No model of that name is known.
-    #[error("model '{0}' not found")]
+    #[error("model '{}' not found", quoted(.0))]
     ModelNotFound(String),
     /// The model is known, but not at that version.
-    #[error("model '{name}' has no version '{version}'")]
+    #[error("model '{}' has no version '{}'", quoted(name), quoted(version))]
     VersionNotFound { name: String, version: String },
     /// The model was unloaded on request.
-    #[error("model '{0}' has been unloaded")]
+    #[error("model '{}' has been unloaded", quoted(.0))]
     Unloaded(String),
     /// The model is loading, or could not be loaded.
-    #[error("model '{name}' is not ready: {reason}")]
+    #[error("model '{}' is not ready: {reason}", quoted(name))]
     Unavailable { name: String, reason: String },
 }
 
@@ -30,7 +30,7 @@ pub enum LookupError {
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
     /// No model of that name is on disk (or loaded, for an unload).
-    #[error("model '{0}' not found in the model repository")]
+    #[error("model '{}' not found in the model repository", quoted(.0))]
     NotFound(String),
     /// Some versions of the model failed to load.
     #[error("model '{name}' failed to load: {failures}")]
@@ -109,6 +109,9 @@ pub enum LoadError {
         value: String,
         expected: &'static str,
     },
+    /// The instance pool has no room for the model's workers beside the other models'.
+    #[error(transparent)]
+    Slots(#[from] super::slots::SlotsExhausted),
     /// `implementation` names no runtime mlhost can serve.
     #[error("{0}")]
     Implementation(String),

@@ -71,12 +71,13 @@ impl Repository {
             found.iter().map(|model| model.version.clone()).collect();
         let loads = found.into_iter().map(|model| {
             let (version, folder) = (model.version.clone(), model.folder.clone());
-            let (engine, settings, metrics) = (
+            let (engine, settings, metrics, slots) = (
                 self.engine.clone(),
                 self.settings.clone(),
                 self.metrics.clone(),
+                self.slots.clone(),
             );
-            let load = move || load_model(&engine, model, &settings, &metrics);
+            let load = move || load_model(&engine, &slots, model, &settings, &metrics);
             async move { self.load_version(name, version, &folder, load).await }
         });
         let failures: Vec<VersionFailure> = futures_util::future::join_all(loads)

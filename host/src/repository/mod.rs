@@ -8,14 +8,16 @@
 //! concurrently.
 //!
 //! The parts: `state` holds the state table and its lookups, `lifecycle` the loads and unloads,
-//! `operations` the per-name serialization, `loader` the load of one version, `discovery` the
-//! walk of the folder, and `error` the error types.
+//! `operations` the per-name serialization, `loader` the load of one version, `slots` the
+//! instance-pool slots reserved per version, `discovery` the walk of the folder, and `error` the
+//! error types.
 
 mod discovery;
 mod error;
 mod lifecycle;
 mod loader;
 mod operations;
+mod slots;
 mod state;
 
 use crate::config::Settings;
@@ -25,6 +27,7 @@ pub(crate) use discovery::{DiscoveredModel, discover};
 pub(crate) use error::{LookupError, RepositoryError};
 pub(crate) use loader::{LoadedModel, load_model};
 use operations::OperationLocks;
+use slots::SlotBudget;
 pub(crate) use state::{IndexEntry, ModelState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,6 +39,8 @@ pub(crate) struct Repository {
     engine: WasmEngine,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    /// The instance pool's slots, reserved per model version.
+    slots: SlotBudget,
     models: RwLock<BTreeMap<String, state::Versions>>,
     operations: OperationLocks,
 }
@@ -52,6 +57,7 @@ impl Repository {
         Repository {
             root,
             engine,
+            slots: SlotBudget::new(settings.instance_pool_size),
             settings,
             metrics,
             models: RwLock::default(),

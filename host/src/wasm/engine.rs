@@ -46,6 +46,20 @@ impl ComponentSource {
 /// A compiled runtime component, ready to be instantiated any number of times.
 pub struct RuntimeComponent {
     pub(super) pre: RuntimePre<InstanceState>,
+    /// What this copy keeps alive until it is dropped (see [`RuntimeComponent::holding`]).
+    _held: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl RuntimeComponent {
+    /// A copy of the component (cheap: the compiled code is shared) that keeps `held` alive
+    /// until the last `Arc` of it is dropped, e.g. by the last worker thread running one of its
+    /// instances: a model's reservation of instance-pool slots ends when its instances do.
+    pub fn holding(&self, held: impl std::any::Any + Send + Sync) -> RuntimeComponent {
+        RuntimeComponent {
+            pre: self.pre.clone(),
+            _held: Some(Arc::new(held)),
+        }
+    }
 }
 
 /// Identifies a component for the compile cache: a changed file compiles again.
@@ -244,6 +258,6 @@ impl WasmEngine {
                 CacheOutcome::Compiled => "compiled component",
             }
         );
-        Ok(RuntimeComponent { pre })
+        Ok(RuntimeComponent { pre, _held: None })
     }
 }

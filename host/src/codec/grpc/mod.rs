@@ -30,17 +30,17 @@ pub use mlhost_proto::inference as pb;
 /// Why a gRPC request could not be decoded: always INVALID_ARGUMENT.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DecodeError {
-    #[error("input '{input}': {source}")]
+    #[error("input '{}': {source}", crate::codec::quoted(input))]
     Tensor {
         input: String,
         #[source]
         source: TensorError,
     },
-    #[error("input '{input}': {message}")]
+    #[error("input '{}': {message}", crate::codec::quoted(input))]
     Contents { input: String, message: String },
     #[error("raw_input_contents has {raw} entries for {inputs} inputs")]
     RawCount { raw: usize, inputs: usize },
-    #[error("parameter '{0}' has no value")]
+    #[error("parameter '{}' has no value", crate::codec::quoted(.0))]
     Parameter(String),
 }
 

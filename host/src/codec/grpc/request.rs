@@ -157,7 +157,7 @@ mod tests {
             (
                 input("FP32", vec![1], None),
                 vec![vec![0u8; 3]],
-                "holds 1 elements but 0",
+                "3 bytes of FP32 data is not a whole number of elements",
             ),
             (
                 input("FP32", vec![-1], None),

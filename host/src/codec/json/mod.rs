@@ -27,21 +27,21 @@ pub(crate) use response::{decode_response, encode_response};
 pub(crate) enum DecodeError {
     #[error("malformed request body: {0}")]
     Syntax(#[from] serde_json::Error),
-    #[error("input '{input}': {source}")]
+    #[error("input '{}': {source}", crate::codec::quoted(input))]
     Tensor {
         input: String,
         #[source]
         source: TensorError,
     },
-    #[error("input '{input}': invalid data: {source}")]
+    #[error("input '{}': invalid data: {source}", crate::codec::quoted(input))]
     Data {
         input: String,
         #[source]
         source: serde_json::Error,
     },
-    #[error("parameter '{0}' must be a string, a number or a boolean")]
+    #[error("parameter '{}' must be a string, a number or a boolean", crate::codec::quoted(.0))]
     Parameter(String),
-    #[error("input '{input}': {reason}")]
+    #[error("input '{}': {reason}", crate::codec::quoted(input))]
     Binary { input: String, reason: String },
     #[error("the body holds {0} bytes of binary data past the last input's")]
     TrailingBinary(usize),

@@ -71,7 +71,7 @@ impl GrpcInferenceService for Grpc {
         request: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
-        let timeout = grpc_timeout(&metadata);
+        let timeout = grpc_timeout(metadata.as_ref());
         let decoded =
             messages::decode(message, &metadata, timeout, self.max_tensor_elements).await?;
         let model = self.core.model(&decoded.name, decoded.version())?;

@@ -33,6 +33,7 @@ fn fix_status(headers: &mut axum::http::HeaderMap) {
 }
 
 /// A response body whose trailers get [`fix_status`].
+#[derive(Default)]
 pub(crate) struct OversizedStatus<B> {
     inner: B,
 }

@@ -13,6 +13,7 @@ mod messages;
 mod model;
 pub(crate) mod observe;
 mod stream;
+mod unary;
 
 pub(crate) use limits::{DEFAULT_MAX_MESSAGE_BYTES, oversized_message_status};
 
@@ -62,8 +63,8 @@ fn version(version: &str) -> Option<&str> {
 }
 
 /// A call's gRPC deadline (`grpc-timeout`): how long the client will wait.
-fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
-    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+fn grpc_timeout(headers: &axum::http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let amount: u64 = digits.parse().ok()?;
     Some(match unit {

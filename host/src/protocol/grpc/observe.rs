@@ -1,6 +1,8 @@
 //! A tower layer around the gRPC server: each call's metrics and its log span (with the
-//! request id from the `x-request-id` metadata, or a new one).
+//! request id from the `x-request-id` metadata, or a new one), the call's deadline
+//! (`grpc-timeout`) answered with DEADLINE_EXCEEDED, and unary calls held to one message.
 
+use super::unary::OneMessage;
 use crate::metrics::{GrpcLabels, Metrics};
 use crate::protocol::request_id;
 use axum::http::{Request, Response};
@@ -9,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use tonic::body::Body;
 use tracing::Instrument;
 
 /// Adds [`Observe`] to a service.
@@ -42,11 +45,11 @@ pub(crate) struct Observe<S> {
     metrics: Arc<Metrics>,
 }
 
-impl<S, B, R> tower::Service<Request<B>> for Observe<S>
+impl<S, R> tower::Service<Request<Body>> for Observe<S>
 where
-    S: tower::Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S: tower::Service<Request<Body>, Response = Response<R>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    B: Send + 'static,
+    R: Default + Send + 'static,
 {
     type Response = Response<R>;
     type Error = S::Error;
@@ -56,20 +59,37 @@ where
         self.inner.poll_ready(context)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
         // The ready service handles this call; a fresh clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let labels = labels(request.uri().path());
         let id = request_id::of(request.headers());
+        // Made now, before tonic's own timer (which answers CANCELLED), so that it fires first.
+        let timeout = super::grpc_timeout(request.headers());
+        let deadline = timeout.map(tokio::time::sleep);
+        let request = if labels.grpc_type == "unary" {
+            request.map(|body| Body::new(OneMessage::new(body)))
+        } else {
+            request
+        };
         let span = tracing::info_span!("request", id = %id, method = %labels.grpc_method);
         let metrics = self.metrics.clone();
         let series = metrics.grpc_method(labels);
         metrics.grpc_started(&series);
         let started = Instant::now();
-        let call = inner.call(request).instrument(span);
+        let expired = timeout.is_some_and(|timeout| timeout.is_zero());
+        let call = (!expired).then(|| inner.call(request).instrument(span));
         Box::pin(async move {
-            let response = call.await?;
+            let response = match (call, deadline) {
+                (Some(call), None) => call.await?,
+                (Some(call), Some(deadline)) => tokio::select! {
+                    biased;
+                    response = call => response?,
+                    () = deadline => deadline_exceeded(timeout),
+                },
+                (None, _) => deadline_exceeded(timeout),
+            };
             // An error answers in the headers (trailers-only); a success ends with OK.
             let code = response
                 .headers()
@@ -80,6 +100,15 @@ where
             Ok(response)
         })
     }
+}
+
+/// The answer to a call whose deadline passed before it was answered.
+fn deadline_exceeded<R: Default>(timeout: Option<std::time::Duration>) -> Response<R> {
+    let timeout = timeout.unwrap_or_default();
+    tonic::Status::deadline_exceeded(format!(
+        "the call's deadline (grpc-timeout {timeout:?}) passed before it was answered"
+    ))
+    .into_http()
 }
 
 /// The service's methods and their call types, whose series are resolved before serving.

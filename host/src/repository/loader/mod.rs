@@ -5,6 +5,7 @@ mod resolve;
 
 use super::discovery::DiscoveredModel;
 use super::error::LoadError;
+use super::slots::SlotBudget;
 use crate::batching::{BatchOptions, Batcher};
 use crate::codec::{ModelMetadata, TensorMetadata};
 use crate::config::{ConfigError, ModelSettings, Settings};
@@ -45,6 +46,7 @@ pub(crate) struct LoadedModel {
 /// Blocking: call it off the async threads.
 pub(crate) fn load_model(
     engine: &WasmEngine,
+    slots: &SlotBudget,
     model: DiscoveredModel,
     server: &Settings,
     metrics: &Metrics,
@@ -58,7 +60,12 @@ pub(crate) fn load_model(
     } = model;
     let settings = usable_settings(&name, settings, problem)?;
     let plan = resolve::plan(&settings, &folder, server)?;
+    let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
+    let lease = slots.reserve(&name, version.as_deref(), workers)?;
     let component = engine.component(&plan.source).map_err(LoadError::Compile)?;
+    // The model's worker threads hold the lease, through their component, until their
+    // instances are gone.
+    let component = Arc::new(component.holding(lease));
     let context = instance_context(
         &name,
         &version,
