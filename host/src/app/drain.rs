@@ -4,32 +4,36 @@
 use crate::repository::{ModelState, Repository};
 use anyhow::Context;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::task::JoinHandle;
-
-/// How long a shutdown waits for open gRPC streams.
-const GRPC_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+use tokio::time::Instant;
 
 /// The background tasks of a running server, besides REST (which runs in the foreground).
 pub(super) struct Running {
     /// The gRPC server.
     pub(super) grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     /// The metrics server, when it is on.
-    pub(super) metrics: Option<JoinHandle<std::io::Result<()>>>,
+    pub(super) metrics: Option<JoinHandle<()>>,
     /// The start-up loading of the models.
     pub(super) loading: JoinHandle<()>,
 }
 
-/// Waits for the gRPC server to drain (up to [`GRPC_DRAIN_TIMEOUT`]), stops the metrics server
-/// and any loading still going, then stops every model's batcher and worker pool.
-pub(super) async fn drain(running: Running, repository: Arc<Repository>) -> anyhow::Result<()> {
+/// Waits for the gRPC server to drain (until `grace_end`, the end of the shutdown's grace
+/// period), stops the metrics server and any loading still going, then stops every model's
+/// batcher and worker pool.
+pub(super) async fn drain(
+    running: Running,
+    repository: Arc<Repository>,
+    grace_end: Instant,
+) -> anyhow::Result<()> {
     // In-flight RPCs drain; a stream a client keeps open does not hold the shutdown forever.
-    match tokio::time::timeout(GRPC_DRAIN_TIMEOUT, running.grpc).await {
+    match tokio::time::timeout_at(grace_end, running.grpc).await {
         Ok(result) => result
             .context("the gRPC server panicked")?
             .context("the gRPC server failed")?,
         Err(_) => {
-            tracing::warn!("gRPC streams still open after {GRPC_DRAIN_TIMEOUT:?}: closing them")
+            tracing::warn!(
+                "gRPC calls still open at the end of the shutdown's grace period: closing them"
+            )
         }
     }
 

@@ -2,15 +2,17 @@
 //!
 //! [`run`] goes through named steps: assemble the parts ([`assemble`]), bind every port
 //! ([`listeners`]) and report them ([`port_file`]), start the front ends ([`servers`]), load the
-//! models, serve REST until the shutdown signal, then drain ([`drain`]).
+//! models, serve REST until the shutdown signal, then drain ([`drain`]); every port's connections
+//! are accepted, limited and timed out by [`connections`].
 
 mod assemble;
+mod connections;
 mod drain;
 mod listeners;
 mod port_file;
 mod servers;
 
-use crate::config::Settings;
+use crate::config::{self, Settings};
 use crate::core::{InferenceService, ServerInfo};
 use crate::repository::Repository;
 use std::future::Future;
@@ -68,6 +70,7 @@ pub(crate) async fn run(
         metrics: listeners.metrics.map(|(listener, endpoint)| {
             servers::start_metrics(
                 listener,
+                &settings,
                 &endpoint,
                 metrics.clone(),
                 repository.clone(),
@@ -82,8 +85,9 @@ pub(crate) async fn run(
         ),
     };
 
-    servers::serve_rest(listeners.rest, &settings, service, metrics, &stop).await?;
-    drain::drain(running, repository).await
+    servers::serve_rest(listeners.rest, &settings, service, metrics, &stop).await;
+    let grace_end = stop.wait().await + config::seconds(settings.shutdown_grace_period_seconds);
+    drain::drain(running, repository, grace_end).await
 }
 
 /// Warns about settings accepted for MLServer compatibility that mlhost does not use.

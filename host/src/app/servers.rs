@@ -1,39 +1,48 @@
 //! The front ends on their bound sockets: gRPC, the metrics server and REST, all stopping on one
-//! shutdown signal.
+//! shutdown signal (their connections' limits and timeouts are [`super::connections`]'s).
 
+use super::connections::{self, Acceptor, Limits, Refusal};
 use crate::config::Settings;
 use crate::core::InferenceService;
 use crate::metrics::Metrics;
 use crate::protocol::grpc::{self, GrpcOptions};
 use crate::protocol::rest::{self, RestOptions};
 use crate::repository::Repository;
-use anyhow::Context;
-use axum::serve::ListenerExt;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-/// The one shutdown signal every server waits on.
-pub(super) struct StopSignal(watch::Receiver<bool>);
+/// The one shutdown signal every server waits on, with the time it came.
+pub(super) struct StopSignal(watch::Receiver<Option<Instant>>);
 
 impl StopSignal {
     /// Waits for `shutdown` in the background and then tells every server to stop.
     pub(super) fn spawn(shutdown: impl Future<Output = ()> + Send + 'static) -> StopSignal {
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
         tokio::spawn(async move {
             shutdown.await;
-            let _ = stop.send(true);
+            let _ = stop.send(Some(Instant::now()));
         });
         StopSignal(stopped)
     }
 
-    /// Completes when the servers are to stop.
-    fn wait(&self) -> impl Future<Output = ()> + Send + use<> {
+    /// Completes when the servers are to stop, with the time the signal came.
+    pub(super) fn wait(&self) -> impl Future<Output = Instant> + Send + use<> {
         let mut stopped = self.0.clone();
         async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
+            let at = stopped
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|at| *at);
+            match at {
+                Some(at) => at,
+                // The signal's task is gone without a signal: never stop.
+                None => std::future::pending().await,
+            }
         }
     }
 }
@@ -53,58 +62,47 @@ pub(super) fn start_grpc(
             .unwrap_or(grpc::DEFAULT_MAX_MESSAGE_BYTES),
         max_tensor_elements: settings.max_tensor_elements,
     };
-    let server = tonic::transport::Server::builder()
+    let limits = Limits::from_settings(settings);
+    let acceptor = Acceptor::new(listener, "gRPC", limits.max_connections, Refusal::Http2);
+    let stopped = stop.wait();
+    let server = connections::grpc::configure(tonic::transport::Server::builder(), &limits)
+        .layer(connections::grpc::TrackLayer)
         .layer(grpc::observe::ObserveLayer::new(metrics))
         .layer(tower::util::MapResponseLayer::new(
             grpc::oversized_message_status,
         ))
         .add_service(grpc::service(service, &options))
-        .serve_with_incoming_shutdown(no_delay_stream(listener), stop.wait());
+        .serve_with_incoming_shutdown(connections::grpc::incoming(acceptor, &limits), async {
+            stopped.await;
+        });
     tokio::spawn(server)
-}
-
-/// The connections `listener` accepts, each with `TCP_NODELAY` (tonic sets it only on listeners
-/// it binds itself): without it, a response that follows an unacknowledged write waits for the
-/// client's delayed ACK, about 40 ms on Linux.
-fn no_delay_stream(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    tokio_stream::wrappers::TcpListenerStream::new(listener)
-        .map(|accepted| accepted.inspect(set_no_delay))
-}
-
-/// Turns Nagle's algorithm off on an accepted connection (see [`no_delay_stream`]).
-fn set_no_delay(stream: &tokio::net::TcpStream) {
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
-    }
 }
 
 /// Serves the metrics endpoint on `listener` in the background, until `stop`.
 pub(super) fn start_metrics(
     listener: TcpListener,
+    settings: &Settings,
     endpoint: &str,
     metrics: Arc<Metrics>,
     repository: Arc<Repository>,
     stop: &StopSignal,
-) -> JoinHandle<std::io::Result<()>> {
+) -> JoinHandle<()> {
     let router = metrics_router(endpoint, metrics, repository);
-    tokio::spawn(
-        axum::serve(listener.tap_io(|stream| set_no_delay(stream)), router)
-            .with_graceful_shutdown(stop.wait())
-            .into_future(),
-    )
+    let limits = Limits::from_settings(settings);
+    let acceptor = Acceptor::new(listener, "metrics", limits.max_connections, Refusal::Http1);
+    let stopped = stop.wait();
+    tokio::spawn(async move { connections::http1::serve(acceptor, router, &limits, stopped).await })
 }
 
-/// Serves the REST front end on `listener` until `stop`, then lets open requests finish.
+/// Serves the REST front end on `listener` until `stop`, then lets open requests finish (for
+/// the shutdown's grace period at most).
 pub(super) async fn serve_rest(
     listener: TcpListener,
     settings: &Settings,
     service: Arc<InferenceService>,
     metrics: Arc<Metrics>,
     stop: &StopSignal,
-) -> anyhow::Result<()> {
+) {
     let options = RestOptions {
         root_path: settings.root_path.clone(),
         max_body_bytes: usize::try_from(settings.max_request_body_mb.saturating_mul(1024 * 1024))
@@ -113,13 +111,10 @@ pub(super) async fn serve_rest(
         gzip_enabled: settings.gzip_enabled,
         cors: settings.cors_settings.clone(),
     };
-    axum::serve(
-        listener.tap_io(|stream| set_no_delay(stream)),
-        rest::router(service, &options, metrics),
-    )
-    .with_graceful_shutdown(stop.wait())
-    .await
-    .context("the REST server failed")
+    let limits = Limits::from_settings(settings);
+    let acceptor = Acceptor::new(listener, "REST", limits.max_connections, Refusal::Http1);
+    let router = rest::router(service, &options, metrics);
+    connections::http1::serve(acceptor, router, &limits, stop.wait()).await;
 }
 
 /// The metrics server: `endpoint` answers the Prometheus exposition of every metric, with the

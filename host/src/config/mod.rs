@@ -7,9 +7,11 @@
 //! Precedence, highest first: command-line flags, `MLHOST_<FIELD>` environment variables,
 //! `MLSERVER_<FIELD>` environment variables, the JSON file, the defaults.
 
+mod connections;
 mod load;
 mod model;
 
+pub(crate) use connections::seconds;
 pub(crate) use load::{ConfigError, check_model_settings, load_settings, read_model_settings};
 pub(crate) use model::{ModelSettings, TensorSettings};
 
@@ -94,6 +96,37 @@ pub(crate) struct Settings {
     /// Extensions listed in `GET /v2` besides those mlhost implements.
     pub extensions: Vec<String>,
 
+    // Connections (docs/configuration.md, "Connections and timeouts").
+    /// Open connections per port; past it a new one is refused (503 / GOAWAY) and closed.
+    pub max_connections: u32,
+    /// REST: the longest a request's headers may take to arrive, in seconds.
+    pub header_read_timeout_seconds: f64,
+    /// REST: how long an idle keep-alive connection stays open, in seconds.
+    pub keep_alive_timeout_seconds: f64,
+    /// REST: the longest wait for the next part of a request body, in seconds; past it, a body
+    /// must also average `min_body_rate_bytes_per_second`.
+    pub body_read_timeout_seconds: f64,
+    /// REST: the slowest average rate a request body may arrive at, in bytes per second (0: any).
+    pub min_body_rate_bytes_per_second: u64,
+    /// gRPC: the longest a new connection may take to send HTTP/2's preface and SETTINGS.
+    pub grpc_handshake_timeout_seconds: f64,
+    /// gRPC: how long a connection with no call open stays open, in seconds.
+    pub grpc_idle_timeout_seconds: f64,
+    /// gRPC: how often the server pings a connection (HTTP/2 PING), in seconds.
+    pub grpc_keepalive_interval_seconds: f64,
+    /// gRPC: how long a ping may go unanswered before the connection is closed, in seconds.
+    pub grpc_keepalive_timeout_seconds: f64,
+    /// gRPC: the most calls (HTTP/2 streams) open at once on one connection.
+    pub grpc_max_concurrent_streams: u32,
+    /// gRPC: the HTTP/2 flow-control window of each stream, in bytes.
+    pub grpc_stream_window_bytes: u32,
+    /// gRPC: the HTTP/2 flow-control window of each connection, in bytes.
+    pub grpc_connection_window_bytes: u32,
+    /// gRPC: the largest header list (metadata) of a call, in bytes (HTTP/2's accounting).
+    pub grpc_max_header_list_bytes: u32,
+    /// How long a shutdown lets open requests finish before closing every connection, in seconds.
+    pub shutdown_grace_period_seconds: f64,
+
     // Limits (mlhost's own settings; a model's model-settings.json may lower the first three).
     /// Linear memory each model instance may use, in MiB. Also the most a model may ask for.
     pub memory_limit_mb: u64,
@@ -164,6 +197,20 @@ impl Default for Settings {
             metrics_rest_server_prefix: "rest_server".to_string(),
             gzip_enabled: true,
             extensions: Vec::new(),
+            max_connections: 4096,
+            header_read_timeout_seconds: 30.0,
+            keep_alive_timeout_seconds: 75.0,
+            body_read_timeout_seconds: 30.0,
+            min_body_rate_bytes_per_second: 240,
+            grpc_handshake_timeout_seconds: 10.0,
+            grpc_idle_timeout_seconds: 300.0,
+            grpc_keepalive_interval_seconds: 60.0,
+            grpc_keepalive_timeout_seconds: 20.0,
+            grpc_max_concurrent_streams: 100,
+            grpc_stream_window_bytes: 1 << 20,
+            grpc_connection_window_bytes: 2 << 20,
+            grpc_max_header_list_bytes: 64 << 10,
+            shutdown_grace_period_seconds: 30.0,
             memory_limit_mb: 1024,
             timeout_seconds: 60.0,
             max_output_mb: 256,
@@ -254,6 +301,7 @@ impl Settings {
 
     /// Checks values whose type is right but whose value is not usable; names the field.
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+        connections::check(self)?;
         const YEAR: f64 = 365.0 * 24.0 * 3600.0;
         if !(self.timeout_seconds > 0.0 && self.timeout_seconds <= YEAR) {
             return Err((

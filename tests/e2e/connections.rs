@@ -1,0 +1,365 @@
+//! Connections of slow, greedy and hostile clients on both ports: the header, body, keep-alive,
+//! handshake and idle timeouts; HTTP/2's stream limit; the file descriptor limit; a shutdown
+//! that ends whatever clients do.
+
+mod h2;
+
+use crate::support::{Server, model_folder};
+use h2::{REFUSED_STREAM, RawH2};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A server with no models and the connection settings `env`.
+fn server_with(env: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
+    let models = model_folder(&[]);
+    (Server::start_with(models.path(), &[], env), models)
+}
+
+/// How long until the server closes `stream` (what it sent before is returned too), or `None`
+/// if it is still open after `limit`.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> (Option<Duration>, Vec<u8>) {
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return (None, received);
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) => return (Some(started.elapsed()), received),
+            Ok(read) => received.extend_from_slice(&buffer[..read]),
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return (None, received);
+            }
+            Err(_) => return (Some(started.elapsed()), received),
+        }
+    }
+}
+
+/// Writes `bytes` one at a time, every `pause`, until they are all sent or the server closed.
+fn drip(mut stream: TcpStream, bytes: Vec<u8>, pause: Duration) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for byte in bytes {
+            if stream.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(pause);
+        }
+    })
+}
+
+/// Asks `/v2/health/live` on new connections from a thread until stopped; returns how many
+/// answered 200 and how many did not.
+fn keep_asking(address: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, u32)> {
+    std::thread::spawn(move || {
+        let (mut good, mut bad) = (0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            let response = crate::support::Connection::open(address).request(
+                "GET",
+                "/v2/health/live",
+                &[],
+                b"",
+            );
+            if response.status == 200 {
+                good += 1;
+            } else {
+                bad += 1;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (good, bad)
+    })
+}
+
+#[test]
+fn slow_headers_slow_bodies_and_idle_connections_are_closed_while_others_are_served() {
+    let (server, _models) = server_with(&[
+        ("MLHOST_HEADER_READ_TIMEOUT_SECONDS", "1"),
+        ("MLHOST_BODY_READ_TIMEOUT_SECONDS", "1"),
+        ("MLHOST_MIN_BODY_RATE_BYTES_PER_SECOND", "100"),
+        ("MLHOST_KEEP_ALIVE_TIMEOUT_SECONDS", "2"),
+    ]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let others = keep_asking(server.address, stop.clone());
+
+    // Slowloris: a header line every 300 ms, never the end of the headers.
+    let mut slowloris = TcpStream::connect(server.address).unwrap();
+    let mut head = b"POST /v2/models/m/infer HTTP/1.1\r\nHost: mlhost\r\n".to_vec();
+    for i in 0..100 {
+        head.extend_from_slice(format!("x-slow-{i}: 1\r\n").as_bytes());
+    }
+    let dripping = drip(
+        slowloris.try_clone().unwrap(),
+        head,
+        Duration::from_millis(30),
+    );
+    let (closed, _) = closed_within(&mut slowloris, Duration::from_secs(6));
+    let closed = closed.expect("the slowloris connection is still open after 6 s");
+    assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
+    dripping.join().unwrap();
+
+    // A body at 5 bytes/s: each byte within the read timeout, but far below the rate.
+    let mut slow_body = TcpStream::connect(server.address).unwrap();
+    slow_body
+        .write_all(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: mlhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        .unwrap();
+    let dripping = drip(
+        slow_body.try_clone().unwrap(),
+        vec![b' '; 1000],
+        Duration::from_millis(200),
+    );
+    let (closed, answer) = closed_within(&mut slow_body, Duration::from_secs(8));
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let closed =
+        closed.unwrap_or_else(|| panic!("the slow body is still open after 8 s: {answer:?}"));
+    assert!(closed < Duration::from_secs(4), "closed after {closed:?}");
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("too slowly"),
+        "{answer:?}"
+    );
+    dripping.join().unwrap();
+
+    // A keep-alive connection left idle after a request, and one that never sends anything.
+    let mut idle = crate::support::Connection::open(server.address);
+    assert_eq!(idle.request("GET", "/v2/health/live", &[], b"").status, 200);
+    let mut silent = TcpStream::connect(server.address).unwrap();
+    let (closed, _) = closed_within(&mut silent, Duration::from_secs(8));
+    let closed = closed.expect("a silent connection is still open after 8 s");
+    assert!(closed < Duration::from_secs(4), "closed after {closed:?}");
+
+    stop.store(true, Ordering::Relaxed);
+    let (good, bad) = others.join().unwrap();
+    assert!(good > 20 && bad == 0, "others: {good} answered, {bad} not");
+}
+
+#[test]
+fn grpc_connections_without_handshake_or_calls_are_closed() {
+    let (server, _models) = server_with(&[
+        ("MLHOST_GRPC_HANDSHAKE_TIMEOUT_SECONDS", "1"),
+        ("MLHOST_GRPC_IDLE_TIMEOUT_SECONDS", "2"),
+    ]);
+    // Nothing at all, then the preface without SETTINGS.
+    let mut silent = TcpStream::connect(server.grpc_address).unwrap();
+    let mut preface_only = TcpStream::connect(server.grpc_address).unwrap();
+    preface_only.write_all(h2::PREFACE).unwrap();
+    for (name, stream) in [("silent", &mut silent), ("preface only", &mut preface_only)] {
+        let (closed, _) = closed_within(stream, Duration::from_secs(6));
+        let closed = closed.unwrap_or_else(|| panic!("{name}: still open after 6 s"));
+        assert!(
+            closed < Duration::from_secs(3),
+            "{name}: closed after {closed:?}"
+        );
+    }
+
+    // A finished handshake, then no call.
+    let mut idle = RawH2::connect(server.grpc_address);
+    let started = Instant::now();
+    idle.server_settings();
+    let closed = idle
+        .closed_within(Duration::from_secs(8))
+        .expect("an idle gRPC connection is still open after 8 s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500) && closed < Duration::from_secs(5),
+        "closed after {closed:?}"
+    );
+}
+
+/// The server's resident memory, in KiB (Linux).
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn one_connection_cannot_open_more_grpc_streams_than_the_limit() {
+    let (server, _models) = server_with(&[("MLHOST_GRPC_MAX_CONCURRENT_STREAMS", "8")]);
+    #[cfg(target_os = "linux")]
+    let rss_before = rss_kib(server.pid());
+
+    let mut flood = RawH2::connect(server.grpc_address);
+    assert_eq!(flood.server_settings(), Some(8));
+    let path = "/inference.GRPCInferenceService/ModelInfer";
+    // Each call announces a 4 MiB message and sends its first 4 KiB, then waits.
+    let mut start = vec![0u8];
+    start.extend_from_slice(&(4u32 << 20).to_be_bytes());
+    start.resize(4096, 7);
+    let streams: Vec<u32> = (0..300).map(|i| 2 * i + 1).collect();
+    for &id in &streams {
+        flood.open_call(id, path);
+    }
+    for &id in &streams[..8] {
+        flood.data(id, &start);
+    }
+    let (refused, goaway) = flood.resets(REFUSED_STREAM, Duration::from_secs(2));
+    assert!(
+        refused.len() >= streams.len() - 8 || goaway,
+        "{} of {} streams refused",
+        refused.len(),
+        streams.len()
+    );
+    assert!(!refused.iter().any(|id| *id <= 15), "{refused:?}");
+
+    // The REST port speaks HTTP/1.1 only: no SETTINGS for HTTP/2's preface.
+    let mut rest = TcpStream::connect(server.address).unwrap();
+    rest.write_all(h2::PREFACE).unwrap();
+    rest.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let (closed, answer) = closed_within(&mut rest, Duration::from_secs(5));
+    assert!(
+        closed.is_some() && (answer.is_empty() || answer.starts_with(b"HTTP/1.1 ")),
+        "{answer:?}"
+    );
+
+    // The server still answers, and holds at most the streams it took.
+    assert_eq!(server.get("/v2/health/live").status, 200);
+    #[cfg(target_os = "linux")]
+    {
+        let grown = rss_kib(server.pid()).saturating_sub(rss_before);
+        assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+    }
+}
+
+/// The server's CPU time so far, in clock ticks (Linux: utime + stime of /proc/<pid>/stat).
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command's closing parenthesis: state is the 3rd field of the line,
+    // utime and stime the 14th and 15th.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn at_the_file_descriptor_limit_the_server_waits_and_recovers() {
+    let (server, _models) = server_with(&[
+        ("MLHOST_GRPC_HANDSHAKE_TIMEOUT_SECONDS", "60"),
+        ("MLHOST_HEADER_READ_TIMEOUT_SECONDS", "60"),
+        ("MLHOST_KEEP_ALIVE_TIMEOUT_SECONDS", "60"),
+    ]);
+    let pid = server.pid();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let limit = (open + 16).to_string();
+    let status = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(status.success());
+
+    // More connections than descriptors left, on both ports: the rest wait in the backlog.
+    let mut held: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(server.grpc_address).unwrap())
+        .collect();
+    held.push(TcpStream::connect(server.address).unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let spent = cpu_ticks(pid) - before;
+    // 300 ticks would be a full core; a few are the server's own timers.
+    assert!(spent < 30, "{spent} ticks of CPU in 3 s at the fd limit");
+    let logs = server.logs();
+    let reports = logs
+        .iter()
+        .filter(|line| line.contains("cannot accept connections"))
+        .count();
+    assert!((1..=4).contains(&reports), "{reports} reports: {logs:?}");
+
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = TcpStream::connect(server.address)
+            .ok()
+            .and_then(|mut stream| {
+                stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+                stream
+                    .write_all(b"GET /v2/health/live HTTP/1.1\r\nHost: mlhost\r\n\r\n")
+                    .ok()?;
+                let mut status = [0u8; 12];
+                stream.read_exact(&mut status).ok()?;
+                Some(status)
+            });
+        if answer.is_some_and(|status| status.ends_with(b"200")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer 10 s after the connections closed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut grpc = RawH2::connect(server.grpc_address);
+    grpc.server_settings();
+}
+
+#[test]
+fn connections_past_the_limit_are_refused_clearly() {
+    let (server, _models) = server_with(&[("MLHOST_MAX_CONNECTIONS", "2")]);
+    // The readiness checks' connections close first.
+    std::thread::sleep(Duration::from_millis(300));
+    let _held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut refused = TcpStream::connect(server.address).unwrap();
+    let (closed, answer) = closed_within(&mut refused, Duration::from_secs(5));
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(closed.is_some(), "{answer:?}");
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("max_connections"),
+        "{answer:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server
+        .logs()
+        .iter()
+        .any(|line| line.contains("refused a connection"))
+    {
+        assert!(Instant::now() < deadline, "{:?}", server.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_ends_within_the_grace_period_whatever_clients_do() {
+    let (server, _models) = server_with(&[
+        ("MLHOST_SHUTDOWN_GRACE_PERIOD_SECONDS", "2"),
+        ("MLHOST_HEADER_READ_TIMEOUT_SECONDS", "600"),
+        ("MLHOST_BODY_READ_TIMEOUT_SECONDS", "600"),
+        ("MLHOST_GRPC_HANDSHAKE_TIMEOUT_SECONDS", "600"),
+    ]);
+    // Half a request head; a whole head with a tenth of its body; a silent gRPC connection.
+    let mut partial_head = TcpStream::connect(server.address).unwrap();
+    partial_head
+        .write_all(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: ml")
+        .unwrap();
+    let mut partial_body = TcpStream::connect(server.address).unwrap();
+    partial_body
+        .write_all(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: mlhost\r\nContent-Length: 100\r\n\r\n{\"inputs\"")
+        .unwrap();
+    let _silent = TcpStream::connect(server.grpc_address).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let started = Instant::now();
+    let status = server
+        .terminate()
+        .expect("the server did not stop within 20 s of SIGTERM");
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(8), "stopped after {took:?}");
+}
