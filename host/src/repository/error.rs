@@ -138,6 +138,17 @@ pub enum LoadError {
         #[source]
         source: TensorError,
     },
+    /// A tensor declared in model-settings.json has a dimension below -1.
+    #[error(
+        "model-settings.json: field `{field}[{index}].shape`: {shape:?} is not a shape: each \
+         dimension is a size (0 or more) or -1 for any"
+    )]
+    Shape {
+        /// `inputs` or `outputs`.
+        field: &'static str,
+        index: usize,
+        shape: Vec<i64>,
+    },
     /// The runtime component cannot be compiled (the engine shares its compile errors).
     #[error("{0}")]
     Compile(#[source] Arc<CompileError>),

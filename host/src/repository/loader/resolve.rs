@@ -290,6 +290,13 @@ fn declared_tensors(
         .iter()
         .enumerate()
         .map(|(index, tensor)| {
+            if tensor.shape.iter().any(|dimension| *dimension < -1) {
+                return Err(LoadError::Shape {
+                    field,
+                    index,
+                    shape: tensor.shape.clone(),
+                });
+            }
             let datatype: DataType =
                 tensor
                     .datatype
@@ -429,6 +436,25 @@ mod tests {
         assert!(resolve_implementation(&wasm("r.wasm"), &folder, &server).is_ok());
         assert!(resolve_implementation(&wasm("../../runtimes/r.wasm"), &folder, &server).is_ok());
         assert!(resolve_implementation(&wasm("../../x.wasm"), &folder, &server).is_err());
+    }
+
+    #[test]
+    fn declared_shapes_take_sizes_or_minus_one() {
+        let tensor = |shape: Vec<i64>| TensorSettings {
+            name: "x".into(),
+            datatype: "FP32".into(),
+            shape,
+            parameters: None,
+        };
+        assert!(declared_tensors(&[tensor(vec![-1, 0, 3])], "inputs").is_ok());
+        let error = declared_tensors(&[tensor(vec![1]), tensor(vec![-2, 3])], "outputs")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("`outputs[1].shape`: [-2, 3] is not a shape"),
+            "{error}"
+        );
     }
 
     #[test]
