@@ -334,6 +334,26 @@ fn connections_past_the_limit_are_refused_clearly() {
     }
 }
 
+#[test]
+fn grpc_connections_past_the_limit_get_goaway_with_the_reason() {
+    let (server, _models) = server_with(&[("MLHOST_MAX_CONNECTIONS", "2")]);
+    let _held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.grpc_address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut refused = TcpStream::connect(server.grpc_address).unwrap();
+    let (closed, answer) = closed_within(&mut refused, Duration::from_secs(5));
+    assert!(closed.is_some(), "{answer:?}");
+    // SETTINGS first (type 4 at byte 3), then GOAWAY (type 7) with the reason.
+    assert_eq!(
+        (answer.get(3), answer.get(12)),
+        (Some(&4), Some(&7)),
+        "{answer:?}"
+    );
+    let reason = String::from_utf8_lossy(&answer[26..]);
+    assert!(reason.contains("max_connections"), "{reason}");
+}
+
 #[cfg(unix)]
 #[test]
 fn sigterm_ends_within_the_grace_period_whatever_clients_do() {
@@ -362,4 +382,72 @@ fn sigterm_ends_within_the_grace_period_whatever_clients_do() {
     let took = started.elapsed();
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(8), "stopped after {took:?}");
+}
+
+/// Reads one response's head and body from `stream`; `None` if the connection ends first.
+fn read_response(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |value| value.trim().parse().unwrap());
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).ok()?;
+    Some(head)
+}
+
+/// Asks `/v2/health/live` over keep-alive connections as a client that honours
+/// `Connection: close` does, until the server takes no more connections; returns the requests
+/// answered and those sent on an open connection that got no answer.
+fn ask_until_refused(address: SocketAddr) -> (u32, u32) {
+    let (mut answered, mut cut) = (0, 0);
+    'connections: while let Ok(mut stream) = TcpStream::connect(address) {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        loop {
+            let request = b"GET /v2/health/live HTTP/1.1\r\nHost: mlhost\r\n\r\n";
+            let Some(head) = stream
+                .write_all(request)
+                .ok()
+                .and_then(|()| read_response(&mut stream))
+            else {
+                cut += 1;
+                continue 'connections;
+            };
+            answered += 1;
+            if head.contains("connection: close") {
+                continue 'connections;
+            }
+        }
+    }
+    (answered, cut)
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_under_load_answers_every_request_sent_on_an_open_connection() {
+    let (server, _models) = server_with(&[("MLHOST_SHUTDOWN_GRACE_PERIOD_SECONDS", "5")]);
+    let address = server.address;
+    let clients: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || ask_until_refused(address)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let status = server.terminate().expect("stopped within 20 s");
+    assert!(status.success(), "{status:?}");
+    let (mut answered, mut cut) = (0, 0);
+    for client in clients {
+        let (client_answered, client_cut) = client.join().unwrap();
+        answered += client_answered;
+        cut += client_cut;
+    }
+    assert!(answered > 100 && cut == 0, "{answered} answered, {cut} cut");
 }
