@@ -82,6 +82,9 @@ impl Tracker {
     }
 
     fn on_read(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
         let bytes = bytes as u64;
         if self.handshake_read.load(Ordering::Relaxed) < HTTP2_HANDSHAKE_BYTES {
             self.handshake_read.fetch_add(bytes, Ordering::Relaxed);
