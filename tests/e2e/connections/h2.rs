@@ -13,6 +13,7 @@ const RST_STREAM: u8 = 3;
 const SETTINGS: u8 = 4;
 const PING: u8 = 6;
 const GOAWAY: u8 = 7;
+const WINDOW_UPDATE: u8 = 8;
 const ACK: u8 = 1;
 const END_HEADERS: u8 = 4;
 /// RST_STREAM's code for a stream the server did not take.
@@ -32,13 +33,19 @@ pub struct Frame {
 /// An HTTP/2 connection written by hand.
 pub struct RawH2 {
     stream: TcpStream,
+    /// What the connection's flow-control window lets the client send.
+    window: u64,
 }
 
 impl RawH2 {
     /// Connects and sends the preface and an empty SETTINGS frame.
     pub fn connect(address: SocketAddr) -> RawH2 {
         let stream = TcpStream::connect(address).expect("connect");
-        let mut connection = RawH2 { stream };
+        // Every connection's window starts at 65535 bytes; the server's WINDOW_UPDATEs add.
+        let mut connection = RawH2 {
+            stream,
+            window: 65_535,
+        };
         connection.write(PREFACE);
         connection.frame(SETTINGS, 0, 0, &[]);
         connection
@@ -68,9 +75,23 @@ impl RawH2 {
         self.frame(HEADERS, END_HEADERS, id, &block);
     }
 
-    /// Sends `bytes` on stream `id`.
-    pub fn data(&mut self, id: u32, bytes: &[u8]) {
-        self.frame(DATA, 0, id, bytes);
+    /// Sends `bytes` on each of `streams`, in 16 KiB DATA frames, as the connection's
+    /// flow-control window allows (reading the server's WINDOW_UPDATEs); `bytes` must fit in a
+    /// stream's initial window. Returns whether it all went before the server stopped opening
+    /// the window (for 5 s).
+    pub fn send_within_window(&mut self, streams: &[u32], bytes: &[u8]) -> bool {
+        for &id in streams {
+            for chunk in bytes.chunks(16 * 1024) {
+                while self.window < chunk.len() as u64 {
+                    if self.next(Duration::from_secs(5)).is_none() {
+                        return false;
+                    }
+                }
+                self.window -= chunk.len() as u64;
+                self.frame(DATA, 0, id, chunk);
+            }
+        }
+        true
     }
 
     /// The next frame, answering SETTINGS and PING as a client must; `None` at the end of the
@@ -93,6 +114,13 @@ impl RawH2 {
             PING if frame.flags & ACK == 0 => {
                 let payload = frame.payload.clone();
                 self.frame(PING, ACK, 0, &payload);
+            }
+            WINDOW_UPDATE if frame.stream == 0 => {
+                let increment = &frame.payload[..4];
+                self.window += u64::from(
+                    u32::from_be_bytes([increment[0], increment[1], increment[2], increment[3]])
+                        & 0x7fff_ffff,
+                );
             }
             _ => {}
         }
