@@ -161,3 +161,27 @@ impl<B: Body + Unpin> Body for TrackedBody<B> {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_must_keep_coming_and_past_its_head_start_average_the_rate() {
+        let pace = BodyPace {
+            read_timeout: Duration::from_secs(2),
+            min_rate: 100,
+        };
+        let mut body = ProgressBody::new((), pace);
+        assert_eq!(body.deadline(), body.started + Duration::from_secs(2));
+        // 1000 bytes earn 10 s past the head start; the next part is due 2 s after the last.
+        body.received = 1000;
+        body.last = body.started + Duration::from_secs(1);
+        assert_eq!(body.deadline(), body.started + Duration::from_secs(3));
+        body.last = body.started + Duration::from_secs(11);
+        assert_eq!(body.deadline(), body.started + Duration::from_secs(12));
+        body.pace.min_rate = 0;
+        assert_eq!(body.deadline(), body.started + Duration::from_secs(13));
+        assert!(body.too_slow().to_string().contains("1000 bytes"));
+    }
+}

@@ -296,3 +296,54 @@ impl AsyncWrite for TrackedIo {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(context)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn http1_idle_then_headers_then_nothing_while_a_request_is_open() {
+        let tracker = Arc::new(Tracker::new());
+        let watch = Watch::Http1 {
+            header_read: SECOND,
+            keep_alive: 5 * SECOND,
+        };
+        let (deadline, expiry) = tracker.deadline(&watch).unwrap();
+        assert_eq!(
+            (deadline, expiry),
+            (tracker.accepted + 5 * SECOND, Expiry::Idle)
+        );
+        tracker.on_read(0);
+        assert_eq!(tracker.deadline(&watch).unwrap().1, Expiry::Idle);
+        tracker.on_read(10);
+        assert_eq!(tracker.deadline(&watch).unwrap().1, Expiry::Headers);
+        assert!(tracker.quiet_since().is_none());
+        let open = tracker.begin();
+        assert!(tracker.deadline(&watch).is_none());
+        tracker.on_read(10);
+        drop(open);
+        assert_eq!(tracker.deadline(&watch).unwrap().1, Expiry::Idle);
+        assert!(tracker.quiet_since().is_some());
+    }
+
+    #[test]
+    fn http2_handshake_first_then_idle() {
+        let tracker = Arc::new(Tracker::new());
+        let watch = Watch::Http2 {
+            handshake: SECOND,
+            idle: 5 * SECOND,
+        };
+        tracker.on_read(24);
+        let (deadline, expiry) = tracker.deadline(&watch).unwrap();
+        assert_eq!(
+            (deadline, expiry),
+            (tracker.accepted + SECOND, Expiry::Handshake)
+        );
+        tracker.on_read(9);
+        assert_eq!(tracker.deadline(&watch).unwrap().1, Expiry::Idle);
+        let _open = tracker.begin();
+        assert!(tracker.deadline(&watch).is_none());
+    }
+}
