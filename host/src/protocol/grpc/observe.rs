@@ -174,3 +174,26 @@ fn code_name(code: i32) -> &'static str {
         .and_then(|code| NAMES.get(code).copied())
         .unwrap_or("UNKNOWN")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::{Layer, Service};
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_is_deadline_exceeded() {
+        let never = tower::service_fn(|_: Request<Body>| {
+            std::future::pending::<Result<Response<Body>, std::convert::Infallible>>()
+        });
+        let mut observe = ObserveLayer::new(Arc::new(Metrics::new("rest_server"))).layer(never);
+        for timeout in ["0n", "20m"] {
+            let request = Request::builder()
+                .uri("/inference.GRPCInferenceService/ModelInfer")
+                .header("grpc-timeout", timeout)
+                .body(Body::empty())
+                .unwrap();
+            let response = observe.call(request).await.unwrap();
+            assert_eq!(response.headers()["grpc-status"], "4", "{timeout}");
+        }
+    }
+}

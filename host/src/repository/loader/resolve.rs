@@ -24,6 +24,10 @@ pub(super) struct LoadPlan {
 /// The most intra-op threads a model's native sessions may have.
 const MAX_INTRA_OP_THREADS: usize = 256;
 
+/// The most workers a model may have: the range of `parallel_workers` in the settings files,
+/// checked again here because `--parallel-workers` bypasses the files.
+const MAX_WORKERS: usize = 1024;
+
 /// Checks the model's settings (in this order: implementation, uri, inputs, outputs, limits)
 /// and works out what its load needs.
 pub(super) fn plan(
@@ -45,6 +49,13 @@ pub(super) fn plan(
 /// its sessions' threads (by default the cores shared among its workers).
 fn native_options(settings: &ModelSettings, server: &Settings) -> Result<NativeOptions, LoadError> {
     let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
+    if workers > MAX_WORKERS {
+        return Err(LoadError::OutOfRange {
+            field: "parallel_workers",
+            value: workers.to_string(),
+            expected: "between 0 and 1024",
+        });
+    }
     let threads = settings
         .intra_op_threads
         .unwrap_or_else(|| default_intra_op_threads(workers));
