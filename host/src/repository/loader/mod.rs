@@ -1,6 +1,7 @@
 //! Loading one model version: settings → runtime component → worker pool (and batcher) →
 //! metadata.
 
+mod implementation;
 mod resolve;
 
 use super::discovery::DiscoveredModel;
