@@ -361,3 +361,29 @@ async fn a_zero_deadline_is_deadline_exceeded_and_unary_calls_carry_one_message(
     let reply = client.model_infer(request()).await.unwrap().into_inner();
     assert_eq!(reply.model_name, "house-prices");
 }
+
+#[test]
+fn rest_errors_cap_client_text() {
+    let server = Server::start(&crate::support::example_models());
+    let long_name = "m".repeat(10_000);
+    let response = server
+        .connect()
+        .post(&format!("/v2/models/{long_name}/infer"), b"{}");
+    assert_eq!(response.status, 404);
+    let error = response.error();
+    assert!(
+        error.len() < 400 && error.contains("cut: 10000 bytes"),
+        "{error}"
+    );
+
+    let long_input = "i".repeat(100_000);
+    let body = json!({"inputs": [{"name": long_input, "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]});
+    let response = server.post_json("/v2/models/house-prices/infer", &body);
+    assert_eq!(response.status, 400);
+    let error = response.error();
+    assert!(
+        error.len() <= 2100 && error.contains("…[cut: "),
+        "{} bytes",
+        error.len()
+    );
+}
