@@ -169,6 +169,44 @@ fn grpc_connections_without_handshake_or_calls_are_closed() {
     );
 }
 
+#[test]
+fn a_unary_grpc_request_arriving_too_slowly_is_deadline_exceeded() {
+    let (server, _models) = server_with(&[
+        ("MLHOST_BODY_READ_TIMEOUT_SECONDS", "1"),
+        ("MLHOST_MIN_BODY_RATE_BYTES_PER_SECOND", "100"),
+    ]);
+    let mut call = RawH2::connect(server.grpc_address);
+    call.server_settings();
+    call.open_call(1, "/inference.GRPCInferenceService/ModelInfer");
+    // A 1000-byte message, announced, then 5 bytes a second.
+    assert!(call.send_within_window(&[1], &[0, 0, 0, 3, 232]));
+    let started = Instant::now();
+    let ended = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "no answer in 8 s"
+        );
+        assert!(call.send_within_window(&[1], b" "));
+        if let Some(frame) = call.next(Duration::from_millis(200))
+            && frame.stream == 1
+            && (frame.kind == 3 || (frame.kind == 1 && frame.flags & 1 == 1))
+        {
+            break started.elapsed();
+        }
+    };
+    assert!(ended < Duration::from_secs(4), "answered after {ended:?}");
+    let metrics = String::from_utf8(server.scrape("/metrics").body).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("grpc_server_handled_total{")
+                && line.contains("ModelInfer")
+                && line.contains(r#"grpc_code="DEADLINE_EXCEEDED""#)
+                && line.ends_with(" 1")),
+        "{metrics}"
+    );
+}
+
 /// The server's resident memory, in KiB (Linux).
 #[cfg(target_os = "linux")]
 fn rss_kib(pid: u32) -> u64 {

@@ -66,7 +66,7 @@ pub(super) fn start_grpc(
     let acceptor = Acceptor::new(listener, "gRPC", limits.max_connections, Refusal::Http2);
     let stopped = stop.wait();
     let server = connections::grpc::configure(tonic::transport::Server::builder(), &limits)
-        .layer(connections::grpc::TrackLayer)
+        .layer(connections::grpc::TrackLayer::new(&limits))
         .layer(grpc::observe::ObserveLayer::new(metrics))
         .layer(tower::util::MapResponseLayer::new(
             grpc::oversized_message_status,

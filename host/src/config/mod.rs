@@ -103,10 +103,11 @@ pub(crate) struct Settings {
     pub header_read_timeout_seconds: f64,
     /// REST: how long an idle keep-alive connection stays open, in seconds.
     pub keep_alive_timeout_seconds: f64,
-    /// REST: the longest wait for the next part of a request body, in seconds; past it, a body
-    /// must also average `min_body_rate_bytes_per_second`.
+    /// REST bodies and unary gRPC requests: the longest wait for the next part, in seconds;
+    /// past it, a body must also average `min_body_rate_bytes_per_second`.
     pub body_read_timeout_seconds: f64,
-    /// REST: the slowest average rate a request body may arrive at, in bytes per second (0: any).
+    /// REST bodies and unary gRPC requests: the slowest average rate, in bytes per second
+    /// (0: any).
     pub min_body_rate_bytes_per_second: u64,
     /// gRPC: the longest a new connection may take to send HTTP/2's preface and SETTINGS.
     pub grpc_handshake_timeout_seconds: f64,

@@ -1,10 +1,11 @@
 //! The gRPC port's connections under tonic's server: HTTP/2's limits and pings set on the server,
 //! the accepted connections watched ([`TrackedIo`]: handshake and idle timeouts), each call open
-//! on its connection's tracker until its response ends ([`TrackLayer`]).
+//! on its connection's tracker until its response ends, and a unary call's request paced as a
+//! REST body is ([`TrackLayer`]).
 
 use super::Limits;
 use super::accept::Acceptor;
-use super::body::TrackedBody;
+use super::body::{BodyPace, ProgressBody, SlowBody, TrackedBody};
 use super::io::{TrackedIo, Tracker, Watch};
 use axum::http::{Request, Response};
 use std::future::Future;
@@ -57,16 +58,34 @@ impl tonic::transport::server::Connected for TrackedIo {
     }
 }
 
+/// The one method whose request is a stream a client may leave quiet between messages.
+const STREAMING_METHOD: &str = "/inference.GRPCInferenceService/ModelStreamInfer";
+
 /// Keeps each call open on its connection's tracker until its response ends (so that a
-/// connection with a call open is not idle).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct TrackLayer;
+/// connection with a call open is not idle), and fails a unary call whose request arrives
+/// slower than `pace` with DEADLINE_EXCEEDED.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrackLayer {
+    pace: BodyPace,
+}
+
+impl TrackLayer {
+    /// Paces unary requests as `limits` pace REST bodies.
+    pub(crate) fn new(limits: &Limits) -> TrackLayer {
+        TrackLayer {
+            pace: limits.body_pace,
+        }
+    }
+}
 
 impl<S> tower::Layer<S> for TrackLayer {
     type Service = Track<S>;
 
     fn layer(&self, inner: S) -> Track<S> {
-        Track { inner }
+        Track {
+            inner,
+            pace: self.pace,
+        }
     }
 }
 
@@ -74,11 +93,12 @@ impl<S> tower::Layer<S> for TrackLayer {
 #[derive(Debug, Clone)]
 pub(crate) struct Track<S> {
     inner: S,
+    pace: BodyPace,
 }
 
-impl<S, B, R> tower::Service<Request<B>> for Track<S>
+impl<S, R> tower::Service<Request<tonic::body::Body>> for Track<S>
 where
-    S: tower::Service<Request<B>, Response = Response<R>>,
+    S: tower::Service<Request<tonic::body::Body>, Response = Response<R>>,
     S::Future: Send + 'static,
 {
     type Response = Response<TrackedBody<R>>;
@@ -89,15 +109,35 @@ where
         self.inner.poll_ready(context)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<tonic::body::Body>) -> Self::Future {
         let open = request
             .extensions()
             .get::<ConnectionInfo>()
             .map(|info| info.tracker.begin());
+        let request = if request.uri().path() == STREAMING_METHOD {
+            request
+        } else {
+            let pace = self.pace;
+            request.map(|body| tonic::body::Body::new(paced(body, pace)))
+        };
         let call = self.inner.call(request);
         Box::pin(async move {
             let response = call.await?;
             Ok(response.map(|body| TrackedBody::new(body, open)))
         })
     }
+}
+
+/// `body` failing with DEADLINE_EXCEEDED when it arrives slower than `pace`.
+fn paced(
+    body: tonic::body::Body,
+    pace: BodyPace,
+) -> impl http_body::Body<Data = bytes::Bytes, Error = axum::BoxError> + Send + 'static {
+    http_body_util::BodyExt::map_err(ProgressBody::new(body, pace), |error| {
+        if error.is::<SlowBody>() {
+            Box::new(tonic::Status::deadline_exceeded(error.to_string())) as axum::BoxError
+        } else {
+            error
+        }
+    })
 }
