@@ -128,7 +128,8 @@ fn take_binary<'b>(
     };
     let size = size.as_u64().ok_or_else(|| {
         error(format!(
-            "`binary_data_size` must be a non-negative integer, not {size}"
+            "`binary_data_size` must be a non-negative integer, not {}",
+            crate::codec::quoted(&size.to_string())
         ))
     })?;
     let size = usize::try_from(size)
