@@ -2,12 +2,14 @@
 //! handshake and idle timeouts; HTTP/2's stream limit; the file descriptor limit; a shutdown
 //! that ends whatever clients do.
 
+mod clients;
 mod h2;
 
 use crate::support::{Server, model_folder};
+use clients::{ask_until_refused, closed_within, drip, keep_asking};
 use h2::{REFUSED_STREAM, RawH2};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,64 +18,6 @@ use std::time::{Duration, Instant};
 fn server_with(env: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
     let models = model_folder(&[]);
     (Server::start_with(models.path(), &[], env), models)
-}
-
-/// How long until the server closes `stream` (what it sent before is returned too), or `None`
-/// if it is still open after `limit`.
-fn closed_within(stream: &mut TcpStream, limit: Duration) -> (Option<Duration>, Vec<u8>) {
-    let started = Instant::now();
-    let mut received = Vec::new();
-    let mut buffer = [0u8; 4096];
-    loop {
-        let left = limit.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            return (None, received);
-        }
-        stream.set_read_timeout(Some(left)).unwrap();
-        match stream.read(&mut buffer) {
-            Ok(0) => return (Some(started.elapsed()), received),
-            Ok(read) => received.extend_from_slice(&buffer[..read]),
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return (None, received);
-            }
-            Err(_) => return (Some(started.elapsed()), received),
-        }
-    }
-}
-
-/// Writes `bytes` one at a time, every `pause`, until they are all sent or the server closed.
-fn drip(mut stream: TcpStream, bytes: Vec<u8>, pause: Duration) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        for byte in bytes {
-            if stream.write_all(&[byte]).is_err() {
-                return;
-            }
-            std::thread::sleep(pause);
-        }
-    })
-}
-
-/// Asks `/v2/health/live` on new connections from a thread until stopped; returns how many
-/// answered 200 and how many did not.
-fn keep_asking(address: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, u32)> {
-    std::thread::spawn(move || {
-        let (mut good, mut bad) = (0, 0);
-        while !stop.load(Ordering::Relaxed) {
-            let response = crate::support::Connection::open(address).request(
-                "GET",
-                "/v2/health/live",
-                &[],
-                b"",
-            );
-            if response.status == 200 {
-                good += 1;
-            } else {
-                bad += 1;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        (good, bad)
-    })
 }
 
 #[test]
@@ -135,6 +79,30 @@ fn slow_headers_slow_bodies_and_idle_connections_are_closed_while_others_are_ser
     stop.store(true, Ordering::Relaxed);
     let (good, bad) = others.join().unwrap();
     assert!(good > 20 && bad == 0, "others: {good} answered, {bad} not");
+}
+
+#[test]
+fn a_client_that_takes_no_data_is_closed_after_the_send_timeout() {
+    let (server, _models) = server_with(&[
+        ("MLHOST_SEND_TIMEOUT_SECONDS", "1"),
+        ("MLHOST_KEEP_ALIVE_TIMEOUT_SECONDS", "600"),
+    ]);
+    // 1000 pipelined requests for a 26 KB document, and no reading: the server's writes wait.
+    let mut stream = TcpStream::connect(server.address).unwrap();
+    let request = b"GET /v2/docs/dataplane.json HTTP/1.1\r\nHost: mlhost\r\n\r\n";
+    stream.write_all(&request.repeat(1000)).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let (closed, received) = closed_within(&mut stream, Duration::from_secs(10));
+    let answered = received
+        .windows(12)
+        .filter(|w| w == b"HTTP/1.1 200")
+        .count();
+    assert!(
+        closed.is_some(),
+        "still open after taking {answered} answers"
+    );
+    assert!(answered < 1000, "{answered} answers");
+    assert_eq!(server.get("/v2/health/live").status, 200);
 }
 
 #[test]
@@ -420,54 +388,6 @@ fn sigterm_ends_within_the_grace_period_whatever_clients_do() {
     let took = started.elapsed();
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(8), "stopped after {took:?}");
-}
-
-/// Reads one response's head and body from `stream`; `None` if the connection ends first.
-fn read_response(stream: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return None,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let length = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .map_or(0, |value| value.trim().parse().unwrap());
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).ok()?;
-    Some(head)
-}
-
-/// Asks `/v2/health/live` over keep-alive connections as a client that honours
-/// `Connection: close` does, until the server takes no more connections; returns the requests
-/// answered and those sent on an open connection that got no answer.
-fn ask_until_refused(address: SocketAddr) -> (u32, u32) {
-    let (mut answered, mut cut) = (0, 0);
-    'connections: while let Ok(mut stream) = TcpStream::connect(address) {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        loop {
-            let request = b"GET /v2/health/live HTTP/1.1\r\nHost: mlhost\r\n\r\n";
-            let Some(head) = stream
-                .write_all(request)
-                .ok()
-                .and_then(|()| read_response(&mut stream))
-            else {
-                cut += 1;
-                continue 'connections;
-            };
-            answered += 1;
-            if head.contains("connection: close") {
-                continue 'connections;
-            }
-        }
-    }
-    (answered, cut)
 }
 
 #[cfg(unix)]

@@ -29,6 +29,7 @@ pub(super) fn check(settings: &Settings) -> Result<(), RangeError> {
             "body_read_timeout_seconds",
             settings.body_read_timeout_seconds,
         ),
+        ("send_timeout_seconds", settings.send_timeout_seconds),
         (
             "grpc_handshake_timeout_seconds",
             settings.grpc_handshake_timeout_seconds,

@@ -109,6 +109,8 @@ pub(crate) struct Settings {
     /// REST bodies and unary gRPC requests: the slowest average rate, in bytes per second
     /// (0: any).
     pub min_body_rate_bytes_per_second: u64,
+    /// Every port: the longest a response's write may wait for the client to take data.
+    pub send_timeout_seconds: f64,
     /// gRPC: the longest a new connection may take to send HTTP/2's preface and SETTINGS.
     pub grpc_handshake_timeout_seconds: f64,
     /// gRPC: how long a connection with no call open stays open, in seconds.
@@ -203,6 +205,7 @@ impl Default for Settings {
             keep_alive_timeout_seconds: 75.0,
             body_read_timeout_seconds: 30.0,
             min_body_rate_bytes_per_second: 240,
+            send_timeout_seconds: 60.0,
             grpc_handshake_timeout_seconds: 10.0,
             grpc_idle_timeout_seconds: 300.0,
             grpc_keepalive_interval_seconds: 60.0,

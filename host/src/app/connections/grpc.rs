@@ -36,9 +36,11 @@ pub(crate) fn incoming(
         handshake: limits.grpc_handshake,
         idle: limits.grpc_idle,
     };
+    let send_timeout = limits.send_timeout;
     futures_util::stream::unfold(acceptor, move |mut acceptor| async move {
         let (stream, remote, slot) = acceptor.next().await;
-        Some((Ok(TrackedIo::new(stream, remote, slot, watch)), acceptor))
+        let io = TrackedIo::new(stream, remote, slot, watch, send_timeout);
+        Some((Ok(io), acceptor))
     })
 }
 

@@ -47,7 +47,7 @@ pub(crate) async fn serve(
         tokio::select! {
             stopped_at = &mut stop => break stopped_at,
             (stream, remote, slot) = acceptor.next() => {
-                let io = TrackedIo::new(stream, remote, slot, watch);
+                let io = TrackedIo::new(stream, remote, slot, watch, limits.send_timeout);
                 let service = Tracked {
                     inner: router.clone(),
                     tracker: io.tracker().clone(),

@@ -1,6 +1,6 @@
 //! An accepted connection's socket, watched: what it has read and whether a request is open on it
-//! ([`Tracker`]), and the timeouts of a connection with no request open, enforced where the
-//! server reads ([`TrackedIo`]).
+//! ([`Tracker`]), the timeouts of a connection with no request open, enforced where the server
+//! reads, and the send timeout of a client that takes no data ([`TrackedIo`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -169,8 +169,9 @@ enum Expiry {
 }
 
 /// An accepted TCP connection: reads are tracked, and a read waiting past the connection's
-/// timeout ends it (an idle one with an end of stream, the others with a `TimedOut` error). It
-/// holds its place under the port's connection limit until dropped.
+/// timeout ends it (an idle one with an end of stream, the others with a `TimedOut` error); a
+/// write the client leaves waiting for `send_timeout` fails with `TimedOut`. It holds its place
+/// under the port's connection limit until dropped.
 #[derive(Debug)]
 pub(crate) struct TrackedIo {
     stream: TcpStream,
@@ -178,16 +179,22 @@ pub(crate) struct TrackedIo {
     tracker: Arc<Tracker>,
     watch: Watch,
     timer: Option<Pin<Box<Sleep>>>,
+    send_timeout: Duration,
+    /// Since when the client has taken no data, while a write waits.
+    write_blocked: Option<Instant>,
+    write_timer: Option<Pin<Box<Sleep>>>,
     _slot: OwnedSemaphorePermit,
 }
 
 impl TrackedIo {
-    /// Watches `stream` (from `remote`) under `watch`, holding `slot` while it is open.
+    /// Watches `stream` (from `remote`) under `watch` and `send_timeout`, holding `slot` while
+    /// it is open.
     pub(super) fn new(
         stream: TcpStream,
         remote: SocketAddr,
         slot: OwnedSemaphorePermit,
         watch: Watch,
+        send_timeout: Duration,
     ) -> TrackedIo {
         TrackedIo {
             stream,
@@ -195,8 +202,37 @@ impl TrackedIo {
             tracker: Arc::new(Tracker::new()),
             watch,
             timer: None,
+            send_timeout,
+            write_blocked: None,
+            write_timer: None,
             _slot: slot,
         }
+    }
+
+    /// A write's outcome, failed with `TimedOut` when the client has taken no data for
+    /// `send_timeout` (the timer wakes the task then).
+    fn watch_write<T>(
+        &mut self,
+        context: &mut Context<'_>,
+        outcome: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if outcome.is_ready() {
+            self.write_blocked = None;
+            return outcome;
+        }
+        let deadline = *self.write_blocked.get_or_insert_with(Instant::now) + self.send_timeout;
+        let timer = self
+            .write_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        if timer.as_mut().poll(context).is_ready() {
+            return Poll::Ready(Err(timed_out(
+                "the client took no data within send_timeout_seconds",
+            )));
+        }
+        Poll::Pending
     }
 
     /// The connection's tracker.
@@ -273,7 +309,9 @@ impl AsyncWrite for TrackedIo {
         context: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(context, buf)
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.stream).poll_write(context, buf);
+        this.watch_write(context, outcome)
     }
 
     fn poll_write_vectored(
@@ -281,7 +319,9 @@ impl AsyncWrite for TrackedIo {
         context: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(context, bufs)
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.stream).poll_write_vectored(context, bufs);
+        this.watch_write(context, outcome)
     }
 
     fn is_write_vectored(&self) -> bool {

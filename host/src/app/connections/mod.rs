@@ -25,8 +25,10 @@ pub(super) struct Limits {
     pub(super) header_read: Duration,
     /// HTTP/1.1: an idle keep-alive connection.
     pub(super) keep_alive: Duration,
-    /// HTTP/1.1: how fast a request body must arrive.
+    /// HTTP/1.1 bodies and unary gRPC requests: how fast they must arrive.
     pub(super) body_pace: BodyPace,
+    /// Every port: how long a write may wait for the client to take data.
+    pub(super) send_timeout: Duration,
     /// HTTP/2: the preface and SETTINGS, from the connection.
     pub(super) grpc_handshake: Duration,
     /// HTTP/2: a connection with no stream open.
@@ -58,6 +60,7 @@ impl Limits {
                 read_timeout: seconds(settings.body_read_timeout_seconds),
                 min_rate: settings.min_body_rate_bytes_per_second,
             },
+            send_timeout: seconds(settings.send_timeout_seconds),
             grpc_handshake: seconds(settings.grpc_handshake_timeout_seconds),
             grpc_idle: seconds(settings.grpc_idle_timeout_seconds),
             grpc_keepalive_interval: seconds(settings.grpc_keepalive_interval_seconds),
