@@ -80,6 +80,11 @@ impl Acceptor {
         }
     }
 
+    /// The port's name in the logs.
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The next connection within the limit, with its place under it.
     pub(crate) async fn next(&mut self) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
         loop {

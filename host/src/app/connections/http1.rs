@@ -25,8 +25,9 @@ use tokio::time::Instant;
 /// with `Connection: close`, rather than a closed connection).
 const SHUTDOWN_QUIET: Duration = Duration::from_millis(500);
 
-/// Serves `router` over HTTP/1.1 on `acceptor`'s connections until `stop`, then lets open
-/// requests finish until `grace_end` and closes whatever is still open then.
+/// Serves `router` over HTTP/1.1 on `acceptor`'s connections until `stop` (which gives the
+/// signal's time), then lets open requests finish until the grace period after the signal ends
+/// and closes whatever is still open then.
 pub(crate) async fn serve(
     mut acceptor: Acceptor,
     router: axum::Router,
@@ -40,6 +41,7 @@ pub(crate) async fn serve(
         header_read: limits.header_read,
         keep_alive: limits.keep_alive,
     };
+    let name = acceptor.name();
     let (closing, closing_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut stop = std::pin::pin!(stop);
@@ -68,7 +70,7 @@ pub(crate) async fn serve(
     .await;
     if drained.is_err() {
         tracing::warn!(
-            "{} HTTP connections still open at the end of the shutdown's grace period: closing them",
+            "{name}: {} connections still open at the end of the shutdown's grace period: closing them",
             connections.len()
         );
         connections.shutdown().await;
