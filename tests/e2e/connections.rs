@@ -138,6 +138,35 @@ fn grpc_connections_without_handshake_or_calls_are_closed() {
 }
 
 #[test]
+fn grpc_pings_close_connections_that_do_not_answer_them() {
+    let (server, _models) = server_with(&[
+        ("MLHOST_GRPC_KEEPALIVE_INTERVAL_SECONDS", "0.5"),
+        ("MLHOST_GRPC_KEEPALIVE_TIMEOUT_SECONDS", "0.5"),
+        ("MLHOST_GRPC_IDLE_TIMEOUT_SECONDS", "600"),
+    ]);
+    let mut answering = RawH2::connect(server.grpc_address);
+    answering.server_settings();
+    let mut deaf = RawH2::connect(server.grpc_address);
+    deaf.server_settings();
+    // `next` answers the pings; the connection lives on, pinged all along.
+    let started = Instant::now();
+    let mut pings = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        if let Some(frame) = answering.next(Duration::from_millis(100))
+            && frame.kind == 6
+        {
+            pings += 1;
+        }
+    }
+    assert!(pings >= 4, "{pings} pings in 3 s");
+    let closed = deaf.closed_within(Duration::from_secs(5));
+    assert!(
+        closed.is_some(),
+        "a client that never answers is still connected"
+    );
+}
+
+#[test]
 fn a_unary_grpc_request_arriving_too_slowly_is_deadline_exceeded() {
     let (server, _models) = server_with(&[
         ("MLHOST_BODY_READ_TIMEOUT_SECONDS", "1"),
