@@ -14,6 +14,7 @@
 //! (see `scripts/setup`), used through build-std. `MLHOST_GUEST_TOOLCHAIN=debian` forces the
 //! latter.
 
+use sha2::Digest;
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,8 +101,16 @@ fn main() {
     }
     for (name, _, artifact) in RUNTIMES {
         let built = target_dir.join(TARGET).join(&profile).join(artifact);
-        std::fs::copy(&built, out_dir.join(format!("{name}.wasm")))
+        let bytes = std::fs::read(&built)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", built.display()));
+        std::fs::write(out_dir.join(format!("{name}.wasm")), &bytes)
             .unwrap_or_else(|error| panic!("cannot copy {}: {error}", built.display()));
+        // Its digest, so that the server keys its compilation cache without reading the bytes.
+        std::fs::write(
+            out_dir.join(format!("{name}.wasm.sha256")),
+            sha2::Sha256::digest(&bytes),
+        )
+        .unwrap_or_else(|error| panic!("cannot write {name}'s digest: {error}"));
     }
 }
 

@@ -258,7 +258,17 @@ fn a_restart_loads_compiled_components_from_the_cache() {
             .any(|line| line.contains("compiled component"))
     );
     drop(first);
-    assert_eq!(std::fs::read_dir(&cache_dir).unwrap().count(), 1);
+    let mut entry: Vec<String> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|file| file.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|name| name.rsplit_once('.').unwrap().1.to_string())
+        .collect();
+    entry.sort();
+    assert_eq!(
+        entry,
+        ["cwasm", "sha256"],
+        "one entry: the artifact and its checksum"
+    );
 
     let second = Server::start_with(dir.path(), &[], &env);
     assert!(

@@ -1,10 +1,15 @@
 //! The on-disk cache of compiled components, so that a restart skips compilation.
 //!
 //! An entry is keyed by the SHA-256 of the component's bytes and of wasmtime's precompile
-//! compatibility hash (engine version and settings), and holds the artifact behind a SHA-256 of
-//! itself. Entries are written to a temporary file and renamed into place, in a folder mlhost
-//! creates for itself (owner-only on Unix) and refuses to use when others may write to it: the
-//! only artifacts ever deserialized are ones mlhost wrote.
+//! compatibility hash (engine version and settings): `KEY.cwasm` holds the artifact and
+//! `KEY.sha256` its SHA-256. Files are written to a temporary file and renamed into place, in a
+//! folder mlhost creates for itself (owner-only on Unix) and refuses to use when others may write
+//! to it: the only artifacts ever deserialized are ones mlhost wrote.
+//!
+//! A hit costs little memory: the artifact's checksum is verified by streaming it, and the
+//! artifact is memory-mapped (wasmtime deserializes from the file), so only the code that runs
+//! is ever resident. The built-in runtimes' digests come from the build script, so their bytes
+//! are not read either.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -70,33 +75,51 @@ impl CompilationCache {
         engine: &Engine,
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        let path = self.dir.join(format!("{}.cwasm", entry_key(engine, bytes)));
-        if let Some(artifact) = read_verified(&path) {
+        let key = entry_key(engine, &content_digest(bytes));
+        let artifact_path = self.dir.join(format!("{key}.cwasm"));
+        let checksum_path = self.dir.join(format!("{key}.sha256"));
+        if verified(&artifact_path, &checksum_path) {
             // SAFETY: the artifact was written by `store` below (in a folder only this user can
             // write), for this engine configuration, and its checksum matches: it is the output
-            // of `Component::serialize` for these exact component bytes.
-            match unsafe { Component::deserialize(engine, &artifact) } {
+            // of `Component::serialize` for these exact component bytes. Entries are replaced
+            // by renaming, never written in place, so the mapped file does not change under us.
+            match unsafe { Component::deserialize_file(engine, &artifact_path) } {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
                 Err(error) => {
-                    tracing::warn!(path = %path.display(), "discarding a cached component: {error:#}")
+                    tracing::warn!(path = %artifact_path.display(), "discarding a cached component: {error:#}")
                 }
             }
         }
         let component = Component::new(engine, bytes)?;
-        match component.serialize() {
-            Ok(artifact) => {
-                if let Err(error) = store(&self.dir, &path, &artifact) {
-                    tracing::warn!(path = %path.display(), "cannot write to the compilation cache: {error}");
-                }
-            }
-            Err(error) => tracing::warn!("cannot serialize a compiled component: {error:#}"),
+        let stored = component
+            .serialize()
+            .map_err(|error| format!("cannot serialize a compiled component: {error:#}"))
+            .and_then(|artifact| {
+                store(&self.dir, &artifact_path, &checksum_path, &artifact)
+                    .map_err(|error| format!("cannot write {}: {error}", artifact_path.display()))
+            });
+        if let Err(problem) = stored {
+            tracing::warn!("compilation cache: {problem}");
+            return Ok((component, CacheOutcome::Compiled));
         }
-        Ok((component, CacheOutcome::Compiled))
+        // Serve from the stored file, as a restart would: mapped, only the code that runs is
+        // resident, where the compiler's copy would stay in memory whole.
+        // SAFETY: as above; the file was written by `store` just now.
+        match unsafe { Component::deserialize_file(engine, &artifact_path) } {
+            Ok(mapped) => Ok((mapped, CacheOutcome::Compiled)),
+            Err(_) => Ok((component, CacheOutcome::Compiled)),
+        }
     }
 }
 
-/// Hex SHA-256 of the component's bytes and the engine's compatibility hash.
-fn entry_key(engine: &Engine, bytes: &[u8]) -> String {
+/// The SHA-256 of a component's bytes: the build script's for a built-in runtime (its pages
+/// then stay unread), else computed now.
+fn content_digest(bytes: &[u8]) -> [u8; 32] {
+    super::builtin::build_time_digest(bytes).unwrap_or_else(|| Sha256::digest(bytes).into())
+}
+
+/// Hex SHA-256 of the component's digest and the engine's compatibility hash.
+fn entry_key(engine: &Engine, content_digest: &[u8; 32]) -> String {
     struct ShaHasher(Sha256);
     impl Hasher for ShaHasher {
         fn finish(&self) -> u64 {
@@ -107,7 +130,7 @@ fn entry_key(engine: &Engine, bytes: &[u8]) -> String {
         }
     }
     let mut hasher = ShaHasher(Sha256::new());
-    hasher.0.update(bytes);
+    hasher.0.update(content_digest);
     engine.precompile_compatibility_hash().hash(&mut hasher);
     hex(&hasher.0.finalize())
 }
@@ -116,22 +139,35 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// The artifact of an entry whose stored checksum matches its contents.
-fn read_verified(path: &Path) -> Option<Vec<u8>> {
-    let mut file = std::fs::read(path).ok()?;
-    if file.len() < 32 {
-        return None;
-    }
-    let artifact = file.split_off(32);
-    (Sha256::digest(&artifact).as_slice() == file.as_slice()).then_some(artifact)
+/// Whether the artifact's SHA-256 (read through a small buffer, not into memory) is the one
+/// stored beside it.
+fn verified(artifact: &Path, checksum: &Path) -> bool {
+    let Ok(expected) = std::fs::read(checksum) else {
+        return false;
+    };
+    let Ok(mut file) = std::fs::File::open(artifact) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).is_ok() && hasher.finalize().as_slice() == expected
 }
 
-fn store(dir: &Path, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
-    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
-    temporary.write_all(&Sha256::digest(artifact))?;
-    temporary.write_all(artifact)?;
-    temporary.persist(path).map_err(|error| error.error)?;
-    Ok(())
+/// Writes the artifact, then its checksum (an entry whose checksum is missing or stale is a
+/// miss), each renamed into place.
+fn store(
+    dir: &Path,
+    artifact_path: &Path,
+    checksum_path: &Path,
+    artifact: &[u8],
+) -> std::io::Result<()> {
+    let write = |path: &Path, contents: &[u8]| -> std::io::Result<()> {
+        let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
+        temporary.write_all(contents)?;
+        temporary.persist(path).map_err(|error| error.error)?;
+        Ok(())
+    };
+    write(artifact_path, artifact)?;
+    write(checksum_path, &Sha256::digest(artifact))
 }
 
 #[cfg(unix)]
@@ -181,10 +217,9 @@ mod tests {
 
         let entry = std::fs::read_dir(dir.path().join("compiled"))
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.extension().is_some_and(|e| e == "cwasm"))
+            .unwrap();
         let mut contents = std::fs::read(&entry).unwrap();
         let last = contents.len() - 1;
         contents[last] ^= 0xff;
