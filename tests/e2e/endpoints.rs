@@ -4,12 +4,15 @@ use crate::support::{Server, example_models};
 use serde_json::json;
 
 #[test]
-fn health_endpoints_answer_200_with_an_empty_body() {
+fn health_endpoints_answer_200_with_kserves_bodies() {
     let server = Server::start(&example_models());
-    for path in ["/v2/health/live", "/v2/health/ready"] {
+    for (path, body) in [
+        ("/v2/health/live", json!({"live": true})),
+        ("/v2/health/ready", json!({"ready": true})),
+    ] {
         let response = server.get(path);
         assert_eq!(response.status, 200, "{path}");
-        assert!(response.body.is_empty(), "{path}");
+        assert_eq!(response.json(), body, "{path}");
     }
 }
 
@@ -68,7 +71,12 @@ fn model_readiness_by_name_and_version() {
     ] {
         let response = server.get(path);
         assert_eq!(response.status, 200, "{path}");
-        assert!(response.body.is_empty());
+        let name = path.split('/').nth(3).unwrap();
+        assert_eq!(
+            response.json(),
+            json!({"name": name, "ready": true}),
+            "{path}"
+        );
     }
     let response = server.get("/v2/models/iris/versions/2/ready");
     assert_eq!(response.status, 404);

@@ -5,6 +5,7 @@ mod authoring;
 mod bad_input;
 mod batching;
 mod client;
+mod compat;
 mod connections;
 mod endpoints;
 mod extensions;

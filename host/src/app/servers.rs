@@ -4,7 +4,7 @@
 use super::connections::{self, Acceptor, Limits, Refusal};
 use crate::config::Settings;
 use crate::core::InferenceService;
-use crate::metrics::Metrics;
+use crate::metrics::{Format, Metrics};
 use crate::protocol::grpc::{self, GrpcOptions};
 use crate::protocol::rest::{self, RestOptions};
 use crate::repository::Repository;
@@ -117,8 +117,9 @@ pub(super) async fn serve_rest(
     connections::http1::serve(acceptor, router, &limits, stop.wait()).await;
 }
 
-/// The metrics server: `endpoint` answers the Prometheus exposition of every metric, with the
-/// models-by-state gauge read from the repository at each scrape.
+/// The metrics server: `endpoint` answers the exposition of every metric (Prometheus text
+/// 0.0.4, or OpenMetrics when the scraper's `Accept` asks for it), with the models-by-state
+/// gauge read from the repository at each scrape.
 fn metrics_router(
     endpoint: &str,
     metrics: Arc<Metrics>,
@@ -131,16 +132,17 @@ fn metrics_router(
     };
     axum::Router::new().route(
         &endpoint,
-        axum::routing::get(move || {
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
             let (metrics, repository) = (metrics.clone(), repository.clone());
             async move {
+                let accept = headers
+                    .get(axum::http::header::ACCEPT)
+                    .and_then(|value| value.to_str().ok());
+                let format = Format::negotiate(accept);
                 metrics.set_models_by_state(&repository.state_counts());
                 (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.encode(),
+                    [(axum::http::header::CONTENT_TYPE, format.content_type())],
+                    metrics.encode(format),
                 )
             }
         }),

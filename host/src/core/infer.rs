@@ -102,6 +102,7 @@ impl<M: Deref<Target = LoadedModel>> Outcome<M> {
         let (model, total) = (&self.model, self.received.elapsed());
         model.stats.record_success(self.inferences, total, timings);
         model.metrics.success.inc();
+        model.metrics.duration.observe(total.as_secs_f64());
         let compute = timings.total();
         model
             .metrics
@@ -113,8 +114,10 @@ impl<M: Deref<Target = LoadedModel>> Outcome<M> {
     /// Records the request as failed.
     fn failure(&mut self) {
         if !std::mem::replace(&mut self.recorded, true) {
-            self.model.stats.record_failure(self.received.elapsed());
+            let took = self.received.elapsed();
+            self.model.stats.record_failure(took);
             self.model.metrics.failure.inc();
+            self.model.metrics.duration.observe(took.as_secs_f64());
         }
     }
 }

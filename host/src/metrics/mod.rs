@@ -1,22 +1,35 @@
 //! Prometheus metrics (`prometheus-client`), served on their own port (`metrics_port`, at
 //! `metrics_endpoint`).
 //!
-//! Names follow MLServer where it has one (`model_infer_request_success`,
-//! `batch_request_queue`, `parallel_request_queue`, `rest_server_requests`,
-//! `grpc_server_handled`, ...); mlhost's own start with `mlhost_`. A model's metric handles are
-//! resolved once, when it loads ([`ModelMetrics`]): the hot path only bumps atomics or observes
-//! that model's own histograms, never a registry-wide lock.
+//! MLServer 1.7.1's families keep its exact names, types and labels, so that its users'
+//! dashboards keep working: `model_infer_request_success` / `_failure` / `_duration`
+//! (`{model, version}`), `batch_request_queue` (`{model_name, model_version}`),
+//! `parallel_request_queue`, starlette_exporter's `rest_server_requests`,
+//! `rest_server_request_duration_seconds` and `rest_server_requests_in_progress`, and
+//! py-grpc-prometheus' `grpc_server_*`. mlhost's own families start with `mlhost_`.
 //!
-//! This module holds the registry and the text encoding; each group of series lives in its own
-//! module: `model` (per model version), `rest` and `grpc` (the servers' requests, with their
-//! handles resolved ahead), `repository` (models by state).
+//! Series are created when first used (an idle server's page stays small), but a model's and a
+//! route's handles are kept once created ([`ModelMetrics`], the routes' slots): the hot path
+//! only bumps atomics or observes a histogram it holds, never a registry-wide lock.
+//!
+//! This module holds the registry and the exposition ([`exposition`]: Prometheus text 0.0.4
+//! or OpenMetrics); each group of series lives in its own module: `model` (per model version),
+//! `rest` and `grpc` (the servers' requests), `repository` (models by state), `lazy` (series
+//! made on first use), `summary` (the one summary MLServer exports), `messages` (gRPC messages
+//! counted in a body).
 
+pub(crate) mod exposition;
 mod grpc;
+mod lazy;
+mod messages;
 mod model;
 mod repository;
 mod rest;
+mod summary;
 
+pub(crate) use exposition::Format;
 pub(crate) use grpc::{GrpcLabels, GrpcSeries};
+pub(crate) use messages::CountMessages;
 pub(crate) use model::ModelMetrics;
 pub(crate) use rest::InFlight;
 
@@ -31,17 +44,41 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The `app_name` label of the REST families: MLServer sets it to `mlserver` whatever the
+/// server's name, and dashboards filter on it.
+pub(crate) const APP_NAME: &str = "mlserver";
+
 /// A family of histograms that share one set of buckets.
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The Python client's default buckets, which every MLServer histogram uses.
+const DEFAULT_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// A histogram with MLServer's (the Python client's default) buckets.
+fn default_histogram() -> Histogram {
+    Histogram::new(DEFAULT_BUCKETS)
+}
 
 /// Buckets of durations: 50 µs to about 100 s.
 fn seconds_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 22))
 }
 
+/// Buckets of load times: 10 ms to about 80 s.
+fn load_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
 /// Buckets of counts: 1 to 32768.
 fn count_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 2.0, 16))
+}
+
+/// A family of histograms with MLServer's buckets.
+fn default_family<L: Clone + Hash + Eq>() -> HistogramFamily<L> {
+    Family::new_with_constructor(default_histogram as fn() -> Histogram)
 }
 
 /// A family of duration histograms.
@@ -82,7 +119,7 @@ impl Metrics {
         }
     }
 
-    /// The metric handles of one model version, resolved once.
+    /// The metric handles of one model version; its series appear when first used.
     pub(crate) fn model(&self, name: &str, version: Option<&str>) -> ModelMetrics {
         self.model.resolve(name, version)
     }
@@ -92,8 +129,9 @@ impl Metrics {
         self.model.loaded(name, version, took);
     }
 
-    /// Resolves ahead the series of REST `routes` (method, path template) for the statuses
-    /// they commonly answer, so that those requests bump handles without a family's lock.
+    /// Makes room ahead for the handles of REST `routes` (method, path template), so that
+    /// their requests bump handles without a family's lock; each series appears when first
+    /// used. Requests no route matched are not counted (as MLServer's exporter filters them).
     pub(crate) fn resolve_rest_routes<'a>(
         &mut self,
         routes: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -101,8 +139,9 @@ impl Metrics {
         self.rest.resolve_routes(routes);
     }
 
-    /// Marks a REST request as started: it counts as in progress until the returned guard is
-    /// given to [`Metrics::rest_finished`] or dropped (a client that went away).
+    /// Marks a REST request to `path` (its route template) as started: it counts as in
+    /// progress until the returned guard is given to [`Metrics::rest_finished`] or dropped (a
+    /// client that went away).
     pub(crate) fn rest_started(&self, method: &str, path: &str) -> InFlight {
         self.rest.started(method, path)
     }
@@ -112,13 +151,13 @@ impl Metrics {
         self.rest.finished(in_flight, status, took);
     }
 
-    /// The series of a gRPC method, resolved once per method name (a map that never changes
+    /// The series of a gRPC method, kept once per method name (a map that never changes
     /// after start-up for the service's methods; others take a family's lock).
     pub(crate) fn grpc_method(&self, labels: GrpcLabels) -> Arc<GrpcSeries> {
         self.grpc.method(labels)
     }
 
-    /// Resolves ahead the series of the service's gRPC methods.
+    /// Makes room ahead for the handles of the service's gRPC methods.
     pub(crate) fn resolve_grpc_methods<'a>(
         &mut self,
         service: &str,
@@ -142,41 +181,15 @@ impl Metrics {
         self.repository.set_models_by_state(counts);
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub(crate) fn encode(&self) -> String {
+    /// The exposition of every metric in `format`.
+    pub(crate) fn encode(&self, format: Format) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+        prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
-        text
+        self.model.encode_summaries(&mut text);
+        exposition::finish(text, format)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_handles_update_the_registered_series() {
-        let metrics = Metrics::new("rest_server");
-        let model = metrics.model("iris", Some("1"));
-        model.success.inc();
-        model.success.inc();
-        model.queue_seconds.observe(0.001);
-        let route = metrics.rest_started("POST", "/v2/models/{model}/infer");
-        metrics.rest_finished(route, 200, Duration::from_millis(2));
-        metrics.set_models_by_state(&[("READY", 1)]);
-        let text = metrics.encode();
-        assert!(
-            text.contains(
-                r#"model_infer_request_success_total{model_name="iris",model_version="1"} 2"#
-            ),
-            "{text}"
-        );
-        assert!(text.contains(
-            r#"rest_server_requests_total{method="POST",path="/v2/models/{model}/infer",status_code="200"} 1"#
-        ));
-        assert!(text.contains(r#"mlhost_models{state="READY"} 1"#));
-        assert!(text.contains("mlhost_model_queue_seconds_count{"));
-        assert!(text.ends_with("# EOF\n"));
-    }
-}
+mod tests;

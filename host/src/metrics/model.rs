@@ -1,15 +1,28 @@
-//! Per-model series: the families labelled by model name and version, and [`ModelMetrics`],
-//! one model version's handles into them, resolved when it loads.
+//! Per-model series: MLServer's families (`model_infer_request_*` labelled `{model, version}`,
+//! `batch_request_queue` labelled `{model_name, model_version}`, `parallel_request_queue`
+//! without labels) and mlhost's own (`mlhost_*`, `{model_name, model_version}`), and
+//! [`ModelMetrics`], one model version's handles into them, whose series appear when first
+//! used.
 
-use super::{HistogramFamily, count_family, seconds_family};
+use super::lazy::{LazyCounter, LazyHistogram};
+use super::summary::{SummaryFamily, SummarySeries};
+use super::{HistogramFamily, count_family, default_family, default_histogram, seconds_family};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// Labels of per-model metrics.
+/// Labels of MLServer's inference families.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InferLabels {
+    model: String,
+    version: String,
+}
+
+/// Labels of MLServer's model-context families and of mlhost's per-model ones.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
     model_name: String,
@@ -27,9 +40,11 @@ impl ModelLabels {
 
 /// The per-model families, registered once.
 pub(super) struct ModelFamilies {
-    infer_success: Family<ModelLabels, Counter>,
-    infer_failure: Family<ModelLabels, Counter>,
+    infer_success: Family<InferLabels, Counter>,
+    infer_failure: Family<InferLabels, Counter>,
+    infer_duration: Arc<SummaryFamily>,
     batch_queue: HistogramFamily<ModelLabels>,
+    worker_queue_all: Histogram,
     batch_rows: HistogramFamily<ModelLabels>,
     worker_queue: HistogramFamily<ModelLabels>,
     queue_seconds: HistogramFamily<ModelLabels>,
@@ -46,7 +61,12 @@ impl ModelFamilies {
         let families = ModelFamilies {
             infer_success: Family::default(),
             infer_failure: Family::default(),
-            batch_queue: count_family(),
+            infer_duration: Arc::new(SummaryFamily::new(
+                "model_infer_request_duration",
+                "Model infer request duration",
+            )),
+            batch_queue: default_family(),
+            worker_queue_all: default_histogram(),
             batch_rows: count_family(),
             worker_queue: count_family(),
             queue_seconds: seconds_family(),
@@ -54,43 +74,48 @@ impl ModelFamilies {
             recreated: Family::default(),
             deadlines: Family::default(),
             memory_limits: Family::default(),
-            load_seconds: seconds_family(),
+            load_seconds: Family::new_with_constructor(super::load_histogram),
         };
-        families.register_requests(registry);
+        families.register_mlserver(registry);
         families.register_queues(registry);
         families.register_runs(registry);
         families
     }
 
-    /// The requests' outcomes.
-    fn register_requests(&self, registry: &mut Registry) {
+    /// MLServer's families, with its names and help texts.
+    fn register_mlserver(&self, registry: &mut Registry) {
         registry.register(
             "model_infer_request_success",
-            "Successful inference requests, by model",
+            "Model infer request success count",
             self.infer_success.clone(),
         );
         registry.register(
             "model_infer_request_failure",
-            "Failed inference requests, by model",
+            "Model infer request failure count",
             self.infer_failure.clone(),
+        );
+        registry.register(
+            "batch_request_queue",
+            "counter of request queue batch size",
+            self.batch_queue.clone(),
+        );
+        registry.register(
+            "parallel_request_queue",
+            "counter of request queue size for workers",
+            self.worker_queue_all.clone(),
         );
     }
 
-    /// The batching and worker queues.
+    /// mlhost's queues.
     fn register_queues(&self, registry: &mut Registry) {
-        registry.register(
-            "batch_request_queue",
-            "Requests waiting in a model's adaptive batching queue, seen by each arriving request",
-            self.batch_queue.clone(),
-        );
         registry.register(
             "mlhost_batch_rows",
             "Rows in each batch a model's batcher runs",
             self.batch_rows.clone(),
         );
         registry.register(
-            "parallel_request_queue",
-            "Calls waiting for a model's workers, seen by each arriving call",
+            "mlhost_worker_queue",
+            "Calls waiting for a model's workers, seen by each arriving call, by model",
             self.worker_queue.clone(),
         );
         registry.register(
@@ -129,20 +154,34 @@ impl ModelFamilies {
         );
     }
 
-    /// The handles of one model version.
+    /// The handles of one model version; none of its series exists until used.
     pub(super) fn resolve(&self, name: &str, version: Option<&str>) -> ModelMetrics {
+        let infer = InferLabels {
+            model: name.to_string(),
+            version: version.unwrap_or_default().to_string(),
+        };
         let labels = ModelLabels::new(name, version);
+        let duration_labels = vec![
+            ("model", infer.model.clone()),
+            ("version", infer.version.clone()),
+        ];
+        let duration = self.infer_duration.clone();
         ModelMetrics {
-            success: self.infer_success.get_or_create(&labels).clone(),
-            failure: self.infer_failure.get_or_create(&labels).clone(),
-            batch_queue: self.batch_queue.get_or_create(&labels).clone(),
-            batch_rows: self.batch_rows.get_or_create(&labels).clone(),
-            worker_queue: self.worker_queue.get_or_create(&labels).clone(),
-            queue_seconds: self.queue_seconds.get_or_create(&labels).clone(),
-            compute_seconds: self.compute_seconds.get_or_create(&labels).clone(),
-            recreated: self.recreated.get_or_create(&labels).clone(),
-            deadlines: self.deadlines.get_or_create(&labels).clone(),
-            memory_limits: self.memory_limits.get_or_create(&labels).clone(),
+            success: lazy_counter(&self.infer_success, &infer),
+            failure: lazy_counter(&self.infer_failure, &infer),
+            duration: LazySummary {
+                series: OnceLock::new(),
+                make: Box::new(move || duration.get_or_create(&duration_labels)),
+            },
+            batch_queue: lazy_histogram(&self.batch_queue, &labels),
+            batch_rows: lazy_histogram(&self.batch_rows, &labels),
+            worker_queue: lazy_histogram(&self.worker_queue, &labels)
+                .also(self.worker_queue_all.clone()),
+            queue_seconds: lazy_histogram(&self.queue_seconds, &labels),
+            compute_seconds: lazy_histogram(&self.compute_seconds, &labels),
+            recreated: lazy_counter(&self.recreated, &labels),
+            deadlines: lazy_counter(&self.deadlines, &labels),
+            memory_limits: lazy_counter(&self.memory_limits, &labels),
         }
     }
 
@@ -152,29 +191,76 @@ impl ModelFamilies {
             .get_or_create(&ModelLabels::new(name, version))
             .observe(took.as_secs_f64());
     }
+
+    /// Writes the summary families (after the registry's).
+    pub(super) fn encode_summaries(&self, text: &mut String) {
+        self.infer_duration.encode(text);
+    }
 }
 
-/// One model version's metric handles: cheap clones of the registered series.
-#[derive(Clone, Debug)]
+/// A counter of `family` with `labels`, made on first use.
+fn lazy_counter<L>(family: &Family<L, Counter>, labels: &L) -> LazyCounter
+where
+    L: Clone + std::hash::Hash + Eq + Send + Sync + 'static,
+{
+    let (family, labels) = (family.clone(), labels.clone());
+    LazyCounter::new(move || family.get_or_create(&labels).clone())
+}
+
+/// A histogram of `family` with `labels`, made on first use.
+fn lazy_histogram<L>(family: &HistogramFamily<L>, labels: &L) -> LazyHistogram
+where
+    L: Clone + std::hash::Hash + Eq + Send + Sync + 'static,
+{
+    let (family, labels) = (family.clone(), labels.clone());
+    LazyHistogram::new(move || family.get_or_create(&labels).clone())
+}
+
+/// A summary series made on first use.
+pub(crate) struct LazySummary {
+    series: OnceLock<Arc<SummarySeries>>,
+    make: Box<dyn Fn() -> Arc<SummarySeries> + Send + Sync>,
+}
+
+impl LazySummary {
+    /// Observes `value`.
+    pub(crate) fn observe(&self, value: f64) {
+        self.series.get_or_init(&self.make).observe(value);
+    }
+}
+
+impl std::fmt::Debug for LazySummary {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("LazySummary")
+            .finish_non_exhaustive()
+    }
+}
+
+/// One model version's metric handles; each series appears in the exposition when first used.
+#[derive(Debug)]
 pub(crate) struct ModelMetrics {
-    /// Requests answered.
-    pub success: Counter,
-    /// Requests that failed.
-    pub failure: Counter,
-    /// Requests waiting in the batching queue, seen on arrival.
-    pub batch_queue: Histogram,
+    /// Requests answered (`model_infer_request_success`).
+    pub success: LazyCounter,
+    /// Requests that failed (`model_infer_request_failure`).
+    pub failure: LazyCounter,
+    /// Time from a request's arrival to its answer, success or failure
+    /// (`model_infer_request_duration`).
+    pub duration: LazySummary,
+    /// Requests waiting in the batching queue, seen on arrival (`batch_request_queue`).
+    pub batch_queue: LazyHistogram,
     /// Rows of each batch run.
-    pub batch_rows: Histogram,
-    /// Calls waiting for a worker, seen on arrival.
-    pub worker_queue: Histogram,
+    pub batch_rows: LazyHistogram,
+    /// Calls waiting for a worker, seen on arrival (also `parallel_request_queue`).
+    pub worker_queue: LazyHistogram,
     /// Time a request waited for its run.
-    pub queue_seconds: Histogram,
+    pub queue_seconds: LazyHistogram,
     /// Time of a request's run on a worker.
-    pub compute_seconds: Histogram,
+    pub compute_seconds: LazyHistogram,
     /// Instances re-created after a trap, deadline or memory limit.
-    pub recreated: Counter,
+    pub recreated: LazyCounter,
     /// Calls stopped at their deadline.
-    pub deadlines: Counter,
+    pub deadlines: LazyCounter,
     /// Calls stopped at the memory limit.
-    pub memory_limits: Counter,
+    pub memory_limits: LazyCounter,
 }

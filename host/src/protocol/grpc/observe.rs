@@ -3,7 +3,7 @@
 //! (`grpc-timeout`) answered with DEADLINE_EXCEEDED, and unary calls held to one message.
 
 use super::unary::OneMessage;
-use crate::metrics::{GrpcLabels, Metrics};
+use crate::metrics::{CountMessages, GrpcLabels, Metrics};
 use crate::protocol::request_id;
 use axum::http::{Request, Response};
 use std::future::Future;
@@ -49,11 +49,12 @@ impl<S, R> tower::Service<Request<Body>> for Observe<S>
 where
     S: tower::Service<Request<Body>, Response = Response<R>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    R: Default + Send + 'static,
+    R: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+    R::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = Response<R>;
+    type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, S::Error>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(context)
@@ -68,24 +69,29 @@ where
         // Made now, before tonic's own timer (which answers CANCELLED), so that it fires first.
         let timeout = super::grpc_timeout(request.headers());
         let deadline = timeout.map(tokio::time::sleep);
-        let request = if labels.grpc_type == "unary" {
-            request.map(|body| Body::new(OneMessage::new(body)))
-        } else {
-            request
-        };
         let span = tracing::info_span!("request", id = %id, method = %labels.grpc_method);
         let metrics = self.metrics.clone();
         let series = metrics.grpc_method(labels);
+        // A unary call holds one message; a stream's messages are counted each way (as
+        // py-grpc-prometheus counts them, for streams only).
+        let streaming = series.labels().grpc_type != "unary";
+        let request = if streaming {
+            let received = series.received();
+            request.map(|body| Body::new(CountMessages::new(body, received)))
+        } else {
+            request.map(|body| Body::new(OneMessage::new(body)))
+        };
+        let sent = streaming.then(|| series.sent());
         metrics.grpc_started(&series);
         let started = Instant::now();
         let expired = timeout.is_some_and(|timeout| timeout.is_zero());
         let call = (!expired).then(|| inner.call(request).instrument(span));
         Box::pin(async move {
             let response = match (call, deadline) {
-                (Some(call), None) => call.await?,
+                (Some(call), None) => call.await?.map(Body::new),
                 (Some(call), Some(deadline)) => tokio::select! {
                     biased;
-                    response = call => response?,
+                    response = call => response?.map(Body::new),
                     () = deadline => deadline_exceeded(timeout),
                 },
                 (None, _) => deadline_exceeded(timeout),
@@ -97,7 +103,10 @@ where
                 .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
                 .map_or("OK", code_name);
             metrics.grpc_handled(&series, code, started.elapsed());
-            Ok(response)
+            Ok(match sent {
+                Some(sent) => response.map(|body| Body::new(CountMessages::new(body, sent))),
+                None => response,
+            })
         })
     }
 }

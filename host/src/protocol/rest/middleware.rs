@@ -9,7 +9,8 @@ use axum::response::Response;
 use std::sync::Arc;
 
 /// Counts and times a request by its route, and runs it in a span named after its request id
-/// (the client's `x-request-id`, or a new one), which the response carries back.
+/// (the client's `x-request-id`, or a new one), which the response carries back. As MLServer's
+/// exporter, requests no route matched and the server's health probes are not counted.
 pub(super) async fn observe(
     metrics: Arc<Metrics>,
     request: axum::extract::Request,
@@ -19,8 +20,8 @@ pub(super) async fn observe(
     let path = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |path| path.as_str())
-        .to_string();
+        .map(|path| path.as_str().to_string())
+        .filter(|path| !path.ends_with("/v2/health/live") && !path.ends_with("/v2/health/ready"));
     // Methods the API does not use share one label: no series per method a client invents.
     let method = match request.method().as_str() {
         known @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => known,
@@ -29,9 +30,11 @@ pub(super) async fn observe(
     .to_string();
     let id = request_id::of(request.headers());
     let span = tracing::info_span!("request", id = %id);
-    let route = metrics.rest_started(&method, &path);
+    let route = path.map(|path| metrics.rest_started(&method, &path));
     let mut response = tracing::Instrument::instrument(next.run(request), span).await;
-    metrics.rest_finished(route, response.status().as_u16(), started.elapsed());
+    if let Some(route) = route {
+        metrics.rest_finished(route, response.status().as_u16(), started.elapsed());
+    }
     if let Ok(value) = header::HeaderValue::from_str(&id) {
         response.headers_mut().insert(request_id::HEADER, value);
     }

@@ -19,8 +19,9 @@ use crate::core::InferenceService;
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use std::sync::Arc;
 
@@ -103,7 +104,14 @@ pub(crate) fn router(
             middleware::observe(metrics.clone(), request, next)
         }));
     match &options.cors {
-        Some(cors) => routes.layer(super::cors::layer(cors)),
+        Some(cors) => {
+            let preflight = super::cors::Preflight::new(cors);
+            routes
+                .layer(super::cors::layer(cors))
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    super::cors::refuse_preflight(preflight.clone(), request, next)
+                }))
+        }
         None => routes,
     }
 }
@@ -147,8 +155,64 @@ fn method_router(route: &Route) -> MethodRouter<RestState> {
     handler
 }
 
-async fn not_found() -> Response {
+/// No route matched: a path with a trailing slash that matches a route without it is
+/// redirected there (307, as Starlette's router does for MLServer); anything else is 404.
+async fn not_found(
+    State(state): State<RestState>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    if path.ends_with('/') && !trimmed.is_empty() && is_route(trimmed, &state.options.root_path) {
+        let query = uri
+            .query()
+            .map(|query| format!("?{query}"))
+            .unwrap_or_default();
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|host| host.to_str().ok());
+        // Starlette answers with the absolute URL; without a Host, the path alone.
+        let location = match host {
+            Some(host) => format!("http://{host}{trimmed}{query}"),
+            None => format!("{trimmed}{query}"),
+        };
+        if let Ok(location) = axum::http::HeaderValue::from_str(&location) {
+            return (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, location)],
+            )
+                .into_response();
+        }
+    }
     error_response(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Whether `path` matches a route's template (by any method), with or without `root_path`.
+fn is_route(path: &str, root_path: &str) -> bool {
+    let root = root_path.trim_end_matches('/');
+    let unprefixed = (!root.is_empty())
+        .then(|| path.strip_prefix(root))
+        .flatten()
+        .filter(|rest| rest.starts_with('/'));
+    [Some(path), unprefixed].into_iter().flatten().any(|path| {
+        ROUTES.iter().any(|route| {
+            let mut segments = path.split('/');
+            let mut template = route.path.split('/');
+            loop {
+                match (segments.next(), template.next()) {
+                    (None, None) => return true,
+                    (Some(segment), Some(part)) if part.starts_with('{') && part.ends_with('}') => {
+                        if segment.is_empty() {
+                            return false;
+                        }
+                    }
+                    (Some(segment), Some(part)) if segment == part => {}
+                    _ => return false,
+                }
+            }
+        })
+    })
 }
 
 async fn method_not_allowed() -> Response {

@@ -15,13 +15,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::sync::Arc;
 
-pub(super) async fn live() -> StatusCode {
-    StatusCode::OK
+/// Live: `{"live": true}`, the body KServe's servers answer and its SDK's `is_server_live`
+/// reads.
+pub(super) async fn live() -> Response {
+    axum::Json(serde_json::json!({ "live": true })).into_response()
 }
 
+/// Ready: `{"ready": true}` (KServe's body), or 400 with the reason while models load.
 pub(super) async fn ready(State(state): State<RestState>) -> Response {
     if state.service.is_ready() {
-        StatusCode::OK.into_response()
+        axum::Json(serde_json::json!({ "ready": true })).into_response()
     } else {
         error_response(
             StatusCode::BAD_REQUEST,
@@ -106,7 +109,10 @@ pub(super) async fn model_ready(
             .service
             .readiness(&path.model, path.version.as_deref())?
         {
-            Readiness::Ready => StatusCode::OK.into_response(),
+            // KServe's body: `{"name": ..., "ready": true}`.
+            Readiness::Ready => {
+                axum::Json(serde_json::json!({ "name": path.model, "ready": true })).into_response()
+            }
             // Known but not ready: the protocol's "4xx when false".
             Readiness::NotReady(reason) => error_response(StatusCode::BAD_REQUEST, reason),
         },
