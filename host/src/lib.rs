@@ -43,5 +43,5 @@ pub use codec::{DataType, InferenceRequest, Tensor};
 pub use native::{BackendChoice, NativeOptions};
 pub use wasm::{
     BUILT_IN_RUNTIMES, ComponentSource, EngineOptions, GuestSettings, InstanceLimits, ModelContext,
-    ModelInstance, WasmEngine,
+    ModelInstance, StreamSink, WasmEngine,
 };

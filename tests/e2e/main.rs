@@ -4,6 +4,7 @@
 mod authoring;
 mod bad_input;
 mod batching;
+mod budget;
 mod client;
 mod compat;
 mod connections;
@@ -19,5 +20,6 @@ mod observability;
 mod onnx;
 mod repository;
 mod server;
+mod streams;
 mod support;
 mod trees;

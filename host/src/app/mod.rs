@@ -49,10 +49,11 @@ pub(crate) async fn run(
         settings.clone(),
         metrics.clone(),
     ));
-    let service = Arc::new(InferenceService::new(
-        repository.clone(),
-        server_info(&settings),
-    ));
+    let service = Arc::new(
+        InferenceService::new(repository.clone(), server_info(&settings)).with_budget(
+            crate::core::budget::ByteBudget::new(settings.buffered_bytes()),
+        ),
+    );
 
     let listeners = listeners::Listeners::bind(&settings).await?;
     let stop = servers::StopSignal::spawn(shutdown);

@@ -65,8 +65,10 @@ pub(super) fn start_grpc(
     let limits = Limits::from_settings(settings);
     let acceptor = Acceptor::new(listener, "gRPC", limits.max_connections, Refusal::Http2);
     let stopped = stop.wait();
+    let budget = crate::protocol::budget::GrpcBudgetLayer::new(service.budget().clone());
     let server = connections::grpc::configure(tonic::transport::Server::builder(), &limits)
         .layer(connections::grpc::TrackLayer::new(&limits))
+        .layer(budget)
         .layer(grpc::observe::ObserveLayer::new(metrics))
         .layer(tower::util::MapResponseLayer::new(
             grpc::oversized_message_status,

@@ -140,6 +140,10 @@ pub(crate) struct Settings {
     pub max_output_mb: u64,
     /// The largest request body, in MiB (after gzip decompression).
     pub max_request_body_mb: u64,
+    /// The bytes all requests in flight may hold between them (bodies being read, requests
+    /// queued or running), in MiB; past it a request is refused at once with 503 /
+    /// RESOURCE_EXHAUSTED (`null`: 8 × `max_request_body_mb`, see [`Settings::buffered_bytes`]).
+    pub max_buffered_mb: Option<u64>,
     /// The most elements one tensor may hold.
     pub max_tensor_elements: u64,
     /// What a model instance may write to stdout and stderr per call, in KiB; the rest is dropped.
@@ -219,6 +223,7 @@ impl Default for Settings {
             timeout_seconds: 60.0,
             max_output_mb: 256,
             max_request_body_mb: 64,
+            max_buffered_mb: None,
             max_tensor_elements: 1 << 28,
             guest_log_limit_kb: 64,
             max_queue_size: 1024,
@@ -245,6 +250,13 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The byte budget of requests in flight: `max_buffered_mb`, else 8 × `max_request_body_mb`.
+    pub(crate) fn buffered_bytes(&self) -> u64 {
+        self.max_buffered_mb
+            .unwrap_or_else(|| self.max_request_body_mb.saturating_mul(8))
+            .saturating_mul(1 << 20)
+    }
+
     /// Names of the MLServer-only settings that are set: mlhost accepts and ignores them.
     pub(crate) fn ignored_fields(&self) -> Vec<&'static str> {
         let fields: [(&'static str, &Option<Value>); 12] = [

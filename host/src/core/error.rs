@@ -96,7 +96,8 @@ impl ServiceError {
                 PoolError::Call(
                     CallError::DeadlineExceeded(_)
                     | CallError::NativeDeadline(_)
-                    | CallError::ExpiredInQueue(_),
+                    | CallError::ExpiredInQueue(_)
+                    | CallError::StreamStalled(_),
                 ) => ErrorKind::DeadlineExceeded,
                 PoolError::Call(_) | PoolError::Batch(_) => ErrorKind::Internal,
             },

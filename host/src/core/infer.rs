@@ -9,7 +9,10 @@ use crate::codec::{InferenceRequest, InferenceResponse, Parameters, Tensor, cont
 use crate::repository::LoadedModel;
 use crate::stats::CallTimings;
 use crate::workers::headers::Headers;
-use crate::workers::{CallSpec, DEADLINE_GRACE, PartialResponse, PoolError, STREAM_CAPACITY};
+use crate::workers::{
+    CallError, CallSpec, DEADLINE_GRACE, PartialResponse, PoolError, STREAM_CAPACITY, StreamSink,
+    StreamTicket,
+};
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +26,25 @@ pub(crate) struct Reply {
 }
 
 /// The replies to one request of a streaming endpoint, as they come; an error ends them.
-pub(super) type ResponseStream = mpsc::Receiver<Result<Reply, ServiceError>>;
+pub(super) type ResponseStream = mpsc::Receiver<StreamItem>;
+
+/// One item of a response stream: a reply, or the error that ends the stream; with the hold
+/// the runtime's response has on the stream's buffer (16 MiB: see `wasm::stream`),
+/// to drop once what the reply became has left for the client.
+#[derive(Debug)]
+pub(crate) struct StreamItem {
+    pub reply: Result<Reply, ServiceError>,
+    pub ticket: Option<StreamTicket>,
+}
+
+impl From<Result<Reply, ServiceError>> for StreamItem {
+    fn from(reply: Result<Reply, ServiceError>) -> Self {
+        StreamItem {
+            reply,
+            ticket: None,
+        }
+    }
+}
 
 impl InferenceService {
     /// Checks a request against the model and runs it on the model's workers; records the
@@ -44,7 +65,8 @@ impl InferenceService {
     /// Checks a request and starts it for a streaming endpoint: the runtime may answer with
     /// several responses, which the stream yields as they come. A request that fails its checks
     /// fails here, before any response. A client that reads slowly holds the runtime back (the
-    /// channels are bounded); none is held past the request's deadline.
+    /// channels are bounded, in responses and in bytes); none is held past the request's
+    /// deadline, and a stream its client did not drain by then ends with an error saying so.
     pub(crate) fn infer_stream(
         &self,
         model: Arc<LoadedModel>,
@@ -62,9 +84,14 @@ impl InferenceService {
         let mut streamed = Streamed { outcome, replies };
         let task = async move {
             // The call itself ends by its deadline (and grace); this bounds a client that keeps
-            // its connection but stops reading (dropping `streamed` counts it as failed).
-            let abandon = spec.deadline + 2 * DEADLINE_GRACE;
-            let _ = tokio::time::timeout_at(abandon.into(), streamed.run(request, spec)).await;
+            // its connection but stops reading. The last free slot of the replies is kept for
+            // the error that says so.
+            let (abandon, timeout) = (spec.deadline + 2 * DEADLINE_GRACE, spec.timeout);
+            let run = streamed.run(request, spec);
+            if tokio::time::timeout_at(abandon.into(), run).await.is_err() {
+                streamed.outcome.failure();
+                let _ = streamed.replies.try_send(stalled(timeout).into());
+            }
         };
         // The request's span: what the call logs names the request.
         tokio::spawn(tracing::Instrument::in_current_span(task));
@@ -186,7 +213,12 @@ fn respond(
 /// A streamed request in flight: where its replies go, and its outcome.
 struct Streamed {
     outcome: Outcome<Arc<LoadedModel>>,
-    replies: mpsc::Sender<Result<Reply, ServiceError>>,
+    replies: mpsc::Sender<StreamItem>,
+}
+
+/// The error of a stream whose client did not read its responses before its deadline.
+fn stalled(timeout: std::time::Duration) -> Result<Reply, ServiceError> {
+    Err(PoolError::Call(CallError::StreamStalled(timeout)).into())
 }
 
 impl Streamed {
@@ -197,6 +229,7 @@ impl Streamed {
         let id = request.id.clone();
         let model = self.outcome.model.clone();
         let (sink, mut partials) = crate::workers::stream_channel();
+        let watch: StreamSink = sink.clone();
         let call = model.pool.infer(request, spec, Some(sink));
         tokio::pin!(call);
         let mut sent = 0usize;
@@ -223,20 +256,34 @@ impl Streamed {
                 self.outcome.success(&output.timings);
                 if sent == 0 || !output.outputs.is_empty() || !output.parameters.is_empty() {
                     let reply = respond(&model, &id, output.outputs, output.parameters);
-                    let _ = self.replies.send(reply).await;
+                    let _ = self.replies.send(reply.into()).await;
                 }
+            }
+            Err(PoolError::Call(CallError::DeadlineExceeded(timeout))) if watch.stalled() => {
+                self.outcome.failure();
+                let _ = self.replies.send(stalled(timeout).into()).await;
             }
             Err(error) => {
                 self.outcome.failure();
-                let _ = self.replies.send(Err(error.into())).await;
+                let _ = self.replies.send(StreamItem::from(Err(error.into()))).await;
             }
         }
     }
 
-    /// Sends one early response on; false when the client has gone (dropping the receiver of
-    /// the runtime's responses then stops its sends).
-    async fn forward(&self, id: &Option<String>, partial: PartialResponse) -> bool {
+    /// Sends one early response on, keeping a slot free for the stream's last word; false when
+    /// the client has gone (dropping the receiver of the runtime's responses then stops its
+    /// sends).
+    async fn forward(&self, id: &Option<String>, mut partial: PartialResponse) -> bool {
+        let ticket = partial.take_ticket();
         let reply = respond(&self.outcome.model, id, partial.outputs, partial.parameters);
-        self.replies.send(reply).await.is_ok()
+        match self.replies.reserve_many(2).await {
+            Ok(mut permits) => {
+                if let Some(permit) = permits.next() {
+                    permit.send(StreamItem { reply, ticket });
+                }
+                true
+            }
+            Err(_) => false,
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! answer; a [`ServiceError`] says which [`ErrorKind`] of failure to report, with its cause.
 //! Below the core: the [`crate::repository`] (which models exist) and each model's workers.
 
+pub(crate) mod budget;
 mod checks;
 mod context;
 mod error;
@@ -16,7 +17,7 @@ pub(crate) use crate::workers::STREAM_CAPACITY;
 pub(crate) use crate::workers::headers::Headers;
 pub(crate) use context::RequestContext;
 pub(crate) use error::{ErrorKind, ServiceError};
-pub(crate) use infer::Reply;
+pub(crate) use infer::{Reply, StreamItem};
 
 use crate::repository::{IndexEntry, LoadedModel, LookupError, Repository};
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub(crate) struct InferenceService {
     repository: Arc<Repository>,
     info: ServerInfo,
     started: AtomicBool,
+    /// What requests in flight may hold between them (`max_buffered_mb`).
+    budget: Arc<budget::ByteBudget>,
 }
 
 impl InferenceService {
@@ -68,7 +71,19 @@ impl InferenceService {
             repository,
             info,
             started: AtomicBool::new(false),
+            budget: budget::ByteBudget::new(u64::MAX),
         }
+    }
+
+    /// The service with `budget` for the requests in flight (unbounded by default).
+    pub(crate) fn with_budget(mut self, budget: Arc<budget::ByteBudget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The byte budget of the requests in flight, which the front ends count their requests in.
+    pub(crate) fn budget(&self) -> &Arc<budget::ByteBudget> {
+        &self.budget
     }
 
     /// Marks the start-up loading of models as finished: the server is ready from now on.

@@ -6,6 +6,7 @@
 //! status codes in one place ([`error`]).
 
 pub(crate) mod binary;
+pub(crate) mod budget;
 pub(crate) mod cors;
 pub(crate) mod error;
 pub(crate) mod grpc;

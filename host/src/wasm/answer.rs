@@ -167,10 +167,10 @@ impl Answer {
         if let Err(reason) = check_outputs(&self.outputs) {
             self.refuse(format!("the runtime returned an invalid output: {reason}"))?;
         }
-        let response = PartialResponse {
-            outputs: std::mem::take(&mut self.outputs),
-            parameters: std::mem::take(&mut self.parameters),
-        };
+        let response = PartialResponse::new(
+            std::mem::take(&mut self.outputs),
+            std::mem::take(&mut self.parameters),
+        );
         let stream = self.stream.as_ref().expect("checked above");
         Ok((stream, response))
     }

@@ -102,6 +102,12 @@ pub enum CallError {
     /// The call ran past its deadline and was stopped.
     #[error("the request ran past its deadline of {0:?} and was stopped")]
     DeadlineExceeded(Duration),
+    /// A streaming call's client did not read its responses: the runtime waited to send until
+    /// the call's deadline, and the stream was ended.
+    #[error(
+        "the client did not read the stream's responses: the stream was ended at its deadline of {0:?}"
+    )]
+    StreamStalled(Duration),
     /// A native backend's run passed the call's deadline and was stopped; the runtime itself
     /// was not interrupted, so its instance stays usable.
     #[error("the request ran past its deadline of {0:?} and was stopped")]

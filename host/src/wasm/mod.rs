@@ -33,4 +33,5 @@ pub(crate) use engine::{CompileError, RuntimeComponent};
 pub use engine::{ComponentSource, EngineOptions, WasmEngine};
 pub(crate) use instance::{CallError, CallOutput, GUEST_MODEL_DIR, InstanceError, Panic};
 pub use instance::{InstanceLimits, ModelContext, ModelInstance};
-pub(crate) use stream::{PartialResponse, STREAM_CAPACITY, StreamSink};
+pub use stream::StreamSink;
+pub(crate) use stream::{PartialResponse, STREAM_CAPACITY, StreamTicket, stream_channel};

@@ -11,7 +11,8 @@ use crate::codec::{InferenceRequest, ModelMetadata};
 use crate::metrics::ModelMetrics;
 use crate::stats::ModelStats;
 pub(crate) use crate::wasm::{
-    CallError, CallOutput, Panic, PartialResponse, STREAM_CAPACITY, StreamSink,
+    CallError, CallOutput, Panic, PartialResponse, STREAM_CAPACITY, StreamSink, StreamTicket,
+    stream_channel,
 };
 use crate::wasm::{InstanceError, ModelContext, ModelInstance, RuntimeComponent};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -59,11 +60,6 @@ pub(crate) struct CallSpec {
     /// The request's headers, given to the runtime as its `headers` parameter (none for a
     /// batch: headers belong to each request).
     pub headers: Headers,
-}
-
-/// A channel for a streaming call's early responses: the runtime's sends go to the sink.
-pub(crate) fn stream_channel() -> (StreamSink, tokio::sync::mpsc::Receiver<PartialResponse>) {
-    tokio::sync::mpsc::channel(crate::wasm::STREAM_CAPACITY)
 }
 
 struct Job {

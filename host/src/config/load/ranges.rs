@@ -18,6 +18,8 @@ const MAX_TIMEOUT_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 const MAX_MEMORY_LIMIT_MB: u64 = 1 << 22;
 /// The most output per call, in MiB (1 TiB).
 const MAX_OUTPUT_MB: u64 = 1 << 20;
+/// The largest budget of requests in flight, in MiB (1 TiB).
+const MAX_BUFFERED_MB: u64 = 1 << 20;
 /// The most elements per tensor (2⁴⁰).
 const MAX_TENSOR_ELEMENTS: u64 = 1 << 40;
 /// The most guest log per call, in KiB (1 GiB).
@@ -83,6 +85,9 @@ pub(super) fn check_settings(settings: &Settings) -> Result<(), RangeError> {
         1,
         1 << 20,
     )?;
+    if let Some(buffered) = settings.max_buffered_mb {
+        within("max_buffered_mb", buffered, 1, MAX_BUFFERED_MB)?;
+    }
     within(
         "max_tensor_elements",
         settings.max_tensor_elements,

@@ -3,8 +3,9 @@
 //! stream goes on.
 
 use super::{Grpc, messages, pb};
-use crate::core::{STREAM_CAPACITY, ServiceError};
+use crate::core::{STREAM_CAPACITY, ServiceError, StreamItem};
 use crate::protocol::error::log_server_error;
+use crate::workers::StreamTicket;
 use std::pin::Pin;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
@@ -25,10 +26,18 @@ pub(super) fn answer_stream(
     // The call's span: what its requests log names the call.
     let task = answer_all(grpc, metadata, requests, sender);
     tokio::spawn(tracing::Instrument::in_current_span(task));
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+    // A response's hold on its stream's buffer ends as tonic takes it to encode (what tonic
+    // and HTTP/2 hold beyond that is bounded by their own buffers and windows).
+    let answers = tokio_stream::wrappers::ReceiverStream::new(receiver);
+    Box::pin(answers.map(|(answer, _ticket)| answer))
 }
 
-type Answers = mpsc::Sender<Result<pb::ModelStreamInferResponse, Status>>;
+/// An answer, with the hold its response has on the stream's buffer.
+type Answer = (
+    Result<pb::ModelStreamInferResponse, Status>,
+    Option<StreamTicket>,
+);
+type Answers = mpsc::Sender<Answer>;
 
 /// Answers the requests in order until the client's stream ends or the client leaves.
 async fn answer_all(
@@ -41,13 +50,13 @@ async fn answer_all(
         let request = match message {
             Ok(request) => request,
             Err(status) => {
-                let _ = answers.send(Err(status)).await;
+                let _ = answers.send((Err(status), None)).await;
                 return;
             }
         };
         let answered = match answer_one(&grpc, &metadata, request, &answers).await {
             Ok(answered) => answered,
-            Err(error) => send(&answers, Err(error)).await,
+            Err(error) => send(&answers, Err(error), None).await,
         };
         if !answered {
             return; // the client has gone
@@ -68,23 +77,27 @@ async fn answer_one(
     let mut replies = grpc
         .core
         .infer_stream(model, decoded.request, decoded.context)?;
-    while let Some(reply) = replies.recv().await {
+    while let Some(StreamItem { reply, ticket }) = replies.recv().await {
         let answer = match reply {
             Ok(reply) => messages::encode(reply, raw)
                 .await
                 .map(|(message, _)| message),
             Err(error) => Err(error),
         };
-        if !send(answers, answer).await {
+        if !send(answers, answer, ticket).await {
             return Ok(false);
         }
     }
     Ok(true)
 }
 
-/// Sends one answer (a response, or an error as `error_message`); false when the client has
-/// gone.
-async fn send(answers: &Answers, answer: Result<pb::ModelInferResponse, ServiceError>) -> bool {
+/// Sends one answer (a response, or an error as `error_message`) with its response's hold on
+/// the stream's buffer; false when the client has gone.
+async fn send(
+    answers: &Answers,
+    answer: Result<pb::ModelInferResponse, ServiceError>,
+    ticket: Option<StreamTicket>,
+) -> bool {
     let message = match answer {
         Ok(response) => pb::ModelStreamInferResponse {
             error_message: String::new(),
@@ -98,5 +111,5 @@ async fn send(answers: &Answers, answer: Result<pb::ModelInferResponse, ServiceE
             }
         }
     };
-    answers.send(Ok(message)).await.is_ok()
+    answers.send((Ok(message), ticket)).await.is_ok()
 }

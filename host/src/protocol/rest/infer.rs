@@ -4,7 +4,7 @@
 use super::body::{decode, encode};
 use super::{ModelPath, RestState};
 use crate::codec::json;
-use crate::core::{Reply, RequestContext, ServiceError};
+use crate::core::{RequestContext, ServiceError, StreamItem};
 use crate::protocol::binary::{self, BinaryOutputs, BodyLayout};
 use crate::protocol::error::{error_response, log_server_error};
 use crate::protocol::{offload, request_headers};
@@ -83,7 +83,7 @@ pub(super) async fn infer_stream(
     let span = tracing::Span::current();
     let events = futures_util::StreamExt::then(
         tokio_stream::wrappers::ReceiverStream::new(replies),
-        move |reply| tracing::Instrument::instrument(event(reply), span.clone()),
+        move |item| tracing::Instrument::instrument(event(item), span.clone()),
     );
     let events = futures_util::StreamExt::map(events, Ok::<_, std::convert::Infallible>);
     Ok((
@@ -97,9 +97,10 @@ pub(super) async fn infer_stream(
 }
 
 /// One server-sent event: the reply's JSON (encoded on a blocking thread when large), or the
-/// error's.
-async fn event(reply: Result<Reply, ServiceError>) -> Bytes {
-    let encoded = match reply {
+/// error's. The event keeps the reply's hold on the stream's buffer until the connection has
+/// written it (and dropped it).
+async fn event(item: StreamItem) -> Bytes {
+    let encoded = match item.reply {
         Ok(reply) => {
             let bytes = reply
                 .response
@@ -126,7 +127,25 @@ async fn event(reply: Result<Reply, ServiceError>) -> Bytes {
     event.extend_from_slice(b"data: ");
     event.extend_from_slice(&json);
     event.extend_from_slice(b"\n\n");
-    Bytes::from(event)
+    match item.ticket {
+        Some(ticket) => Bytes::from_owner(Event {
+            event,
+            _ticket: ticket,
+        }),
+        None => Bytes::from(event),
+    }
+}
+
+/// An encoded event holding its reply's bytes of the stream's buffer.
+struct Event {
+    event: Vec<u8>,
+    _ticket: crate::workers::StreamTicket,
+}
+
+impl AsRef<[u8]> for Event {
+    fn as_ref(&self) -> &[u8] {
+        &self.event
+    }
 }
 
 fn error_json(message: &str) -> Vec<u8> {

@@ -76,6 +76,7 @@ pub(crate) fn router(
     options: &RestOptions,
     metrics: Arc<Metrics>,
 ) -> Router {
+    let state_budget = service.budget().clone();
     let state = RestState {
         service,
         options: Arc::new(options.clone()),
@@ -95,7 +96,11 @@ pub(crate) fn router(
         Router::new().nest(root, routes.clone()).merge(routes)
     };
     let max_body_bytes = options.max_body_bytes;
+    let budget = state_budget;
     let routes = routes
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::protocol::budget::rest(budget.clone(), request, next)
+        }))
         .layer(axum::middleware::from_fn(move |request, next| {
             middleware::reject_oversized(max_body_bytes, request, next)
         }))

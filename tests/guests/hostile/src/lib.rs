@@ -15,7 +15,9 @@
 //! `NAME_unix`, its instants in Unix seconds; a `pd` request also gives `table_rows` and
 //! `table_columns`).
 //! On a streaming endpoint, the parameter `responses` = N makes it send N responses, each with
-//! an INT64 output `index`, before it returns nothing more.
+//! an INT64 output `index`, before it returns nothing more; with `megabytes` = M each response
+//! also carries a UINT8 output `blob` of M MiB (a stream a client that never reads must not let
+//! pile up in the host).
 //!
 //! The probing attacks answer with a BYTES output `report`: one line per attempt, `ok ...` where
 //! the attempt succeeded and `denied ...` where it failed.
@@ -141,12 +143,18 @@ impl Model for Hostile {
             Some(ParameterValue::Int64(count)) => *count,
             _ => return responses.send(self.predict(request)?),
         };
+        let blob = match find_parameter(&request.parameters, "megabytes") {
+            Some(ParameterValue::Int64(megabytes)) => vec![1u8; *megabytes as usize * (1 << 20)],
+            _ => Vec::new(),
+        };
         for index in 0..count {
-            responses.send(InferenceResponse::new().output(Tensor::from_values(
-                "index",
-                &[1],
-                &[index],
-            )?))?;
+            let mut response =
+                InferenceResponse::new().output(Tensor::from_values("index", &[1], &[index])?);
+            if !blob.is_empty() {
+                response =
+                    response.output(Tensor::from_values("blob", &[blob.len() as u64], &blob)?);
+            }
+            responses.send(response)?;
         }
         Ok(())
     }
