@@ -2,6 +2,7 @@
 
 use super::context::RequestContext;
 use super::error::ServiceError;
+use crate::codec::quoted;
 use crate::codec::{
     InferenceRequest, ParameterValue, TIMEOUT_PARAMETER, Tensor, TensorMetadata, content_type,
 };
@@ -65,11 +66,11 @@ fn check_request(model: &LoadedModel, request: &InferenceRequest) -> Result<(), 
         if !seen.insert(input.name.as_str()) {
             return Err(ServiceError::BadRequest(format!(
                 "input '{}' is given twice",
-                input.name
+                quoted(&input.name)
             )));
         }
         input.validate().map_err(|error| {
-            ServiceError::BadRequest(format!("input '{}': {error}", input.name))
+            ServiceError::BadRequest(format!("input '{}': {error}", quoted(&input.name)))
         })?;
     }
 
@@ -87,7 +88,8 @@ fn check_request(model: &LoadedModel, request: &InferenceRequest) -> Result<(), 
             let names: Vec<&str> = declared.iter().map(|tensor| tensor.name.as_str()).collect();
             return Err(ServiceError::BadRequest(format!(
                 "unknown input '{}' for model '{}'; it takes {names:?}",
-                input.name, model.name
+                quoted(&input.name),
+                model.name
             )));
         };
         // The runtime's own metadata only names inputs; model-settings.json declarations are a
@@ -103,7 +105,9 @@ fn check_declared(input: &Tensor, expected: &TensorMetadata) -> Result<(), Servi
     if input.datatype != expected.datatype {
         return Err(ServiceError::BadRequest(format!(
             "input '{}' has datatype {}, the model takes {}",
-            input.name, input.datatype, expected.datatype
+            quoted(&input.name),
+            input.datatype,
+            expected.datatype
         )));
     }
     let fits = input.shape.len() == expected.shape.len()
@@ -115,7 +119,9 @@ fn check_declared(input: &Tensor, expected: &TensorMetadata) -> Result<(), Servi
     if !fits {
         return Err(ServiceError::BadRequest(format!(
             "input '{}' has shape {:?}, the model takes {:?}",
-            input.name, input.shape, expected.shape
+            quoted(&input.name),
+            input.shape,
+            expected.shape
         )));
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The binary tensor data extension of REST: how a body splits into JSON and binary data, the
 //! raw single-input body, and which outputs are answered as binary.
 
+use crate::codec::quoted;
 use crate::codec::{
     InferenceRequest, ParameterValue, Parameters, Tensor, TensorMetadata, checked_shape,
 };
@@ -91,7 +92,7 @@ pub(crate) fn raw_request(
         }
     };
     let (shape, _) = checked_shape(&shape, max_elements)
-        .map_err(|error| bad(format!("input '{}': {error}", input.name)))?;
+        .map_err(|error| bad(format!("input '{}': {error}", quoted(&input.name))))?;
     let tensor = Tensor {
         name: input.name.clone(),
         datatype: input.datatype,
@@ -101,7 +102,7 @@ pub(crate) fn raw_request(
     };
     tensor
         .validate()
-        .map_err(|error| bad(format!("input '{}': {error}", tensor.name)))?;
+        .map_err(|error| bad(format!("input '{}': {error}", quoted(&tensor.name))))?;
     Ok(InferenceRequest {
         id: None,
         inputs: vec![tensor],
