@@ -107,18 +107,22 @@ fn a_model_with_values_out_of_range_fails_alone_and_says_why() {
 }
 
 #[test]
-fn too_many_workers_from_the_command_line_fail_the_models_not_the_server() {
+fn too_many_workers_on_the_command_line_are_refused_with_the_range() {
     let dir = model_folder(&[
         ("m/model-settings.json", r#"{"implementation": "linear"}"#),
         ("m/linear.json", &linear()),
     ]);
-    let server = Server::start_with(
-        dir.path(),
-        &["--parallel-workers", "100000"],
-        &[("MLHOST_INSTANCE_POOL_SIZE", "0")],
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mlhost"))
+        .args(["serve", "--parallel-workers", "100000", "--models"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "clap's usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--parallel-workers") && stderr.contains("0..=1024"),
+        "{stderr}"
     );
-    unavailable_because(&server, "m", &["parallel_workers", "100000"]);
-    assert_eq!(server.get("/v2/health/live").status, 200);
 }
 
 #[test]

@@ -79,9 +79,9 @@ pub(crate) struct ServeArgs {
     /// The metrics port (0 picks a free one).
     #[arg(long)]
     pub metrics_port: Option<u16>,
-    /// Worker threads (model instances) per model.
-    #[arg(long)]
-    pub parallel_workers: Option<usize>,
+    /// Worker threads (model instances) per model, 0 to 1024 (as in settings.json).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub parallel_workers: Option<u16>,
     /// Log level or `tracing` filter (e.g. `debug`, `mlhost=trace`).
     #[arg(long)]
     pub log_level: Option<String>,
@@ -108,10 +108,39 @@ impl ServeArgs {
             settings.metrics_port = port;
         }
         if let Some(workers) = self.parallel_workers {
-            settings.parallel_workers = workers;
+            settings.parallel_workers = usize::from(workers);
         }
         if let Some(level) = &self.log_level {
             settings.logging_settings = Some(serde_json::Value::String(level.clone()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(workers: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["mlhost", "serve", "--parallel-workers", workers])
+    }
+
+    #[test]
+    fn parallel_workers_are_range_checked_on_the_command_line() {
+        for fine in ["0", "1", "1024"] {
+            let Command::Serve(args) = serve(fine).unwrap().command else {
+                panic!("serve");
+            };
+            assert_eq!(args.parallel_workers.map(usize::from), fine.parse().ok());
+        }
+        for wrong in ["1025", "100000", "x"] {
+            let error = serve(wrong).unwrap_err().to_string();
+            assert!(error.contains("--parallel-workers"), "{error}");
+        }
+        assert!(
+            serve("100000")
+                .unwrap_err()
+                .to_string()
+                .contains("0..=1024")
+        );
     }
 }
