@@ -110,7 +110,7 @@ async fn grpc_streams_count_the_messages_each_way() {
     assert_eq!(answered, 3);
     let text = String::from_utf8(scrape_accepting(&server, None).body).unwrap();
     let samples = samples(&text);
-    let labels = r#"grpc_type="bidi_stream",grpc_service="inference.GRPCInferenceService",grpc_method="ModelStreamInfer""#;
+    let labels = r#"grpc_type="BIDI_STREAMING",grpc_service="inference.GRPCInferenceService",grpc_method="ModelStreamInfer""#;
     assert_eq!(
         samples.get(&format!("grpc_server_msg_received_total{{{labels}}}")),
         Some(&3.0),

@@ -290,7 +290,7 @@ async fn grpc_calls_are_counted_by_method_and_code() {
     let after = scrape(&server);
     let labels = |method: &str| {
         format!(
-            r#"grpc_type="unary",grpc_service="inference.GRPCInferenceService",grpc_method="{method}""#
+            r#"grpc_type="UNARY",grpc_service="inference.GRPCInferenceService",grpc_method="{method}""#
         )
     };
     let d = |series: String| delta(&before, &after, &series);

@@ -11,7 +11,8 @@ import unittest
 import urllib.request
 
 from openapi_spec_validator import validate
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_parser
+from prometheus_client.parser import text_string_to_metric_families as text_parser
 
 from mlhost_server import ROOT, Server
 
@@ -21,6 +22,13 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def get(url):
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.read().decode()
+
+
+def scrape(url, accept=None):
+    """The metrics page and its content type, asking for `accept`."""
+    headers = {} if accept is None else {"Accept": accept}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+        return response.read().decode(), response.headers["Content-Type"]
 
 
 class ObservabilityTest(unittest.TestCase):
@@ -43,18 +51,35 @@ class ObservabilityTest(unittest.TestCase):
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
-    def test_the_exposition_parses_as_openmetrics(self):
+    def test_prometheus_parsers_read_every_family_with_its_type(self):
         body = {"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 4]}]}
         for _ in range(2):
             self.infer("house-prices", body)
-        families = {family.name: family for family in text_string_to_metric_families(get(self.server.metrics))}
-        success = [sample for sample in families["model_infer_request_success"].samples
-                   if sample.labels.get("model_name") == "house-prices" and sample.name.endswith("_total")]
-        self.assertEqual(len(success), 1)
-        self.assertGreaterEqual(success[0].value, 2)
-        self.assertEqual(families["rest_server_requests_duration_seconds"].type, "histogram")
-        states = {sample.labels["state"]: sample.value for sample in families["mlhost_models"].samples}
-        self.assertEqual(states["READY"], 5)
+        text, content_type = scrape(self.server.metrics)
+        self.assertEqual(content_type, "text/plain; version=0.0.4; charset=utf-8")
+        openmetrics, om_type = scrape(self.server.metrics, "application/openmetrics-text; version=1.0.0")
+        self.assertTrue(om_type.startswith("application/openmetrics-text"), om_type)
+        expected = {
+            "model_infer_request_success": "counter",
+            "model_infer_request_duration": "summary",
+            "rest_server_requests": "counter",
+            "rest_server_request_duration_seconds": "histogram",
+            "rest_server_requests_in_progress": "gauge",
+            "parallel_request_queue": "histogram",
+            "mlhost_models": "gauge",
+        }
+        for parse, page in [(text_parser, text), (openmetrics_parser, openmetrics)]:
+            families = {family.name: family for family in parse(page)}
+            for name, family in families.items():
+                self.assertIn(family.type, ("counter", "gauge", "histogram", "summary"), name)
+            for name, kind in expected.items():
+                self.assertEqual(families[name].type, kind, name)
+            success = [sample for sample in families["model_infer_request_success"].samples
+                       if sample.labels.get("model") == "house-prices" and sample.name.endswith("_total")]
+            self.assertEqual(len(success), 1)
+            self.assertGreaterEqual(success[0].value, 2)
+            states = {sample.labels["state"]: sample.value for sample in families["mlhost_models"].samples}
+            self.assertEqual(states["READY"], 5)
 
     def test_the_openapi_documents_validate(self):
         document = json.loads(get(self.base + "/v2/docs/dataplane.json"))

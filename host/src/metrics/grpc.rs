@@ -26,7 +26,7 @@ const COMMON_GRPC_CODES: [&str; 7] = [
 /// Labels of gRPC calls, as py-grpc-prometheus (MLServer's) names them.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct GrpcLabels {
-    /// `unary`, `bidi_stream`, ...
+    /// `UNARY`, `BIDI_STREAMING`, ... (py-grpc-prometheus' names).
     pub grpc_type: String,
     /// The service, e.g. `inference.GRPCInferenceService`.
     pub grpc_service: String,

@@ -74,7 +74,7 @@ where
         let series = metrics.grpc_method(labels);
         // A unary call holds one message; a stream's messages are counted each way (as
         // py-grpc-prometheus counts them, for streams only).
-        let streaming = series.labels().grpc_type != "unary";
+        let streaming = series.labels().grpc_type != "UNARY";
         let request = if streaming {
             let received = series.received();
             request.map(|body| Body::new(CountMessages::new(body, received)))
@@ -120,20 +120,20 @@ fn deadline_exceeded<R: Default>(timeout: Option<std::time::Duration>) -> Respon
     .into_http()
 }
 
-/// The service's methods and their call types, whose series are resolved before serving.
+/// The service's methods and their call types, as py-grpc-prometheus (MLServer's) names them.
 pub(crate) const METHODS: &[(&str, &str)] = &[
-    ("ServerLive", "unary"),
-    ("ServerReady", "unary"),
-    ("ModelReady", "unary"),
-    ("ServerMetadata", "unary"),
-    ("ModelMetadata", "unary"),
-    ("ModelInfer", "unary"),
-    ("ModelStreamInfer", "bidi_stream"),
-    ("ModelConfig", "unary"),
-    ("ModelStatistics", "unary"),
-    ("RepositoryIndex", "unary"),
-    ("RepositoryModelLoad", "unary"),
-    ("RepositoryModelUnload", "unary"),
+    ("ServerLive", "UNARY"),
+    ("ServerReady", "UNARY"),
+    ("ModelReady", "UNARY"),
+    ("ServerMetadata", "UNARY"),
+    ("ModelMetadata", "UNARY"),
+    ("ModelInfer", "UNARY"),
+    ("ModelStreamInfer", "BIDI_STREAMING"),
+    ("ModelConfig", "UNARY"),
+    ("ModelStatistics", "UNARY"),
+    ("RepositoryIndex", "UNARY"),
+    ("RepositoryModelLoad", "UNARY"),
+    ("RepositoryModelUnload", "UNARY"),
 ];
 
 /// The gRPC service name.
@@ -148,7 +148,7 @@ fn labels(path: &str) -> GrpcLabels {
     let method = parts.next().unwrap_or_default();
     let (service, method, grpc_type) = match METHODS.iter().find(|(known, _)| *known == method) {
         Some((method, grpc_type)) if service == SERVICE => (service, *method, *grpc_type),
-        _ => ("unknown", "unknown", "unary"),
+        _ => ("unknown", "unknown", "UNARY"),
     };
     GrpcLabels {
         grpc_type: grpc_type.to_string(),
