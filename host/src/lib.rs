@@ -24,6 +24,8 @@ pub(crate) mod client;
 pub(crate) mod codec;
 pub(crate) mod config;
 pub(crate) mod core;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod metrics;
 pub(crate) mod native;
 pub(crate) mod protocol;
