@@ -60,9 +60,15 @@ impl Route {
     }
 }
 
-/// A route template with MLServer's parameter names (`{model_name}`, `{model_version}`).
+/// A route template as MLServer labels it: without the `root_path` prefix (every route starts
+/// at `/v2`), with MLServer's parameter names (`{model_name}`, `{model_version}`).
 fn mlserver_template(template: &str) -> String {
-    template
+    let unprefixed = match template.rfind("/v2/") {
+        Some(start) => &template[start..],
+        None if template.ends_with("/v2") => &template[template.len() - 3..],
+        None => template,
+    };
+    unprefixed
         .replace("{model}", "{model_name}")
         .replace("{version}", "{model_version}")
 }
@@ -187,14 +193,16 @@ impl RestMetrics {
                 self.duration.get_or_create(&labels).clone(),
             )
         };
-        let (requests, duration) = match &in_flight.series {
-            Ok(series) => match series.statuses.iter().find(|(known, _)| *known == status) {
-                Some((_, slot)) => slot.get_or_init(|| make(&series.route)).clone(),
-                None => make(&series.route),
-            },
-            Err(route) => make(route),
+        let record = |(requests, duration): &(Counter, Histogram)| {
+            requests.inc();
+            duration.observe(took.as_secs_f64());
         };
-        requests.inc();
-        duration.observe(took.as_secs_f64());
+        match &in_flight.series {
+            Ok(series) => match series.statuses.iter().find(|(known, _)| *known == status) {
+                Some((_, slot)) => record(slot.get_or_init(|| make(&series.route))),
+                None => record(&make(&series.route)),
+            },
+            Err(route) => record(&make(route)),
+        }
     }
 }

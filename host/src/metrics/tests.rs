@@ -36,3 +36,21 @@ fn series_use_mlservers_names_and_appear_when_first_used() {
     assert!(openmetrics.contains("# TYPE model_infer_request_success counter"));
     assert!(openmetrics.ends_with("# EOF\n"));
 }
+
+#[test]
+fn rest_paths_are_labelled_without_the_root_path() {
+    let mut metrics = Metrics::new("rest_server");
+    let prefixed = "/serving/v2/models/{model}/versions/{version}/infer";
+    metrics.resolve_rest_routes([("POST", prefixed), ("GET", "/serving/v2")]);
+    let route = metrics.rest_started("POST", prefixed);
+    metrics.rest_finished(route, 200, Duration::from_millis(1));
+    let route = metrics.rest_started("GET", "/serving/v2");
+    metrics.rest_finished(route, 200, Duration::from_millis(1));
+    let text = metrics.encode(Format::Text);
+    assert!(
+        text.contains(r#"path="/v2/models/{model_name}/versions/{model_version}/infer""#),
+        "{text}"
+    );
+    assert!(text.contains(r#"path="/v2","#), "{text}");
+    assert!(!text.contains("/serving"), "{text}");
+}
