@@ -62,6 +62,10 @@ impl SummaryFamily {
             .series
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
+        // As the registry does with its families, none is written while it has no series.
+        if series.is_empty() {
+            return;
+        }
         let _ = writeln!(text, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(text, "# TYPE {} summary", self.name);
         let mut sorted: Vec<_> = series.iter().collect();

@@ -10,6 +10,7 @@ fn series_use_mlservers_names_and_appear_when_first_used() {
     let idle = metrics.encode(Format::Text);
     assert!(!idle.contains("model=\"iris\""), "{idle}");
     assert!(!idle.contains("rest_server_requests_total{"), "{idle}");
+    assert!(!idle.contains("model_infer_request_duration"), "{idle}");
     model.success.inc();
     model.success.inc();
     model.duration.observe(0.5);
