@@ -1,8 +1,8 @@
 //! What an MLServer user's tools rely on beyond the protocol: the metrics page's format (text
-//! 0.0.4 unless OpenMetrics is asked for) and size, gRPC stream message counts, and trailing
-//! slashes redirected as Starlette does.
+//! 0.0.4 unless OpenMetrics is asked for) and size, gRPC stream message counts, trailing
+//! slashes redirected and CORS answered as Starlette does.
 
-use crate::observability::samples;
+use crate::observability::{repository, samples};
 use crate::support::{Connection, Server, example_models};
 use mlhost::pb;
 
@@ -146,4 +146,94 @@ fn a_trailing_slash_redirects_to_the_route_without_it() {
     // No route without the slash either: not found.
     assert_eq!(server.get("/v2/no/such/").status, 404);
     assert_eq!(server.get("/v2/health/live").status, 200);
+}
+
+#[test]
+fn a_trailing_slash_under_the_root_path_keeps_the_prefix() {
+    let models = crate::support::model_folder(&[("settings.json", r#"{"root_path": "/serving"}"#)]);
+    let server = Server::start(models.path());
+    let redirect = server.get("/serving/v2/health/ready/");
+    assert_eq!(redirect.status, 307);
+    assert_eq!(
+        redirect.header("location"),
+        Some("http://mlhost/serving/v2/health/ready")
+    );
+    assert_eq!(server.get("/elsewhere/v2/health/ready/").status, 404);
+}
+
+#[test]
+fn cors_answers_the_origins_the_settings_allow() {
+    let settings = r#"{"cors_settings": {"allow_origins": ["https://app.example"],
+        "allow_origin_regex": "https://.*\\.trusted\\.example", "allow_methods": ["GET", "POST"],
+        "allow_headers": ["content-type"], "max_age": 60}}"#;
+    let models = repository(settings);
+    let server = Server::start(models.path());
+    let preflight = |origin: &str| {
+        server.connect().request(
+            "OPTIONS",
+            "/v2/models/plain/infer",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+            b"",
+        )
+    };
+    let allowed = preflight("https://app.example");
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(
+        allowed
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    assert_eq!(allowed.header("access-control-max-age"), Some("60"));
+    let by_regex = preflight("https://eu.trusted.example");
+    assert_eq!(
+        by_regex.header("access-control-allow-origin"),
+        Some("https://eu.trusted.example")
+    );
+    // A preflight the settings do not allow is 400, saying what (Starlette's CORSMiddleware).
+    let refused = preflight("https://evil.example");
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    assert_eq!(refused.error(), "Disallowed CORS origin");
+    let headers = server.connect().request(
+        "OPTIONS",
+        "/v2/models/plain/infer",
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "PUT"),
+            ("Access-Control-Request-Headers", "content-type, x-secret"),
+        ],
+        b"",
+    );
+    assert_eq!(headers.status, 400);
+    assert_eq!(headers.error(), "Disallowed CORS method, headers");
+    let simple = server.connect().request(
+        "GET",
+        "/v2/health/live",
+        &[("Origin", "https://app.example")],
+        b"",
+    );
+    assert_eq!(simple.status, 200);
+    assert_eq!(
+        simple.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+
+    // Without cors_settings there are no CORS headers.
+    let models = repository("{}");
+    let server = Server::start(models.path());
+    let response = server.connect().request(
+        "GET",
+        "/v2/health/live",
+        &[("Origin", "https://app.example")],
+        b"",
+    );
+    assert_eq!(response.header("access-control-allow-origin"), None);
 }

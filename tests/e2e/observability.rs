@@ -1,11 +1,11 @@
-//! Metrics on their own port, request ids in logs and responses, and CORS.
+//! Metrics on their own port, request ids in logs and responses, and the OpenAPI document.
 
 use crate::support::{Connection, Server, model_folder};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// A repository with a plain linear model, a batching one, and the hostile test runtime.
-fn repository(settings: &str) -> tempfile::TempDir {
+pub(crate) fn repository(settings: &str) -> tempfile::TempDir {
     let linear =
         r#"{"kind": "linear", "coefficients": [[2.0]], "intercepts": [1.0], "input_name": "x"}"#;
     let dir = model_folder(&[
@@ -441,83 +441,6 @@ fn server_failures_are_logged_once_with_their_cause_and_request_id() {
     let error = trapped[0]["fields"]["error"].as_str().unwrap_or("");
     assert!(error.contains("trapped"), "{error}");
     assert!(failures("req-bad").is_empty(), "{lines:?}");
-}
-
-#[test]
-fn cors_answers_the_origins_the_settings_allow() {
-    let settings = r#"{"cors_settings": {"allow_origins": ["https://app.example"],
-        "allow_origin_regex": "https://.*\\.trusted\\.example", "allow_methods": ["GET", "POST"],
-        "allow_headers": ["content-type"], "max_age": 60}}"#;
-    let models = repository(settings);
-    let server = Server::start(models.path());
-    let preflight = |origin: &str| {
-        server.connect().request(
-            "OPTIONS",
-            "/v2/models/plain/infer",
-            &[
-                ("Origin", origin),
-                ("Access-Control-Request-Method", "POST"),
-                ("Access-Control-Request-Headers", "content-type"),
-            ],
-            b"",
-        )
-    };
-    let allowed = preflight("https://app.example");
-    assert_eq!(
-        allowed.header("access-control-allow-origin"),
-        Some("https://app.example")
-    );
-    assert!(
-        allowed
-            .header("access-control-allow-methods")
-            .unwrap()
-            .contains("POST")
-    );
-    assert_eq!(allowed.header("access-control-max-age"), Some("60"));
-    let by_regex = preflight("https://eu.trusted.example");
-    assert_eq!(
-        by_regex.header("access-control-allow-origin"),
-        Some("https://eu.trusted.example")
-    );
-    // A preflight the settings do not allow is 400, saying what (Starlette's CORSMiddleware).
-    let refused = preflight("https://evil.example");
-    assert_eq!(refused.status, 400);
-    assert_eq!(refused.header("access-control-allow-origin"), None);
-    assert_eq!(refused.error(), "Disallowed CORS origin");
-    let headers = server.connect().request(
-        "OPTIONS",
-        "/v2/models/plain/infer",
-        &[
-            ("Origin", "https://app.example"),
-            ("Access-Control-Request-Method", "PUT"),
-            ("Access-Control-Request-Headers", "content-type, x-secret"),
-        ],
-        b"",
-    );
-    assert_eq!(headers.status, 400);
-    assert_eq!(headers.error(), "Disallowed CORS method, headers");
-    let simple = server.connect().request(
-        "GET",
-        "/v2/health/live",
-        &[("Origin", "https://app.example")],
-        b"",
-    );
-    assert_eq!(simple.status, 200);
-    assert_eq!(
-        simple.header("access-control-allow-origin"),
-        Some("https://app.example")
-    );
-
-    // Without cors_settings there are no CORS headers.
-    let models = repository("{}");
-    let server = Server::start(models.path());
-    let response = server.connect().request(
-        "GET",
-        "/v2/health/live",
-        &[("Origin", "https://app.example")],
-        b"",
-    );
-    assert_eq!(response.header("access-control-allow-origin"), None);
 }
 
 #[test]

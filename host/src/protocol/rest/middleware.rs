@@ -1,11 +1,13 @@
 //! Layers every REST request goes through: its metrics and log span (named after its request
-//! id, which the response carries back), and the refusal of bodies announced over the limit.
+//! id, which the response carries back), the refusal of bodies announced over the limit, and
+//! the redirect of a path with a trailing slash.
 
+use super::ROUTES;
 use crate::metrics::Metrics;
 use crate::protocol::error::error_response;
 use crate::protocol::request_id;
 use axum::http::{StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// Counts and times a request by its route, and runs it in a span named after its request id
@@ -61,5 +63,73 @@ pub(super) async fn reject_oversized(
             ),
         ),
         _ => next.run(request).await,
+    }
+}
+
+/// A path with a trailing slash that matches a route without it is redirected there (307, as
+/// Starlette's router does for MLServer), with its query; no route ends with a slash, so such a
+/// path is otherwise 404.
+pub(super) async fn redirect_trailing_slash(
+    root_path: std::sync::Arc<str>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri = request.uri();
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    if !path.ends_with('/') || trimmed.is_empty() || !is_route(trimmed, &root_path) {
+        return next.run(request).await;
+    }
+    let query = uri
+        .query()
+        .map(|query| format!("?{query}"))
+        .unwrap_or_default();
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    // Starlette answers with the absolute URL; without a Host, the path alone.
+    let location = match host {
+        Some(host) => format!("http://{host}{trimmed}{query}"),
+        None => format!("{trimmed}{query}"),
+    };
+    match header::HeaderValue::from_str(&location) {
+        Ok(location) => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+            .into_response(),
+        Err(_) => next.run(request).await,
+    }
+}
+
+/// Whether `path` matches a route's template (by any method), with or without `root_path`.
+fn is_route(path: &str, root_path: &str) -> bool {
+    let root = root_path.trim_end_matches('/');
+    let unprefixed = (!root.is_empty())
+        .then(|| path.strip_prefix(root))
+        .flatten()
+        .filter(|rest| rest.starts_with('/'));
+    [Some(path), unprefixed]
+        .into_iter()
+        .flatten()
+        .any(|path| ROUTES.iter().any(|route| matches(path, route.path)))
+}
+
+/// Whether `path` matches `template`, whose `{...}` segments match any non-empty segment.
+fn matches(path: &str, template: &str) -> bool {
+    let mut segments = path.split('/');
+    let mut parts = template.split('/');
+    loop {
+        match (segments.next(), parts.next()) {
+            (None, None) => return true,
+            (Some(segment), Some(part)) if part.starts_with('{') && part.ends_with('}') => {
+                if segment.is_empty() {
+                    return false;
+                }
+            }
+            (Some(segment), Some(part)) if segment == part => {}
+            _ => return false,
+        }
     }
 }

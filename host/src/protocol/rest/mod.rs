@@ -19,9 +19,8 @@ use crate::core::InferenceService;
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use std::sync::Arc;
 
@@ -95,6 +94,11 @@ pub(crate) fn router(
     } else {
         Router::new().nest(root, routes.clone()).merge(routes)
     };
+    // Before routing, which no path ending in a slash passes: MLServer's redirect of it.
+    let root_path: Arc<str> = root.into();
+    let routes = routes.layer(axum::middleware::from_fn(move |request, next| {
+        middleware::redirect_trailing_slash(root_path.clone(), request, next)
+    }));
     let max_body_bytes = options.max_body_bytes;
     let budget = state_budget;
     let routes = routes
@@ -160,64 +164,8 @@ fn method_router(route: &Route) -> MethodRouter<RestState> {
     handler
 }
 
-/// No route matched: a path with a trailing slash that matches a route without it is
-/// redirected there (307, as Starlette's router does for MLServer); anything else is 404.
-async fn not_found(
-    State(state): State<RestState>,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    let path = uri.path();
-    let trimmed = path.trim_end_matches('/');
-    if path.ends_with('/') && !trimmed.is_empty() && is_route(trimmed, &state.options.root_path) {
-        let query = uri
-            .query()
-            .map(|query| format!("?{query}"))
-            .unwrap_or_default();
-        let host = headers
-            .get(axum::http::header::HOST)
-            .and_then(|host| host.to_str().ok());
-        // Starlette answers with the absolute URL; without a Host, the path alone.
-        let location = match host {
-            Some(host) => format!("http://{host}{trimmed}{query}"),
-            None => format!("{trimmed}{query}"),
-        };
-        if let Ok(location) = axum::http::HeaderValue::from_str(&location) {
-            return (
-                StatusCode::TEMPORARY_REDIRECT,
-                [(axum::http::header::LOCATION, location)],
-            )
-                .into_response();
-        }
-    }
+async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, "not found")
-}
-
-/// Whether `path` matches a route's template (by any method), with or without `root_path`.
-fn is_route(path: &str, root_path: &str) -> bool {
-    let root = root_path.trim_end_matches('/');
-    let unprefixed = (!root.is_empty())
-        .then(|| path.strip_prefix(root))
-        .flatten()
-        .filter(|rest| rest.starts_with('/'));
-    [Some(path), unprefixed].into_iter().flatten().any(|path| {
-        ROUTES.iter().any(|route| {
-            let mut segments = path.split('/');
-            let mut template = route.path.split('/');
-            loop {
-                match (segments.next(), template.next()) {
-                    (None, None) => return true,
-                    (Some(segment), Some(part)) if part.starts_with('{') && part.ends_with('}') => {
-                        if segment.is_empty() {
-                            return false;
-                        }
-                    }
-                    (Some(segment), Some(part)) if segment == part => {}
-                    _ => return false,
-                }
-            }
-        })
-    })
 }
 
 async fn method_not_allowed() -> Response {
