@@ -31,11 +31,15 @@ def mlserver_families():
     if not venv:
         with open(RECORDED) as f:
             return json.load(f)["families"]
-    out = tempfile.mktemp(suffix=".json")
-    subprocess.run([os.path.join(venv, "bin", "python"), os.path.join(HERE, "run_mlserver.py"), out],
-                   check=True, timeout=300)
-    with open(out) as f:
-        return json.load(f)["families"]
+    folder = tempfile.mkdtemp()
+    try:
+        out = os.path.join(folder, "metrics.json")
+        subprocess.run([os.path.join(venv, "bin", "python"), os.path.join(HERE, "run_mlserver.py"), out],
+                       check=True, timeout=300)
+        with open(out) as f:
+            return json.load(f)["families"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class MlserverMetricsTest(unittest.TestCase):
