@@ -10,6 +10,7 @@ mod compat;
 mod connections;
 mod endpoints;
 mod extensions;
+mod fuzz;
 mod grpc;
 mod inference;
 mod isolation;
