@@ -284,3 +284,32 @@ fn a_restart_loads_compiled_components_from_the_cache() {
         json!([4.0])
     );
 }
+
+#[test]
+fn on_a_first_start_small_runtimes_compile_before_a_large_one() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("compiled");
+    let env = [("MLHOST_COMPILATION_CACHE_DIR", cache_dir.to_str().unwrap())];
+    let server = Server::start_with(&crate::support::example_models(), &[], &env);
+    // Each compilation's time, from its model's load asking for it to its end.
+    let elapsed = |runtime: &str| -> u64 {
+        let logs = server.logs();
+        let line = logs
+            .iter()
+            .find(|line| line.contains("compiled component") && line.contains(runtime))
+            .unwrap_or_else(|| panic!("no compilation of {runtime}: {logs:?}"));
+        line.split("elapsed_ms=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (linear, onnx) = (elapsed("'linear'"), elapsed("'onnx'"));
+    assert!(
+        linear * 3 < onnx,
+        "the small runtime took {linear} ms, the large one {onnx} ms: it waited for it"
+    );
+}

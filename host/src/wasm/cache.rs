@@ -68,12 +68,13 @@ impl CompilationCache {
             .join("compiled")
     }
 
-    /// The compiled form of `bytes`: from the cache when it holds a valid entry, else compiled
-    /// and stored.
+    /// The compiled form of `bytes`: from the cache when it holds a valid entry, else made by
+    /// `compile` and stored.
     pub(super) fn load_or_compile(
         &self,
         engine: &Engine,
         bytes: &[u8],
+        compile: impl FnOnce() -> wasmtime::Result<Component>,
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let key = entry_key(engine, &content_digest(bytes));
         let artifact_path = self.dir.join(format!("{key}.cwasm"));
@@ -90,7 +91,7 @@ impl CompilationCache {
                 }
             }
         }
-        let component = Component::new(engine, bytes)?;
+        let component = compile()?;
         let stored = component
             .serialize()
             .map_err(|error| format!("cannot serialize a compiled component: {error:#}"))
@@ -206,12 +207,13 @@ mod tests {
         let engine = Engine::default();
         let bytes = wat_component();
         let cache = CompilationCache::open(&dir.path().join("compiled")).unwrap();
+        let compile = || Component::new(&engine, &bytes);
         assert_eq!(
-            cache.load_or_compile(&engine, &bytes).unwrap().1,
+            cache.load_or_compile(&engine, &bytes, compile).unwrap().1,
             CacheOutcome::Compiled
         );
         assert_eq!(
-            cache.load_or_compile(&engine, &bytes).unwrap().1,
+            cache.load_or_compile(&engine, &bytes, compile).unwrap().1,
             CacheOutcome::Hit
         );
 
@@ -225,11 +227,11 @@ mod tests {
         contents[last] ^= 0xff;
         std::fs::write(&entry, contents).unwrap();
         assert_eq!(
-            cache.load_or_compile(&engine, &bytes).unwrap().1,
+            cache.load_or_compile(&engine, &bytes, compile).unwrap().1,
             CacheOutcome::Compiled
         );
         assert_eq!(
-            cache.load_or_compile(&engine, &bytes).unwrap().1,
+            cache.load_or_compile(&engine, &bytes, compile).unwrap().1,
             CacheOutcome::Hit
         );
     }

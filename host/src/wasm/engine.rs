@@ -2,6 +2,7 @@
 
 use super::bindings::RuntimePre;
 use super::cache::{CacheOutcome, CompilationCache};
+use super::compile_queue::CompileQueue;
 use super::state::InstanceState;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -125,6 +126,8 @@ pub struct WasmEngine {
     engine: Engine,
     linker: Arc<Linker<InstanceState>>,
     compiled: Arc<Mutex<HashMap<CacheKey, CompileCell>>>,
+    /// Compilations one at a time, smallest first.
+    compile_queue: Arc<CompileQueue>,
     disk_cache: Option<CompilationCache>,
 }
 
@@ -169,6 +172,7 @@ impl WasmEngine {
             engine,
             linker: Arc::new(linker),
             compiled: Arc::default(),
+            compile_queue: Arc::default(),
             disk_cache,
         })
     }
@@ -234,10 +238,13 @@ impl WasmEngine {
                 &file_bytes
             }
         };
+        let compile = || {
+            self.compile_queue
+                .run(bytes.len(), || Component::new(&self.engine, bytes))
+        };
         let (compiled, outcome) = match &self.disk_cache {
-            Some(cache) => cache.load_or_compile(&self.engine, bytes),
-            None => Component::new(&self.engine, bytes)
-                .map(|compiled| (compiled, CacheOutcome::Compiled)),
+            Some(cache) => cache.load_or_compile(&self.engine, bytes, compile),
+            None => compile().map(|compiled| (compiled, CacheOutcome::Compiled)),
         }
         .map_err(|source| CompileError::Compile {
             component: component(),

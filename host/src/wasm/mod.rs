@@ -7,14 +7,15 @@
 //! Modules, each depending only on those listed before it: `bindings` (the generated WIT
 //! bindings), `epoch` (the deadline clock), `guest_log`, `convert`, `stream` (streamed
 //! responses), `answer` (a call's answer as it is collected), `state` (a Store's state), the
-//! host interfaces on that state (`host`, `clocks`, `onnx`), `cache` and `world` (the component checks
-//! before compiling), `engine`, and `instance`.
+//! host interfaces on that state (`host`, `clocks`, `onnx`), `cache`, `compile_queue` and `world`
+//! (the component checks before compiling), `engine`, and `instance`.
 
 mod answer;
 mod bindings;
 mod builtin;
 mod cache;
 mod clocks;
+mod compile_queue;
 mod convert;
 mod engine;
 mod epoch;
