@@ -85,7 +85,7 @@ fn the_port_file_holds_the_ports_the_server_answers_on() {
     let scraped = Connection::open(local(metrics)).request("GET", "/metrics", &[], b"");
     assert_eq!(scraped.status, 200);
     assert!(
-        String::from_utf8_lossy(&scraped.body).contains("# EOF"),
+        String::from_utf8_lossy(&scraped.body).contains("# TYPE mlhost_models gauge"),
         "{scraped:?}"
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
