@@ -64,7 +64,7 @@ def main(out):
     with open(os.path.join(folder, MODEL, "model.py"), "w") as f:
         f.write(RUNTIME)
     env = dict(os.environ, PYTHONPATH=os.path.join(folder, MODEL))
-    mlserver_bin = os.path.join(os.path.dirname(sys.executable), "mlserver")
+    mlserver_bin = os.path.join(os.path.dirname(sys.executable), "mlserver.exe" if os.name == "nt" else "mlserver")
     process = subprocess.Popen([mlserver_bin, "start", folder], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

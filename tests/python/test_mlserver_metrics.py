@@ -34,7 +34,8 @@ def mlserver_families():
     folder = tempfile.mkdtemp()
     try:
         out = os.path.join(folder, "metrics.json")
-        subprocess.run([os.path.join(venv, "bin", "python"), os.path.join(HERE, "run_mlserver.py"), out],
+        python = os.path.join(venv, "Scripts", "python.exe") if os.name == "nt" else os.path.join(venv, "bin", "python")
+        subprocess.run([python, os.path.join(HERE, "run_mlserver.py"), out],
                        check=True, timeout=300)
         with open(out) as f:
             return json.load(f)["families"]
