@@ -1,16 +1,17 @@
 //! Tree ensembles as flat arrays, and their evaluation.
 //!
-//! Every node of every tree lives in one set of parallel arrays (a struct of arrays) indexed by
-//! a `u32` node id: the feature it tests, its value (a split's threshold, a leaf's output, or a
-//! categorical split's category set), its first child and its flags. Nodes are renumbered
+//! Every node of every tree lives in one array indexed by a `u32` node id, each entry holding
+//! what a step down the tree reads: the feature it tests, its value (a split's threshold, a
+//! leaf's output, or a categorical split's category set), its first child and its flags. Nodes are renumbered
 //! breadth-first when a tree is added so that a node's two children are adjacent (`child`,
 //! `child + 1`): a step down the tree is `child + !go_left`, without a branch. A tree is the id
 //! of its root and the output group (class, or target) its leaves add to. Trees are checked
 //! when they are added — children in range, features in range, every node reached once from
 //! the root — so evaluation is a loop of array reads that always ends at a leaf, with no
 //! allocation. Rows are evaluated in blocks of [`BLOCK_ROWS`], tree after tree, so that a
-//! tree's nodes stay in cache across the rows of a block; each row still adds its trees'
-//! outputs in the order the trees were added (the order the libraries add them in).
+//! tree's nodes stay in cache across the rows of a block, and [`LANES`] rows go down a tree side
+//! by side (their reads overlap); each row still adds its trees' outputs in the order the trees
+//! were added (the order the libraries add them in).
 //!
 //! How a split decides (where missing values go, `<` or `<=`) is a [`SplitRule`]: XGBoost's and
 //! LightGBM's differ, and each is compiled into its own copy of the loop.
@@ -19,6 +20,9 @@ use std::ops::AddAssign;
 
 /// Rows evaluated together, tree after tree (XGBoost's CPU predictor uses 64 too).
 pub const BLOCK_ROWS: usize = 64;
+
+/// Rows that go down a tree side by side.
+const LANES: usize = 4;
 
 /// Node flags.
 pub mod flags {
@@ -119,14 +123,21 @@ pub trait SplitRule<T>: Copy {
     fn go_left(self, x: T, value: T, flags: u8, categories: &CategorySets) -> bool;
 }
 
+/// A node as evaluation reads it: everything a step down the tree needs in one place (one
+/// cache line holds several).
+#[derive(Debug, Clone, Copy)]
+struct Packed<T> {
+    value: T,
+    feature: u32,
+    /// The left child; the right one is `child + 1`.
+    child: u32,
+    flags: u8,
+}
+
 /// The trees of a model, flattened.
 #[derive(Debug, Default)]
 pub struct Forest<T> {
-    feature: Vec<u32>,
-    value: Vec<T>,
-    /// The left child; the right one is `child + 1`.
-    child: Vec<u32>,
-    flags: Vec<u8>,
+    nodes: Vec<Packed<T>>,
     roots: Vec<u32>,
     groups: Vec<u32>,
     categories: CategorySets,
@@ -185,7 +196,7 @@ impl<T: Value> Forest<T> {
         }
         let (bounds, words) = category_sets;
         let local_sets = check_category_sets(bounds, words)?;
-        let base = u32::try_from(self.feature.len())
+        let base = u32::try_from(self.nodes.len())
             .ok()
             .filter(|base| base.checked_add(nodes.len() as u32).is_some())
             .ok_or("the model has more than 2^32 nodes")?;
@@ -248,18 +259,20 @@ impl<T: Value> Forest<T> {
             let node = &nodes[old];
             let leaf = node.flags & flags::LEAF != 0;
             let categorical = !leaf && node.flags & flags::CATEGORICAL != 0;
-            self.feature.push(if leaf { 0 } else { node.feature });
-            self.value.push(if categorical {
-                T::from_index(base_set + node.value.to_index() as u32)
-            } else {
-                node.value
+            self.nodes.push(Packed {
+                value: if categorical {
+                    T::from_index(base_set + node.value.to_index() as u32)
+                } else {
+                    node.value
+                },
+                feature: if leaf { 0 } else { node.feature },
+                child: if leaf {
+                    0
+                } else {
+                    base + new_index[node.left as usize]
+                },
+                flags: node.flags,
             });
-            self.child.push(if leaf {
-                0
-            } else {
-                base + new_index[node.left as usize]
-            });
-            self.flags.push(node.flags);
         }
     }
 
@@ -274,12 +287,59 @@ impl<T: Value> Forest<T> {
             .zip(sums.chunks_mut(BLOCK_ROWS * self.num_groups))
         {
             for (&root, &group) in self.roots.iter().zip(&self.groups) {
-                for (row, row_sums) in block
-                    .chunks_exact(self.num_features)
-                    .zip(block_sums.chunks_exact_mut(self.num_groups))
-                {
-                    row_sums[group as usize] += self.value[self.leaf(rule, root as usize, row)];
+                self.accumulate_tree(rule, root as usize, group as usize, block, block_sums);
+            }
+        }
+    }
+
+    /// Adds one tree's output for each row of `rows` to its group's value in `sums`: rows go
+    /// down the tree [`LANES`] at a time, their steps interleaved, so that one row's memory
+    /// reads overlap another's instead of each waiting for the last.
+    #[inline(always)]
+    fn accumulate_tree<R: SplitRule<T>>(
+        &self,
+        rule: R,
+        root: usize,
+        group: usize,
+        rows: &[T],
+        sums: &mut [T],
+    ) {
+        let (features, groups) = (self.num_features, self.num_groups);
+        let mut lanes = rows.chunks_exact(LANES * features);
+        let mut lane_sums = sums.chunks_exact_mut(LANES * groups);
+        for (rows, sums) in (&mut lanes).zip(&mut lane_sums) {
+            let row = |lane: usize| &rows[lane * features..(lane + 1) * features];
+            let leaves = self.leaves(rule, root, std::array::from_fn(row));
+            for (lane, leaf) in leaves.into_iter().enumerate() {
+                sums[lane * groups + group] += self.nodes[leaf].value;
+            }
+        }
+        for (row, row_sums) in lanes
+            .remainder()
+            .chunks_exact(features)
+            .zip(lane_sums.into_remainder().chunks_exact_mut(groups))
+        {
+            row_sums[group] += self.nodes[self.leaf(rule, root, row)].value;
+        }
+    }
+
+    /// The leaves [`LANES`] rows reach from `root`, walked side by side.
+    #[inline(always)]
+    fn leaves<R: SplitRule<T>>(&self, rule: R, root: usize, rows: [&[T]; LANES]) -> [usize; LANES] {
+        let mut nodes = [root; LANES];
+        loop {
+            let mut moved = false;
+            for (node, row) in nodes.iter_mut().zip(rows) {
+                let packed = self.nodes[*node];
+                if packed.flags & flags::LEAF == 0 {
+                    let x = row[packed.feature as usize];
+                    let right = !rule.go_left(x, packed.value, packed.flags, &self.categories);
+                    *node = packed.child as usize + usize::from(right);
+                    moved = true;
                 }
+            }
+            if !moved {
+                return nodes;
             }
         }
     }
@@ -289,13 +349,13 @@ impl<T: Value> Forest<T> {
     fn leaf<R: SplitRule<T>>(&self, rule: R, root: usize, row: &[T]) -> usize {
         let mut node = root;
         loop {
-            let node_flags = self.flags[node];
-            if node_flags & flags::LEAF != 0 {
+            let packed = self.nodes[node];
+            if packed.flags & flags::LEAF != 0 {
                 return node;
             }
-            let x = row[self.feature[node] as usize];
-            let right = !rule.go_left(x, self.value[node], node_flags, &self.categories);
-            node = self.child[node] as usize + usize::from(right);
+            let x = row[packed.feature as usize];
+            let right = !rule.go_left(x, packed.value, packed.flags, &self.categories);
+            node = packed.child as usize + usize::from(right);
         }
     }
 }
