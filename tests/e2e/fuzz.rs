@@ -87,7 +87,7 @@ fn rest_seeds() -> Vec<(Vec<u8>, Option<usize>)> {
         "outputs": [{"name": "predict", "parameters": {"binary_data": true}}]}),
     );
     let iris = json(
-        serde_json::json!({"inputs": [{"name": "x", "datatype": "FP64",
+        serde_json::json!({"inputs": [{"name": "input-0", "datatype": "FP64",
         "shape": [1, 4], "data": [[5.1, 3.5, 1.4, 0.2]], "parameters": {"content_type": "np"}}],
         "parameters": {"timeout": 1000000}}),
     );
@@ -204,7 +204,7 @@ fn grpc_seeds() -> Vec<Vec<u8>> {
     };
     let raw = pb::ModelInferRequest {
         model_name: "iris".into(),
-        inputs: vec![input("x", "FP64", vec![1, 4], None)],
+        inputs: vec![input("input-0", "FP64", vec![1, 4], None)],
         raw_input_contents: vec![
             [5.1f64, 3.5, 1.4, 0.2]
                 .iter()
