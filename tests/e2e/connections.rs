@@ -91,7 +91,9 @@ fn a_client_that_takes_no_data_is_closed_after_the_send_timeout() {
     let mut stream = TcpStream::connect(server.address).unwrap();
     let request = b"GET /v2/docs/dataplane.json HTTP/1.1\r\nHost: mlhost\r\n\r\n";
     stream.write_all(&request.repeat(1000)).unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // Time to fill the socket buffers (about 10 MB of answers; slow on a loaded machine), and
+    // then for the stalled write to time out: reading earlier would let the writes go on.
+    std::thread::sleep(Duration::from_secs(8));
     let (closed, received) = closed_within(&mut stream, Duration::from_secs(10));
     let answered = received
         .windows(12)
