@@ -161,3 +161,38 @@ fn parallel_large_bodies_past_the_budget_are_refused_and_memory_stays_bounded() 
     }
     assert_eq!(small_infer(&server).status, 200);
 }
+
+#[test]
+fn a_gzip_body_counts_its_decompressed_bytes() {
+    let models = probe_repository(r#"{"implementation": "hostile.wasm"}"#);
+    let server = Server::start_with(models.path(), &[], &[("MLHOST_MAX_BUFFERED_MB", "16")]);
+    let gzip = |padding: usize| {
+        let body = format!(
+            r#"{{"id": "{}", "inputs": [{{"name": "x", "datatype": "FP64", "shape": [1], "data": [1.5]}}]}}"#,
+            "a".repeat(padding)
+        );
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(body.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    };
+    let post = |body: &[u8]| {
+        server.connect().request(
+            "POST",
+            "/v2/models/probe/infer",
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", "gzip"),
+            ],
+            body,
+        )
+    };
+    // 40 MiB once decompressed, from about 40 KiB: over the 16 MiB budget.
+    let bomb = gzip(40 << 20);
+    assert!(bomb.len() < 1 << 20);
+    let response = post(&bomb);
+    assert_eq!(response.status, 503, "{response:?}");
+    assert!(response.error().contains("max_buffered_mb"), "{response:?}");
+    // A gzip body within the budget is served, and the bytes came back.
+    let response = post(&gzip(1 << 20));
+    assert_eq!(response.status, 200, "{response:?}");
+}

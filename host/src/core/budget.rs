@@ -19,7 +19,7 @@ pub(crate) struct ByteBudget {
     "the server is busy: {wanted} more bytes of requests would take it over its budget of {limit} \
      bytes (max_buffered_mb); try again later"
 )]
-pub(crate) struct OverBudget {
+pub struct OverBudget {
     /// The bytes asked for.
     pub wanted: u64,
     /// The budget.

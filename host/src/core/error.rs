@@ -53,6 +53,9 @@ pub enum ServiceError {
     /// The model's workers gave no answer, or the runtime failed.
     #[error("{}", capped(&.0.to_string(), MESSAGE_LIMIT))]
     Pool(#[from] PoolError),
+    /// The server's byte budget of requests in flight has no room for this one (503).
+    #[error(transparent)]
+    Busy(#[from] super::budget::OverBudget),
     /// The server failed on its own side.
     #[error("{}", capped(message, MESSAGE_LIMIT))]
     Internal {
@@ -101,6 +104,7 @@ impl ServiceError {
                 ) => ErrorKind::DeadlineExceeded,
                 PoolError::Call(_) | PoolError::Batch(_) => ErrorKind::Internal,
             },
+            ServiceError::Busy(_) => ErrorKind::Unavailable,
             ServiceError::Internal { .. } => ErrorKind::Internal,
         }
     }

@@ -34,7 +34,8 @@ impl BodyLayout {
             Ok(0) => Ok(BodyLayout::Raw),
             Ok(length) => Ok(BodyLayout::JsonThenBinary(length)),
             Err(_) => Err(ServiceError::BadRequest(format!(
-                "Inference-Header-Content-Length must be a non-negative integer, not '{value}'"
+                "Inference-Header-Content-Length must be a non-negative integer, not '{}'",
+                quoted(value)
             ))),
         }
     }

@@ -5,37 +5,44 @@ use super::RestOptions;
 use crate::codec::json::{self, EncodedBody};
 use crate::codec::{InferenceRequest, InferenceResponse, TensorMetadata};
 use crate::core::ServiceError;
+use crate::core::budget::{ByteBudget, Reservation};
 use crate::protocol::binary::{self, BinaryOutputs, BodyLayout};
 use crate::protocol::offload;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
+use std::sync::Arc;
 
 /// Decodes a request body: gunzips it within the size limit if needed, splits off its binary
 /// data, then parses the JSON (or, for a raw body, takes it as the data of the model's only
 /// input, described by `raw_inputs`). Large or compressed bodies are handled on a blocking
-/// thread.
+/// thread. A gzip body's decompressed bytes are counted against `budget` as they come (the
+/// compressed ones already are, see `protocol::budget`): hold the returned reservation until
+/// the request is answered.
 pub(super) async fn decode(
     body: Bytes,
     headers: &HeaderMap,
     options: &RestOptions,
     layout: BodyLayout,
     raw_inputs: Option<Vec<TensorMetadata>>,
-) -> Result<InferenceRequest, ServiceError> {
+    budget: &Arc<ByteBudget>,
+) -> Result<(InferenceRequest, Reservation), ServiceError> {
     let gzip = is_gzip(headers, options.gzip_enabled)?;
     let (max_body_bytes, max_elements) = (options.max_body_bytes, options.max_tensor_elements);
+    let mut reservation = budget.reservation();
     let decode = move || {
         let body = if gzip {
-            gunzip(&body, max_body_bytes)?
+            gunzip(&body, max_body_bytes, &mut reservation)?
         } else {
             body
         };
         let (json, binary) = layout.split(&body)?;
-        match raw_inputs {
+        let request = match raw_inputs {
             Some(inputs) => binary::raw_request(&inputs, binary, max_elements),
             None => {
                 json::decode_request(json, binary, max_elements).map_err(ServiceError::malformed)
             }
-        }
+        }?;
+        Ok((request, reservation))
     };
     // A compressed body is worth a thread whatever its length says.
     let bytes = if gzip {
@@ -71,21 +78,31 @@ fn announced_length(headers: &HeaderMap) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// Decompresses a gzip body, refusing to produce more than `limit` bytes (no zip bombs).
-fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, ServiceError> {
+/// Decompresses a gzip body, refusing to produce more than `limit` bytes (no zip bombs) or
+/// more than the budget has room for (counted in `reservation` as it is produced).
+fn gunzip(body: &[u8], limit: usize, reservation: &mut Reservation) -> Result<Bytes, ServiceError> {
     use std::io::Read;
+    let mut decoder =
+        flate2::read::MultiGzDecoder::new(body).take((limit as u64).saturating_add(1));
     let mut decompressed = Vec::new();
-    flate2::read::MultiGzDecoder::new(body)
-        .take((limit as u64).saturating_add(1))
-        .read_to_end(&mut decompressed)
-        .map_err(|error| ServiceError::Malformed {
-            message: format!("malformed gzip body: {error}"),
-            source: Box::new(error),
-        })?;
-    if decompressed.len() > limit {
-        return Err(ServiceError::TooLarge(format!(
-            "the decompressed request body is over the limit of {limit} bytes"
-        )));
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let read = decoder
+            .read(&mut chunk)
+            .map_err(|error| ServiceError::Malformed {
+                message: format!("malformed gzip body: {error}"),
+                source: Box::new(error),
+            })?;
+        if read == 0 {
+            break;
+        }
+        reservation.grow(read as u64)?;
+        decompressed.extend_from_slice(&chunk[..read]);
+        if decompressed.len() > limit {
+            return Err(ServiceError::TooLarge(format!(
+                "the decompressed request body is over the limit of {limit} bytes"
+            )));
+        }
     }
     Ok(decompressed.into())
 }

@@ -33,7 +33,9 @@ pub(super) async fn infer(
             .map(|value| value.to_str().unwrap_or("?")),
     )?;
     let raw_inputs = (layout == BodyLayout::Raw).then(|| model.metadata.inputs.clone());
-    let mut request = decode(body, &headers, &state.options, layout, raw_inputs).await?;
+    let budget = state.service.budget();
+    let (mut request, _decompressed) =
+        decode(body, &headers, &state.options, layout, raw_inputs, budget).await?;
     let binary_outputs = BinaryOutputs::take_from(&mut request)?;
     let context = RequestContext::new(&mut request, request_headers(&headers), None);
     let reply = state.service.infer(&model, request, context).await?;
@@ -76,7 +78,16 @@ pub(super) async fn infer_stream(
         Err(rejection) => return Ok(error_response(rejection.status(), rejection.body_text())),
     };
     let model = state.service.model(&path.model, path.version.as_deref())?;
-    let mut request = decode(body, &headers, &state.options, BodyLayout::Json, None).await?;
+    let budget = state.service.budget();
+    let (mut request, _decompressed) = decode(
+        body,
+        &headers,
+        &state.options,
+        BodyLayout::Json,
+        None,
+        budget,
+    )
+    .await?;
     let context = RequestContext::new(&mut request, request_headers(&headers), None);
     let replies = state.service.infer_stream(model, request, context)?;
     // Events are encoded as hyper polls the body, outside the handler: in the request's span.
