@@ -94,6 +94,18 @@ async fn requests_over_the_byte_budget_are_refused_at_once_and_the_budget_comes_
     let status = client.model_infer(request.clone()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("max_buffered_mb"), "{status:?}");
+    // A stream's request is answered with the error, and the stream goes on.
+    let mut answers = client
+        .model_stream_infer(tokio_stream::iter(vec![request.clone()]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().expect("an answer");
+    assert!(
+        answer.error_message.contains("max_buffered_mb"),
+        "{answer:?}"
+    );
+    assert!(answers.message().await.unwrap().is_none());
     #[cfg(target_os = "linux")]
     {
         let grown = rss_kib(server.pid()).saturating_sub(before);

@@ -5,8 +5,10 @@
 //! arrives. A request the budget has no room for is refused at once: 503 `{"error"}` over REST,
 //! RESOURCE_EXHAUSTED over gRPC.
 //!
-//! `ModelStreamInfer` is not counted: its requests are bounded by the gRPC message size and its
-//! replies by the stream's own buffer (`wasm::stream`).
+//! `ModelStreamInfer`'s body is not counted as it arrives (it lasts as long as the stream): each
+//! of its requests holds its size once decoded, until answered (`grpc::stream`), and is answered
+//! with the error when the budget has no room; its replies are bounded by the stream's own
+//! buffer (`wasm::stream`).
 
 use crate::core::budget::{ByteBudget, OverBudget, Reservation};
 use crate::protocol::error::error_response;

@@ -54,7 +54,15 @@ async fn answer_all(
                 return;
             }
         };
-        let answered = match answer_one(&grpc, &metadata, request, &answers).await {
+        // Each request holds its size of the server's byte budget until it is answered; one
+        // the budget has no room for is answered with the error, and the stream goes on.
+        let mut held = grpc.core.budget().reservation();
+        let answer = match held.grow(prost::Message::encoded_len(&request) as u64) {
+            Ok(()) => answer_one(&grpc, &metadata, request, &answers).await,
+            Err(over) => Err(over.into()),
+        };
+        drop(held);
+        let answered = match answer {
             Ok(answered) => answered,
             Err(error) => send(&answers, Err(error), None).await,
         };
