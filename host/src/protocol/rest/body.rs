@@ -65,7 +65,8 @@ fn is_gzip(headers: &HeaderMap, gzip_enabled: bool) -> Result<bool, ServiceError
             "gzip bodies are disabled (gzip_enabled: false)".to_string(),
         )),
         Some(other) => Err(ServiceError::BadRequest(format!(
-            "unsupported Content-Encoding '{other}'; send identity or gzip"
+            "unsupported Content-Encoding '{}'; send identity or gzip",
+            crate::codec::quoted(other)
         ))),
     }
 }
@@ -125,4 +126,22 @@ pub(super) async fn encode(
             .map_err(|error| ServiceError::internal(error.to_string(), Some(Box::new(error))))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_encoding_is_quoted_capped() {
+        let mut headers = HeaderMap::new();
+        let encoding = "x".repeat(10_000);
+        headers.insert(header::CONTENT_ENCODING, encoding.parse().unwrap());
+        let message = is_gzip(&headers, true).unwrap_err().to_string();
+        assert!(message.len() < 400, "{message}");
+        assert!(
+            message.starts_with("unsupported Content-Encoding 'xxx"),
+            "{message}"
+        );
+    }
 }
