@@ -21,6 +21,7 @@ mod observability;
 mod onnx;
 mod repository;
 mod server;
+mod settings_compat;
 mod soak;
 mod streams;
 mod support;

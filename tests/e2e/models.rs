@@ -31,7 +31,7 @@ fn a_broken_model_is_unavailable_and_the_others_serve() {
         ),
         (
             "typo/model-settings.json",
-            r#"{"implementation": "linear", "max_batch_sise": 4}"#,
+            r#"{"implementation": "linear", "max_batch_size": "four"}"#,
         ),
         (
             "sklearn/model-settings.json",
@@ -54,7 +54,7 @@ fn a_broken_model_is_unavailable_and_the_others_serve() {
 
     for (model, reason) in [
         ("bad-coefficients", "0 intercepts for 1 rows"),
-        ("typo", "unknown field `max_batch_sise`"),
+        ("typo", "field `max_batch_size`"),
         ("sklearn", "export the model to ONNX"),
         ("missing-uri", "invalid uri"),
         ("escaping-uri", "outside the model's folder"),

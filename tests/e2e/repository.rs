@@ -54,7 +54,7 @@ fn index_load_unload_and_reload_through_rest() {
         ("a/linear.json", &linear(2.0, 0.0)),
         (
             "broken/model-settings.json",
-            r#"{"implementation": "linear", "max_batch_sise": 2}"#,
+            r#"{"implementation": "linear", "max_batch_size": "two"}"#,
         ),
         ("m/1/model-settings.json", r#"{"implementation": "linear"}"#),
         ("m/1/linear.json", &linear(1.0, 0.0)),
@@ -96,7 +96,7 @@ fn index_load_unload_and_reload_through_rest() {
     assert_eq!(response.status, 400);
     let error = response.error();
     assert!(
-        error.contains("model-settings.json") && error.contains("`max_batch_sise`"),
+        error.contains("model-settings.json") && error.contains("`max_batch_size`"),
         "{error}"
     );
     let broken = entry(&index(&server, ""), "broken").clone();
@@ -105,7 +105,7 @@ fn index_load_unload_and_reload_through_rest() {
         broken["reason"]
             .as_str()
             .unwrap()
-            .contains("`max_batch_sise`"),
+            .contains("`max_batch_size`"),
         "{broken}"
     );
 

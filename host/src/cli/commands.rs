@@ -85,9 +85,13 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings_file = args.models.join("settings.json");
-    let mut settings = load_settings(Some(&settings_file), |name| std::env::var(name).ok())?;
+    let mut settings = load_settings(Some(&settings_file), |name| args.env(name))?;
     args.apply(&mut settings);
     init_logging(&settings);
+    crate::config::set_strict(settings.strict_settings);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
 
     let models_root = args.models.join(&settings.model_repository_root);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -90,9 +90,21 @@ pub(crate) struct ServeArgs {
     /// is off), atomically: how a script learns the ports picked for port 0.
     #[arg(long, value_name = "PATH", env = "MLHOST_PORT_FILE")]
     pub port_file: Option<PathBuf>,
+    /// Refuse unknown fields and numbers written as strings in settings.json and
+    /// model-settings.json (`strict_settings`), instead of warning and coercing as MLServer does.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl ServeArgs {
+    /// An environment variable as the settings see it: `--strict` is `MLHOST_STRICT_SETTINGS`.
+    pub(crate) fn env(&self, name: &str) -> Option<String> {
+        if self.strict && name == "MLHOST_STRICT_SETTINGS" {
+            return Some("true".to_string());
+        }
+        std::env::var(name).ok()
+    }
+
     /// Applies the flags that were given over the loaded settings.
     pub(crate) fn apply(&self, settings: &mut Settings) {
         if let Some(host) = &self.host {

@@ -1,11 +1,14 @@
 //! Reading settings files and environment overrides, with errors that name the field.
 
+mod lenient;
 mod ranges;
 
 use super::{ModelSettings, Settings};
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A configuration that cannot be used, and where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -35,19 +38,33 @@ const ENV_PREFIXES: [&str; 2] = ["MLHOST_", "MLSERVER_"];
 
 /// Loads `settings.json` (when `file` is given and exists), then applies environment overrides
 /// read through `env` (`MLHOST_HTTP_PORT`, `MLSERVER_HTTP_PORT`, ...).
+///
+/// Unless `strict_settings` is set (in the file or as `MLHOST_STRICT_SETTINGS`), unknown fields
+/// are dropped and string numbers coerced as MLServer does; the warnings are in
+/// [`Settings::warnings`].
 pub(crate) fn load_settings(
     file: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Settings, ConfigError> {
     let mut fields = match file {
-        Some(path) if path.exists() => {
-            let fields = read_object(path)?;
-            // Check the file on its own first, so that its errors name the file.
-            deserialize::<Settings>(Value::Object(fields.clone()), &path.display().to_string())?;
-            fields
-        }
+        Some(path) if path.exists() => read_object(path)?,
         _ => Map::new(),
     };
+    let strict = strict_setting(&fields, &env);
+    let mut warnings = Vec::new();
+    if file.is_some_and(Path::exists) {
+        // Check the file on its own first, so that its errors name the file.
+        let origin = file
+            .map(|path| path.display().to_string())
+            .unwrap_or_default();
+        let (_, relaxed, found) =
+            lenient::relax::<Settings>(Value::Object(fields), &origin, strict)?;
+        warnings = found;
+        fields = match relaxed {
+            Value::Object(fields) => fields,
+            _ => unreachable!("an object stays an object"),
+        };
+    }
 
     let defaults = match serde_json::to_value(Settings::default()) {
         Ok(Value::Object(defaults)) => defaults,
@@ -69,7 +86,9 @@ pub(crate) fn load_settings(
     } else {
         format!("settings from the environment ({})", used.join(", "))
     };
-    let settings: Settings = deserialize(Value::Object(fields), &origin)?;
+    let (mut settings, _, _): (Settings, _, _) =
+        lenient::relax(Value::Object(fields), &origin, strict)?;
+    settings.warnings = warnings;
     ranges::check_settings(&settings)
         .and_then(|()| settings.validate())
         .map_err(|(field, message)| ConfigError::Field {
@@ -80,6 +99,44 @@ pub(crate) fn load_settings(
     Ok(settings)
 }
 
+/// Whether the settings ask for strict parsing: `MLHOST_STRICT_SETTINGS` (or `MLSERVER_...`),
+/// else the file's `strict_settings`, read leniently.
+fn strict_setting(fields: &Map<String, Value>, env: impl Fn(&str) -> Option<String>) -> bool {
+    let from_env = ENV_PREFIXES
+        .iter()
+        .find_map(|prefix| env(&format!("{prefix}STRICT_SETTINGS")))
+        .map(|raw| env_value(&Value::Bool(false), raw));
+    match from_env.as_ref().or(fields.get("strict_settings")) {
+        Some(Value::Bool(strict)) => *strict,
+        Some(Value::String(text)) => matches!(
+            text.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on"
+        ),
+        Some(Value::Number(n)) => n.as_f64() == Some(1.0),
+        _ => false,
+    }
+}
+
+/// Whether model-settings.json files are read strictly (set once the server's settings are).
+static STRICT_MODELS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later [`read_model_settings`] strict (or lenient), as `strict_settings` says.
+pub(crate) fn set_strict(strict: bool) {
+    STRICT_MODELS.store(strict, Ordering::Relaxed);
+}
+
+/// Logs `message` as a warning the first time it is given (a repository is read again on
+/// every index and load request).
+pub(crate) fn warn_once(message: &str) {
+    static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.insert(message.to_string()) {
+        tracing::warn!("{message}");
+    }
+}
+
 /// Loads one `model-settings.json` and checks its ranges.
 #[cfg(test)]
 pub(crate) fn load_model_settings(path: &Path) -> Result<ModelSettings, ConfigError> {
@@ -88,10 +145,43 @@ pub(crate) fn load_model_settings(path: &Path) -> Result<ModelSettings, ConfigEr
     Ok(settings)
 }
 
-/// Reads one `model-settings.json` (types only; see [`check_model_settings`]).
+/// Reads one `model-settings.json` (types only; see [`check_model_settings`]); unknown fields and
+/// coercions are in [`ModelSettings::warnings`] unless settings are strict.
+#[cfg(test)]
 pub(crate) fn read_model_settings(path: &Path) -> Result<ModelSettings, ConfigError> {
-    let fields = read_object(path)?;
-    deserialize(Value::Object(fields), &path.display().to_string())
+    read_model_settings_over(path, &Map::new())
+}
+
+/// Reads one `model-settings.json` whose fields override `defaults` (the model settings of the
+/// environment, for the model in the folder they name, as MLServer's environment defaults).
+pub(crate) fn read_model_settings_over(
+    path: &Path,
+    defaults: &Map<String, Value>,
+) -> Result<ModelSettings, ConfigError> {
+    let mut fields = defaults.clone();
+    for (key, value) in read_object(path)? {
+        match (fields.get_mut(&key), value) {
+            (Some(Value::Object(under)), Value::Object(over)) if key == "parameters" => {
+                under.extend(over)
+            }
+            (_, value) => {
+                fields.insert(key, value);
+            }
+        }
+    }
+    parse_model_settings(fields, &path.display().to_string())
+}
+
+/// Model settings from their JSON fields; `origin` names where they came from in errors.
+pub(crate) fn parse_model_settings(
+    fields: Map<String, Value>,
+    origin: &str,
+) -> Result<ModelSettings, ConfigError> {
+    let strict = STRICT_MODELS.load(Ordering::Relaxed);
+    let (mut settings, _, warnings): (ModelSettings, _, _) =
+        lenient::relax(Value::Object(fields), origin, strict)?;
+    settings.warnings = warnings;
+    Ok(settings)
 }
 
 /// Checks the ranges of the numeric fields of the model settings read from `path`.
@@ -140,17 +230,6 @@ fn read_object(path: &Path) -> Result<Map<String, Value>, ConfigError> {
             source,
         }),
     }
-}
-
-fn deserialize<T: DeserializeOwned>(value: Value, origin: &str) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        ConfigError::Field {
-            origin: origin.to_string(),
-            field: (path != ".").then_some(path),
-            message: error.into_inner().to_string(),
-        }
-    })
 }
 
 #[cfg(test)]
@@ -215,11 +294,27 @@ mod tests {
         );
 
         let path = write(dir.path(), "settings.json", r#"{"http_prot": 1}"#);
-        let error = load_settings(Some(&path), no_env).unwrap_err().to_string();
+        let settings = load_settings(Some(&path), no_env).unwrap();
+        assert!(
+            settings.warnings[0].contains("settings.json")
+                && settings.warnings[0]
+                    .contains("unknown field `http_prot` ignored (did you mean `http_port`?)"),
+            "{:?}",
+            settings.warnings
+        );
+        let strict = |name: &str| (name == "MLHOST_STRICT_SETTINGS").then(|| "1".to_string());
+        let error = load_settings(Some(&path), strict).unwrap_err().to_string();
         assert!(
             error.contains("settings.json") && error.contains("unknown field `http_prot`"),
             "{error}"
         );
+        let path = write(
+            dir.path(),
+            "settings.json",
+            r#"{"http_port": "9000", "strict_settings": "true"}"#,
+        );
+        let error = load_settings(Some(&path), no_env).unwrap_err().to_string();
+        assert!(error.contains("`http_port`"), "{error}");
 
         let error = load_settings(None, |name| {
             (name == "MLHOST_GRPC_PORT").then(|| "x".into())

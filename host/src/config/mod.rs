@@ -1,19 +1,29 @@
 //! Server and model configuration: `settings.json` and `model-settings.json`.
 //!
 //! Field names and defaults are MLServer's, so that an MLServer folder loads unchanged. Fields
-//! MLServer has and mlhost does not act on (yet) are accepted and reported at start-up; a field
-//! neither knows, or a value of the wrong type, is an error naming the file and the field.
+//! MLServer has and mlhost does not act on (yet) are accepted and reported at start-up. As
+//! MLServer's pydantic settings, a field neither knows is dropped with a warning ("did you mean
+//! ...") and numbers or booleans written as strings are coerced; a value that cannot be used is
+//! an error naming the file and the field. `strict_settings` makes unknown fields and strings
+//! for numbers errors too.
 //!
 //! Precedence, highest first: command-line flags, `MLHOST_<FIELD>` environment variables,
 //! `MLSERVER_<FIELD>` environment variables, the JSON file, the defaults.
 
 mod connections;
+mod env_model;
 mod load;
 mod model;
 
 pub(crate) use connections::seconds;
-pub(crate) use load::{ConfigError, check_model_settings, load_settings, read_model_settings};
-pub(crate) use model::{ModelSettings, TensorSettings};
+pub(crate) use env_model::{EnvModel, env_model};
+#[cfg(test)]
+pub(crate) use load::read_model_settings;
+pub(crate) use load::{
+    ConfigError, check_model_settings, load_settings, parse_model_settings,
+    read_model_settings_over, set_strict, warn_once,
+};
+pub(crate) use model::{ModelParameters, ModelSettings, TensorSettings};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -180,6 +190,13 @@ pub(crate) struct Settings {
     pub tracing_server: Option<Value>,
     pub cache_enabled: Option<Value>,
     pub cache_size: Option<Value>,
+
+    /// Unknown fields and numbers or booleans written as strings are errors, instead of
+    /// warnings and coercions as in MLServer (`--strict`, `MLHOST_STRICT_SETTINGS`).
+    pub strict_settings: bool,
+    /// What lenient parsing dropped or could not use, one line each (not a setting).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -245,6 +262,8 @@ impl Default for Settings {
             tracing_server: None,
             cache_enabled: None,
             cache_size: None,
+            strict_settings: false,
+            warnings: Vec::new(),
         }
     }
 }

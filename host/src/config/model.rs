@@ -45,6 +45,10 @@ pub(crate) struct ModelSettings {
     // MLServer fields accepted for compatibility; mlhost does not act on them.
     pub warm_workers: Option<Value>,
     pub cache_enabled: Option<Value>,
+
+    /// What lenient parsing dropped, one line each, naming the file (not a setting).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl ModelSettings {

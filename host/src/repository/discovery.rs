@@ -1,6 +1,10 @@
 //! Finding models: every `model-settings.json` below the repository root, as MLServer does.
 
-use crate::config::{ConfigError, ModelSettings, check_model_settings, read_model_settings};
+use crate::config::{
+    ConfigError, EnvModel, ModelSettings, check_model_settings, env_model, parse_model_settings,
+    read_model_settings_over, warn_once,
+};
+use serde_json::Map;
 use std::path::{Path, PathBuf};
 
 /// The file that marks a model folder.
@@ -21,16 +25,42 @@ pub(crate) struct DiscoveredModel {
     pub problem: Option<String>,
 }
 
-/// Walks `root` recursively and reads every `model-settings.json`, sorted by path.
+/// Walks `root` recursively and reads every `model-settings.json`, sorted by path, and adds the
+/// model MLServer's single-model variables define (`MLSERVER_MODEL_NAME`, ...; see
+/// [`env_model`]).
 ///
 /// Two folders that define the same name and version, and a model folder that holds another
 /// model's folder (its runtime would see the other's files), are reported as errors.
 pub(crate) fn discover(root: &Path) -> std::io::Result<Vec<DiscoveredModel>> {
+    discover_with(root, |name| std::env::var(name).ok())
+}
+
+/// [`discover`], with the environment read through `env`.
+fn discover_with(
+    root: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> std::io::Result<Vec<DiscoveredModel>> {
     let mut files = Vec::new();
     collect_settings_files(root, &mut files)?;
     files.sort();
-    let mut models: Vec<DiscoveredModel> =
-        files.into_iter().map(|file| read_model(&file)).collect();
+    let from_env = env_model(root, env);
+    let mut models: Vec<DiscoveredModel> = files
+        .iter()
+        .map(|file| read_model(file, from_env.as_ref()))
+        .collect();
+    if let Some(from_env) = from_env
+        && !models
+            .iter()
+            .any(|model| same_folder(&model.folder, &from_env.folder))
+    {
+        models.push(read_env_model(from_env));
+    }
+    if models.is_empty() {
+        warn_once(&format!(
+            "nothing to serve: no model-settings.json below {} and no MLSERVER_MODEL_NAME (or MLHOST_MODEL_NAME) set",
+            root.display()
+        ));
+    }
     let folders: Vec<PathBuf> = models.iter().map(|model| model.folder.clone()).collect();
     let keys: Vec<(String, Option<String>)> = models
         .iter()
@@ -78,15 +108,67 @@ fn collect_settings_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Resu
     Ok(())
 }
 
-/// Reads one `model-settings.json` and works out the model's name and version.
-fn read_model(file: &Path) -> DiscoveredModel {
+/// The model the environment defines, in no `model-settings.json`'s folder.
+fn read_env_model(from_env: EnvModel) -> DiscoveredModel {
+    let origin = format!(
+        "model settings from the environment ({})",
+        from_env.variables.join(", ")
+    );
+    let settings = parse_model_settings(from_env.fields.clone(), &origin);
+    let name = from_env.fields["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let version = settings
+        .as_ref()
+        .ok()
+        .and_then(|settings| settings.parameters.version.clone());
+    let settings = settings.and_then(|settings| {
+        check_model_settings(&settings, Path::new(&origin))?;
+        warn_about(&settings);
+        Ok(settings)
+    });
+    DiscoveredModel {
+        folder: from_env.folder,
+        name,
+        version,
+        settings,
+        problem: None,
+    }
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Logs what lenient parsing dropped, once per message.
+fn warn_about(settings: &ModelSettings) {
+    for warning in &settings.warnings {
+        warn_once(warning);
+    }
+}
+
+/// Reads one `model-settings.json` and works out the model's name and version. The model the
+/// environment defines gives the defaults of the file in its folder (as MLServer's do).
+fn read_model(file: &Path, from_env: Option<&EnvModel>) -> DiscoveredModel {
     let folder = file.parent().unwrap_or(Path::new(".")).to_path_buf();
     let folder_name = file_name(&folder);
     // Triton's layout: `name/1/model-settings.json` is version 1 of `name`.
     let version_folder = !folder_name.is_empty() && folder_name.bytes().all(|b| b.is_ascii_digit());
     // The name and version come from the file even when one of its values is out of range, so
     // that the model is reported unavailable under its own name.
-    let read = read_model_settings(file);
+    let empty = Map::new();
+    let defaults = match from_env {
+        Some(from_env) if same_folder(&folder, &from_env.folder) => &from_env.fields,
+        _ => &empty,
+    };
+    let read = read_model_settings_over(file, defaults);
+    if let Ok(settings) = &read {
+        warn_about(settings);
+    }
     let declared = read.as_ref().ok();
     let name = declared
         .and_then(|settings| settings.name.clone())
@@ -145,10 +227,13 @@ mod tests {
             &root.join("c/3/model-settings.json"),
             r#"{"implementation": "linear"}"#,
         );
-        write(&root.join("d/model-settings.json"), r#"{"nmae": "typo"}"#);
+        write(
+            &root.join("d/model-settings.json"),
+            r#"{"nmae": "typo", "max_batch_size": "lots"}"#,
+        );
         write(&root.join("e/settings.json"), "{}");
 
-        let found = discover(root).unwrap();
+        let found = discover_with(root, |_| None).unwrap();
         let summary: Vec<_> = found
             .iter()
             .map(|model| {
@@ -183,7 +268,7 @@ mod tests {
         write(&root.join("outer/model-settings.json"), "{}");
         write(&root.join("outer/inner/model-settings.json"), "{}");
 
-        let found = discover(root).unwrap();
+        let found = discover_with(root, |_| None).unwrap();
         let problems: Vec<_> = found
             .iter()
             .map(|model| {
@@ -202,5 +287,38 @@ mod tests {
             "{problems:?}"
         );
         assert_eq!(problem("inner"), "");
+    }
+
+    #[test]
+    fn the_environments_model_is_served_besides_the_folders() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        write(&root.join("a/model-settings.json"), "{}");
+        write(&root.join("env/linear.json"), "{}");
+        write(
+            &root.join("b/model-settings.json"),
+            r#"{"parameters": {"version": "v9"}}"#,
+        );
+        let env = |uri: PathBuf| {
+            move |name: &str| match name {
+                "MLSERVER_MODEL_NAME" => Some("from-env".to_string()),
+                "MLSERVER_MODEL_MAX_BATCH_SIZE" => Some("8".to_string()),
+                "MLSERVER_MODEL_URI" => Some(uri.display().to_string()),
+                _ => None,
+            }
+        };
+        let found = discover_with(root, env(root.join("env/linear.json"))).unwrap();
+        let names: Vec<_> = found.iter().map(|model| model.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "from-env"]);
+        let settings = found[2].settings.as_ref().unwrap();
+        assert_eq!(settings.max_batch_size, 8);
+        assert_eq!(found[2].folder, root.join("env"));
+
+        // In a model-settings.json's folder, the variables are that file's defaults.
+        let found = discover_with(root, env(root.join("b"))).unwrap();
+        let names: Vec<_> = found.iter().map(|model| model.name.as_str()).collect();
+        assert_eq!(names, ["a", "from-env"]);
+        assert_eq!(found[1].version.as_deref(), Some("v9"));
+        assert_eq!(found[1].settings.as_ref().unwrap().max_batch_size, 8);
     }
 }
