@@ -48,12 +48,26 @@ fn discover_with(
         .iter()
         .map(|file| read_model(file, from_env.as_ref()))
         .collect();
-    if let Some(from_env) = from_env
-        && !models
+    if let Some(from_env) = from_env {
+        let folder = canonical(&from_env.folder);
+        if models
             .iter()
-            .any(|model| same_folder(&model.folder, &from_env.folder))
-    {
-        models.push(read_env_model(from_env));
+            .any(|model| canonical(&model.folder) == folder)
+        {
+            // Merged into that folder's model-settings.json (read_model).
+        } else if models
+            .iter()
+            .any(|model| canonical(&model.folder).starts_with(&folder))
+        {
+            // As MLServer, which serves the environment's model only where no file defines one.
+            warn_once(&format!(
+                "the model of {} is not served: its folder {} holds model-settings.json files",
+                from_env.variables.join(", "),
+                from_env.folder.display()
+            ));
+        } else {
+            models.push(read_env_model(from_env));
+        }
     }
     if models.is_empty() {
         warn_once(&format!(
@@ -138,10 +152,11 @@ fn read_env_model(from_env: EnvModel) -> DiscoveredModel {
 }
 
 fn same_folder(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
+    canonical(a) == canonical(b)
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Logs what lenient parsing dropped, once per message.
@@ -320,5 +335,9 @@ mod tests {
         assert_eq!(names, ["a", "from-env"]);
         assert_eq!(found[1].version.as_deref(), Some("v9"));
         assert_eq!(found[1].settings.as_ref().unwrap().max_batch_size, 8);
+
+        // Above the files' folders, it is not served (MLServer serves it only without files).
+        let found = discover_with(root, env(root.to_path_buf())).unwrap();
+        assert_eq!(found.len(), 2);
     }
 }
