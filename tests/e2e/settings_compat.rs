@@ -177,3 +177,28 @@ fn an_empty_folder_says_there_is_nothing_to_serve() {
     let server = Server::start(models.path());
     wait_for_log(&server, &["nothing to serve", "MLSERVER_MODEL_NAME"]);
 }
+
+#[test]
+fn kserves_layout_serves_the_folders_model_under_the_variables_name() {
+    // KServe's kserve-mlserver: MLSERVER_MODEL_NAME is the InferenceService's name and
+    // MLSERVER_MODEL_URI the storage mount, whose model-settings.json names no model.
+    let models = model_folder(&[
+        (
+            "model-settings.json",
+            r#"{"implementation": "linear", "max_batch_size": "2"}"#,
+        ),
+        ("linear.json", &linear(7.0)),
+    ]);
+    let mount = models.path().to_str().unwrap();
+    let server = Server::start_with(
+        models.path(),
+        &[],
+        &[
+            ("MLSERVER_MODEL_NAME", "my-isvc"),
+            ("MLSERVER_MODEL_URI", mount),
+        ],
+    );
+    assert_eq!(infer(&server, "my-isvc", 1.0), json!([7.0]));
+    let index = server.post_json("/v2/repository/index", &json!({})).json();
+    assert_eq!(index.as_array().unwrap().len(), 1, "{index}");
+}
