@@ -142,3 +142,75 @@ fn the_port_file_can_be_named_by_the_environment() {
         "{written}"
     );
 }
+
+/// A log collector that goes away (stderr closed) costs the logs, not the server: it goes on
+/// serving and still stops cleanly (reporting the lost lines on stderr used to panic).
+#[cfg(unix)]
+#[test]
+fn a_closed_stderr_does_not_stop_the_server() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = crate::support::model_folder(&[
+        (
+            "iris/model-settings.json",
+            r#"{"implementation": "linear"}"#,
+        ),
+        (
+            "iris/linear.json",
+            r#"{"kind": "linear", "coefficients": [[2.0]], "intercepts": [1.0], "input_name": "x"}"#,
+        ),
+    ]);
+    let port_file = dir.path().join("ports.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlhost"))
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+        ])
+        .args(["--metrics-port", "0", "--models"])
+        .arg(dir.path())
+        .arg("--port-file")
+        .arg(&port_file)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reading end closes: every later log line fails to write
+    let ports = crate::support::wait_for_port_file(&port_file, &mut child, Duration::from_secs(30))
+        .expect("the server started");
+    let address =
+        std::net::SocketAddr::from(([127, 0, 0, 1], ports["http"].as_u64().unwrap() as u16));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut answered = 0;
+    while answered < 20 && Instant::now() < deadline {
+        let body =
+            br#"{"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [1]}]}"#;
+        let response =
+            crate::support::Connection::open(address).post("/v2/models/iris/infer", body);
+        if response.status == 200 {
+            answered += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(answered, 20, "the server stopped answering");
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "SIGTERM did not stop the server");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -26,6 +26,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
             .with_writer(std::io::stderr)
+            .log_internal_errors(false)
             .init();
     }
     match cli.command {
@@ -116,9 +117,12 @@ fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(settings.log_filter()))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A log that cannot be written (stderr closed: a log collector gone) is dropped; reporting
+    // that on the same stderr would panic, and take the server down.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     if settings.use_structured_logging {
         // One JSON object per line; a request's lines carry its span (`request` with its `id`).
         logs.json()
