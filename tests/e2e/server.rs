@@ -161,28 +161,39 @@ fn a_closed_stderr_does_not_stop_the_server() {
         ),
     ]);
     let port_file = dir.path().join("ports.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mlhost"))
-        .args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--http-port",
-            "0",
-            "--grpc-port",
-            "0",
-        ])
-        .args(["--metrics-port", "0", "--models"])
-        .arg(dir.path())
-        .arg("--port-file")
-        .arg(&port_file)
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    /// The server, killed if the test fails before it stops.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut running = Running(
+        Command::new(env!("CARGO_BIN_EXE_mlhost"))
+            .args([
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                "0",
+                "--grpc-port",
+                "0",
+            ])
+            .args(["--metrics-port", "0", "--models"])
+            .arg(dir.path())
+            .arg("--port-file")
+            .arg(&port_file)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut running.0;
     drop(child.stderr.take()); // the reading end closes: every later log line fails to write
-    let ports = crate::support::wait_for_port_file(&port_file, &mut child, Duration::from_secs(30))
+    let ports = crate::support::wait_for_port_file(&port_file, child, Duration::from_secs(30))
         .expect("the server started");
     let address =
         std::net::SocketAddr::from(([127, 0, 0, 1], ports["http"].as_u64().unwrap() as u16));
