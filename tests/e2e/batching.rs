@@ -51,19 +51,7 @@ fn batched_answers_equal_the_answers_to_the_same_requests_alone() {
     for thread in threads {
         thread.join().unwrap();
     }
-    let batches: Vec<u64> = server
-        .logs()
-        .iter()
-        .filter(|line| line.contains("running a batch"))
-        .filter_map(|line| {
-            line.split("requests=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect();
+    let batches = logged_batches(&server);
     assert!(
         batches.iter().any(|&requests| requests > 1),
         "no request shared a batch: {batches:?}"

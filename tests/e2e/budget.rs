@@ -22,17 +22,6 @@ fn holder(server: &Server) -> TcpStream {
     stream
 }
 
-/// The server's resident memory, in KiB (Linux).
-#[cfg(target_os = "linux")]
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 fn small_infer(server: &Server) -> crate::support::Response {
     let body = serde_json::json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1],
         "data": [1.5]}]});
@@ -51,7 +40,7 @@ async fn requests_over_the_byte_budget_are_refused_at_once_and_the_budget_comes_
         ],
     );
     #[cfg(target_os = "linux")]
-    let before = rss_kib(server.pid());
+    let before = crate::support::rss_kib(server.pid());
     let holders: Vec<TcpStream> = (0..4).map(|_| holder(&server)).collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -108,7 +97,7 @@ async fn requests_over_the_byte_budget_are_refused_at_once_and_the_budget_comes_
     assert!(answers.message().await.unwrap().is_none());
     #[cfg(target_os = "linux")]
     {
-        let grown = rss_kib(server.pid()).saturating_sub(before);
+        let grown = crate::support::rss_kib(server.pid()).saturating_sub(before);
         assert!(grown < 64 * 1024, "grew by {} MiB", grown / 1024);
     }
 
@@ -125,7 +114,7 @@ fn parallel_large_bodies_past_the_budget_are_refused_and_memory_stays_bounded() 
     let models = probe_repository(r#"{"implementation": "hostile.wasm"}"#);
     let server = Server::start_with(models.path(), &[], &[("MLHOST_MAX_BUFFERED_MB", "48")]);
     #[cfg(target_os = "linux")]
-    let before = rss_kib(server.pid());
+    let before = crate::support::rss_kib(server.pid());
     // 12 bodies of 16 MiB at once (192 MiB): at most 3 fit the 48 MiB budget.
     let body = {
         let count = (BODY - 100) / 4;
@@ -165,7 +154,7 @@ fn parallel_large_bodies_past_the_budget_are_refused_and_memory_stays_bounded() 
     assert!(statuses.contains(&503), "{statuses:?}");
     #[cfg(target_os = "linux")]
     {
-        let grown = rss_kib(server.pid()).saturating_sub(before);
+        let grown = crate::support::rss_kib(server.pid()).saturating_sub(before);
         eprintln!("parallel bodies: the server grew by {} MiB", grown / 1024);
         // The budget's 48 MiB of JSON decode to 96 MiB of FP64; the model's instance copies
         // what it runs on (about 80 MiB more). Without the budget, 12 such requests at once.

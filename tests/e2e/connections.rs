@@ -206,22 +206,11 @@ fn a_unary_grpc_request_arriving_too_slowly_is_deadline_exceeded() {
     );
 }
 
-/// The server's resident memory, in KiB (Linux).
-#[cfg(target_os = "linux")]
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 #[test]
 fn one_connection_cannot_open_more_grpc_streams_than_the_limit() {
     let (server, _models) = server_with(&[("MLHOST_GRPC_MAX_CONCURRENT_STREAMS", "8")]);
     #[cfg(target_os = "linux")]
-    let rss_before = rss_kib(server.pid());
+    let rss_before = crate::support::rss_kib(server.pid());
 
     let mut flood = RawH2::connect(server.grpc_address);
     assert_eq!(flood.server_settings(), Some(8));
@@ -260,7 +249,7 @@ fn one_connection_cannot_open_more_grpc_streams_than_the_limit() {
     assert_eq!(server.get("/v2/health/live").status, 200);
     #[cfg(target_os = "linux")]
     {
-        let grown = rss_kib(server.pid()).saturating_sub(rss_before);
+        let grown = crate::support::rss_kib(server.pid()).saturating_sub(rss_before);
         assert!(grown < 32 * 1024, "RSS grew by {grown} KiB");
     }
 }

@@ -29,22 +29,11 @@ fn models() -> tempfile::TempDir {
     ))
 }
 
-/// The server's resident memory, in KiB (Linux).
-#[cfg(target_os = "linux")]
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// Checks the server's growth since `before` while the stream stalls (Linux only).
 fn assert_bounded(server: &Server, before: u64, limit_kib: u64) {
     #[cfg(target_os = "linux")]
     {
-        let grown = rss_kib(server.pid()).saturating_sub(before);
+        let grown = crate::support::rss_kib(server.pid()).saturating_sub(before);
         eprintln!("stalled stream: the server grew by {} MiB", grown / 1024);
         assert!(
             grown < limit_kib,
@@ -66,7 +55,7 @@ fn baseline(server: &Server) -> u64 {
         200
     );
     #[cfg(target_os = "linux")]
-    return rss_kib(server.pid());
+    return crate::support::rss_kib(server.pid());
     #[cfg(not(target_os = "linux"))]
     0
 }

@@ -480,3 +480,14 @@ impl LinearLoad {
         )
     }
 }
+
+/// The server's resident memory, in KiB (Linux).
+#[cfg(target_os = "linux")]
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
