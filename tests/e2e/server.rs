@@ -148,9 +148,9 @@ fn the_port_file_can_be_named_by_the_environment() {
 #[cfg(unix)]
 #[test]
 fn a_closed_stderr_does_not_stop_the_server() {
-    use std::process::{Command, Stdio};
+    use crate::support::{Server, model_folder};
     use std::time::{Duration, Instant};
-    let dir = crate::support::model_folder(&[
+    let dir = model_folder(&[
         (
             "iris/model-settings.json",
             r#"{"implementation": "linear"}"#,
@@ -160,68 +160,19 @@ fn a_closed_stderr_does_not_stop_the_server() {
             r#"{"kind": "linear", "coefficients": [[2.0]], "intercepts": [1.0], "input_name": "x"}"#,
         ),
     ]);
-    let port_file = dir.path().join("ports.json");
-    /// The server, killed if the test fails before it stops.
-    struct Running(std::process::Child);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut running = Running(
-        Command::new(env!("CARGO_BIN_EXE_mlhost"))
-            .args([
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--http-port",
-                "0",
-                "--grpc-port",
-                "0",
-            ])
-            .args(["--metrics-port", "0", "--models"])
-            .arg(dir.path())
-            .arg("--port-file")
-            .arg(&port_file)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let child = &mut running.0;
-    drop(child.stderr.take()); // the reading end closes: every later log line fails to write
-    let ports = crate::support::wait_for_port_file(&port_file, child, Duration::from_secs(30))
-        .expect("the server started");
-    let address =
-        std::net::SocketAddr::from(([127, 0, 0, 1], ports["http"].as_u64().unwrap() as u16));
+    let server = Server::spawn_with_stderr_closed(dir.path(), &[], &[("RUST_LOG", "debug")]);
+    let body = serde_json::json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [1]}]});
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut answered = 0;
     while answered < 20 && Instant::now() < deadline {
-        let body =
-            br#"{"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [1]}]}"#;
-        let response =
-            crate::support::Connection::open(address).post("/v2/models/iris/infer", body);
-        if response.status == 200 {
+        if server.post_json("/v2/models/iris/infer", &body).status == 200 {
             answered += 1;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(answered, 20, "the server stopped answering");
-    assert!(child.try_wait().unwrap().is_none(), "the server exited");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "SIGTERM did not stop the server");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = server
+        .terminate()
+        .expect("SIGTERM stopped the server within 20 s");
     assert!(status.success(), "{status:?}");
 }

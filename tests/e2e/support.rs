@@ -67,6 +67,21 @@ impl Server {
     /// Starts the server without waiting for it to be ready: only until its ports are bound,
     /// which it reports in its port file.
     pub fn spawn(models: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn_logging(models, args, env, true)
+    }
+
+    /// Starts the server as [`Server::spawn`] does, with its stderr closed from the start (every
+    /// log line it writes fails): as a server whose log collector has gone.
+    pub fn spawn_with_stderr_closed(models: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn_logging(models, args, env, false)
+    }
+
+    fn spawn_logging(
+        models: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        read_logs: bool,
+    ) -> Server {
         let port_dir = tempfile::tempdir().unwrap();
         let port_file = port_dir.path().join(PORT_FILE);
         let mut command = Command::new(env!("CARGO_BIN_EXE_mlhost"));
@@ -99,13 +114,21 @@ impl Server {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("start mlhost");
-        let (logs, reader) = collect_logs(child.stderr.take().unwrap());
+        let stderr = child.stderr.take().unwrap();
+        let (logs, reader) = if read_logs {
+            let (logs, reader) = collect_logs(stderr);
+            (logs, Some(reader))
+        } else {
+            (Arc::default(), None)
+        };
         let Some(ports) = wait_for_port_file(&port_file, &mut child, Duration::from_secs(30))
         else {
             let _ = child.kill();
             let _ = child.wait();
             // The process is gone: its stderr ends, and the reader with it.
-            let _ = reader.join();
+            if let Some(reader) = reader {
+                let _ = reader.join();
+            }
             panic!("mlhost did not start: {:?}", logs.lock().unwrap());
         };
         let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
