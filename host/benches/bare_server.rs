@@ -37,7 +37,7 @@ use pb::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServi
 use serde_json::{Value, json};
 use std::io::Write;
 use tokio::net::TcpListener;
-use tonic::{Request, Response as GrpcResponse, Status, Streaming};
+use tonic::{Request, Response as GrpcResponse, Status};
 
 const USAGE: &str = "usage: bare_server serve [--host H] [--http-port P] [--grpc-port P]
        bare_server bodies <model metadata .json> <folder>
@@ -201,15 +201,6 @@ impl GrpcInferenceService for Bare {
             }],
             ..Default::default()
         }))
-    }
-
-    type ModelStreamInferStream = tokio_stream::Empty<Result<pb::ModelStreamInferResponse, Status>>;
-
-    async fn model_stream_infer(
-        &self,
-        _: Request<Streaming<pb::ModelInferRequest>>,
-    ) -> Reply<Self::ModelStreamInferStream> {
-        unimplemented()
     }
 
     async fn server_live(

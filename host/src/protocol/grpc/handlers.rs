@@ -86,12 +86,10 @@ impl GrpcInferenceService for Grpc {
         Ok(response)
     }
 
-    type ModelStreamInferStream = AnswerStream;
-
     async fn model_stream_infer(
         &self,
         request: Request<Streaming<pb::ModelInferRequest>>,
-    ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
+    ) -> Result<Response<AnswerStream>, Status> {
         let (metadata, _, requests) = request.into_parts();
         Ok(Response::new(answer_stream(
             self.clone(),
