@@ -94,6 +94,11 @@ pub(crate) struct StatsSnapshot {
     pub compute_input: Measured,
     pub compute_infer: Measured,
     pub compute_output: Measured,
+    /// Answers from the response cache, and the time of their lookups.
+    pub cache_hit: Measured,
+    /// Lookups in the response cache that found nothing, and the time of each lookup and
+    /// of storing the answer.
+    pub cache_miss: Measured,
     /// Per batch size, smallest first.
     pub batch_stats: Vec<BatchStats>,
 }
@@ -112,6 +117,8 @@ pub(crate) struct ModelStats {
     compute_input: DurationStat,
     compute_infer: DurationStat,
     compute_output: DurationStat,
+    cache_hit: DurationStat,
+    cache_miss: DurationStat,
     batches: Mutex<BTreeMap<u64, BatchStats>>,
 }
 
@@ -171,6 +178,27 @@ impl ModelStats {
         self.compute_input.record(timings.input);
         self.compute_infer.record(timings.infer);
         self.compute_output.record(timings.output);
+        self.touch();
+    }
+
+    /// Records a request answered from the response cache after `total`, of which its lookup
+    /// took `lookup`: a success, queued for no time, and neither an inference nor an execution
+    /// (as Triton counts them).
+    pub(crate) fn record_cache_hit(&self, total: Duration, lookup: Duration) {
+        self.success.record(total);
+        self.queue.record(Duration::ZERO);
+        self.cache_hit.record(lookup);
+        self.touch();
+    }
+
+    /// Records a lookup in the response cache that found nothing, and how long it and storing
+    /// the answer took.
+    pub(crate) fn record_cache_miss(&self, took: Duration) {
+        self.cache_miss.record(took);
+    }
+
+    /// Sets the time of the last inference to now.
+    fn touch(&self) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64);
@@ -194,6 +222,8 @@ impl ModelStats {
             compute_input: self.compute_input.read(),
             compute_infer: self.compute_infer.read(),
             compute_output: self.compute_output.read(),
+            cache_hit: self.cache_hit.read(),
+            cache_miss: self.cache_miss.read(),
             batch_stats: self
                 .batches
                 .lock()
@@ -261,5 +291,18 @@ mod tests {
             Measured { count: 1, ns: 20 }
         );
         assert!(snapshot.last_inference > 0);
+    }
+
+    #[test]
+    fn cache_hits_are_successes_but_neither_inferences_nor_executions() {
+        let stats = ModelStats::new(false);
+        stats.record_cache_miss(Duration::from_nanos(30));
+        stats.record_cache_hit(Duration::from_nanos(100), Duration::from_nanos(40));
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.cache_hit, Measured { count: 1, ns: 40 });
+        assert_eq!(snapshot.cache_miss, Measured { count: 1, ns: 30 });
+        assert_eq!(snapshot.success, Measured { count: 1, ns: 100 });
+        assert_eq!(snapshot.queue, Measured { count: 1, ns: 0 });
+        assert_eq!((snapshot.inference_count, snapshot.execution_count), (0, 0));
     }
 }

@@ -50,9 +50,11 @@ pub(crate) async fn run(
         metrics.clone(),
     ));
     let service = Arc::new(
-        InferenceService::new(repository.clone(), server_info(&settings)).with_budget(
-            crate::core::budget::ByteBudget::new(settings.buffered_bytes()),
-        ),
+        InferenceService::new(repository.clone(), server_info(&settings))
+            .with_budget(crate::core::budget::ByteBudget::new(
+                settings.buffered_bytes(),
+            ))
+            .with_cache(response_cache(&settings, &metrics)),
     );
 
     let listeners = listeners::Listeners::bind(&settings).await?;
@@ -105,6 +107,18 @@ fn warn_about_ignored_settings(settings: &Settings) {
             "logging_settings names a logging configuration mlhost does not read: give a level such as \"debug\""
         );
     }
+}
+
+/// The response cache, when `cache_enabled` asks for one.
+fn response_cache(
+    settings: &Settings,
+    metrics: &crate::metrics::Metrics,
+) -> Option<crate::core::cache::ResponseCache> {
+    settings.cache_enabled.then(|| {
+        let bytes = settings.max_cache_mb.saturating_mul(1 << 20);
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        crate::core::cache::ResponseCache::new(settings.cache_size, bytes, metrics.cache())
+    })
 }
 
 /// The server's name, version and extensions (the protocol's own, then the configured ones).

@@ -177,6 +177,14 @@ pub(crate) struct Settings {
     /// components in its own folder); a relative path is relative to the working directory.
     pub runtimes_dir: Option<String>,
 
+    // The response cache (MLServer's `cache_enabled` and `cache_size`, mlhost's `max_cache_mb`).
+    /// Whether answers of models whose model-settings.json sets `cache_enabled` are cached.
+    pub cache_enabled: bool,
+    /// The most answers the response cache holds (least recently used ones go first).
+    pub cache_size: usize,
+    /// The most output data the response cache holds, in MiB.
+    pub max_cache_mb: u64,
+
     // MLServer settings accepted for compatibility; mlhost does not act on them.
     pub parallel_workers_timeout: Option<Value>,
     pub environments_dir: Option<Value>,
@@ -188,8 +196,6 @@ pub(crate) struct Settings {
     pub kafka_topic_input: Option<Value>,
     pub kafka_topic_output: Option<Value>,
     pub tracing_server: Option<Value>,
-    pub cache_enabled: Option<Value>,
-    pub cache_size: Option<Value>,
 
     /// Unknown fields and numbers or booleans written as strings are errors, instead of
     /// warnings and coercions as in MLServer (`--strict`, `MLHOST_STRICT_SETTINGS`).
@@ -250,6 +256,9 @@ impl Default for Settings {
             onnxruntime_library: None,
             max_component_size_mb: 256,
             runtimes_dir: None,
+            cache_enabled: false,
+            cache_size: 100,
+            max_cache_mb: 64,
             parallel_workers_timeout: None,
             environments_dir: None,
             model_repository_implementation: None,
@@ -260,8 +269,6 @@ impl Default for Settings {
             kafka_topic_input: None,
             kafka_topic_output: None,
             tracing_server: None,
-            cache_enabled: None,
-            cache_size: None,
             strict_settings: false,
             warnings: Vec::new(),
         }
@@ -278,7 +285,7 @@ impl Settings {
 
     /// Names of the MLServer-only settings that are set: mlhost accepts and ignores them.
     pub(crate) fn ignored_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, &Option<Value>); 12] = [
+        let fields: [(&'static str, &Option<Value>); 10] = [
             ("parallel_workers_timeout", &self.parallel_workers_timeout),
             ("environments_dir", &self.environments_dir),
             (
@@ -295,8 +302,6 @@ impl Settings {
             ("kafka_topic_input", &self.kafka_topic_input),
             ("kafka_topic_output", &self.kafka_topic_output),
             ("tracing_server", &self.tracing_server),
-            ("cache_enabled", &self.cache_enabled),
-            ("cache_size", &self.cache_size),
         ];
         fields
             .into_iter()

@@ -41,10 +41,12 @@ pub(crate) struct ModelSettings {
     pub backend: crate::native::BackendChoice,
     /// ONNX Runtime's intra-op threads per worker (default: the cores shared among workers).
     pub intra_op_threads: Option<usize>,
+    /// Whether the model's answers are cached, when the server's `cache_enabled` is set too
+    /// (MLServer's field and default).
+    pub cache_enabled: bool,
 
     // MLServer fields accepted for compatibility; mlhost does not act on them.
     pub warm_workers: Option<Value>,
-    pub cache_enabled: Option<Value>,
 
     /// What lenient parsing dropped, one line each, naming the file (not a setting).
     #[serde(skip)]
@@ -61,13 +63,6 @@ impl ModelSettings {
             .is_some_and(|value| !value.is_null())
         {
             ignored.push("warm_workers");
-        }
-        if self
-            .cache_enabled
-            .as_ref()
-            .is_some_and(|value| !value.is_null())
-        {
-            ignored.push("cache_enabled");
         }
         ignored
     }

@@ -2,6 +2,7 @@
 //! batcher when it batches), its outcome recorded, its outputs labelled with content types.
 
 use super::InferenceService;
+use super::cache::{CacheKey, OFFLOAD_BYTES, ResponseCache};
 use super::checks::prepare;
 use super::context::{RequestContext, take_response_headers};
 use super::error::ServiceError;
@@ -57,6 +58,9 @@ impl InferenceService {
     ) -> Result<Reply, ServiceError> {
         // A failure, or a client that left (this future dropped), is counted by the outcome.
         let mut outcome = Outcome::new(model, &request);
+        if let Some(cache) = self.cache.as_ref().filter(|_| model.cache_enabled) {
+            return cached(cache, outcome, request, context).await;
+        }
         let (reply, timings) = run(model, request, context, outcome.received).await?;
         outcome.success(&timings);
         Ok(reply)
@@ -138,6 +142,25 @@ impl<M: Deref<Target = LoadedModel>> Outcome<M> {
         model.metrics.compute_seconds.observe(compute.as_secs_f64());
     }
 
+    /// Records the request as answered from the response cache, whose lookup took `lookup`.
+    fn cache_hit(&mut self, lookup: std::time::Duration) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        let (model, total) = (&self.model, self.received.elapsed());
+        model.stats.record_cache_hit(total, lookup);
+        model.metrics.cache_hits.inc();
+        model.metrics.success.inc();
+        model.metrics.duration.observe(total.as_secs_f64());
+    }
+
+    /// Records a lookup in the response cache that found nothing; it and storing the answer
+    /// took `took`.
+    fn cache_miss(&self, took: std::time::Duration) {
+        self.model.stats.record_cache_miss(took);
+        self.model.metrics.cache_misses.inc();
+    }
+
     /// Records the request as failed.
     fn failure(&mut self) {
         if !std::mem::replace(&mut self.recorded, true) {
@@ -171,8 +194,63 @@ async fn run(
         headers: context.headers,
     };
     let output = dispatch(model, request, spec).await?;
+    crate::telemetry::record_call(&output.timings);
     let reply = respond(model, &id, output.outputs, output.parameters)?;
     Ok((reply, output.timings))
+}
+
+/// Answers a request from the response cache, or runs it and stores its answer.
+async fn cached(
+    cache: &ResponseCache,
+    mut outcome: Outcome<&LoadedModel>,
+    request: InferenceRequest,
+    context: RequestContext,
+) -> Result<Reply, ServiceError> {
+    let model = outcome.model;
+    let started = Instant::now();
+    let (request, key) = cache_key(model, request, &context).await?;
+    if let Some(hit) = cache.get(&key) {
+        let mut reply = Reply::clone(&hit);
+        reply.response.id = request.id;
+        outcome.cache_hit(started.elapsed());
+        return Ok(reply);
+    }
+    let lookup = started.elapsed();
+    let (reply, timings) = run(model, request, context, outcome.received).await?;
+    let storing = Instant::now();
+    let mut stored = reply.clone();
+    stored.response.id = None;
+    cache.insert(key, stored);
+    outcome.cache_miss(lookup + storing.elapsed());
+    outcome.success(&timings);
+    Ok(reply)
+}
+
+/// The cache key of a request, computed on a blocking thread when its inputs are large.
+async fn cache_key(
+    model: &LoadedModel,
+    request: InferenceRequest,
+    context: &RequestContext,
+) -> Result<(InferenceRequest, CacheKey), ServiceError> {
+    let size: usize = request.inputs.iter().map(|input| input.data.len()).sum();
+    if size <= OFFLOAD_BYTES {
+        let key = CacheKey::of(model, &request, &context.headers);
+        return Ok((request, key));
+    }
+    // The key reads only the model's name, version and generation: a stand-in carries them.
+    let (name, version, generation) = (model.name.clone(), model.version.clone(), model.generation);
+    let headers = context.headers.clone();
+    tokio::task::spawn_blocking(move || {
+        let key = CacheKey::from_parts(generation, &name, version.as_deref(), &request, &headers);
+        (request, key)
+    })
+    .await
+    .map_err(|error| {
+        ServiceError::internal(
+            "computing the cache key failed".to_string(),
+            Some(Box::new(error)),
+        )
+    })
 }
 
 /// Hands a request to the model's batcher when it has one, else to its workers.

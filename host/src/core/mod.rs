@@ -8,6 +8,7 @@
 //! Below the core: the [`crate::repository`] (which models exist) and each model's workers.
 
 pub(crate) mod budget;
+pub(crate) mod cache;
 mod checks;
 mod context;
 mod error;
@@ -62,6 +63,8 @@ pub(crate) struct InferenceService {
     started: AtomicBool,
     /// What requests in flight may hold between them (`max_buffered_mb`).
     budget: Arc<budget::ByteBudget>,
+    /// The response cache, when the server's `cache_enabled` is set.
+    cache: Option<cache::ResponseCache>,
 }
 
 impl InferenceService {
@@ -72,7 +75,14 @@ impl InferenceService {
             info,
             started: AtomicBool::new(false),
             budget: budget::ByteBudget::new(u64::MAX),
+            cache: None,
         }
+    }
+
+    /// The service with a response cache for the models that ask for one.
+    pub(crate) fn with_cache(mut self, cache: Option<cache::ResponseCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// The service with `budget` for the requests in flight (unbounded by default).

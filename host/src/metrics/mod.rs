@@ -18,6 +18,7 @@
 //! made on first use), `summary` (the one summary MLServer exports), `messages` (gRPC messages
 //! counted in a body).
 
+mod cache;
 pub(crate) mod exposition;
 mod grpc;
 mod lazy;
@@ -27,6 +28,7 @@ mod repository;
 mod rest;
 mod summary;
 
+pub(crate) use cache::CacheGauges;
 pub(crate) use exposition::Format;
 pub(crate) use grpc::{GrpcLabels, GrpcSeries};
 pub(crate) use messages::CountMessages;
@@ -98,6 +100,7 @@ pub(crate) struct Metrics {
     grpc: GrpcMetrics,
     model: ModelFamilies,
     repository: RepositoryFamilies,
+    cache: CacheGauges,
 }
 
 impl Metrics {
@@ -110,13 +113,20 @@ impl Metrics {
         let grpc = GrpcMetrics::register(&mut registry);
         let model = ModelFamilies::register(&mut registry);
         let repository = RepositoryFamilies::register(&mut registry);
+        let cache = CacheGauges::register(&mut registry);
         Metrics {
             registry,
             rest,
             grpc,
             model,
             repository,
+            cache,
         }
+    }
+
+    /// The response cache's series (server-wide).
+    pub(crate) fn cache(&self) -> CacheGauges {
+        self.cache.clone()
     }
 
     /// The metric handles of one model version; its series appear when first used.

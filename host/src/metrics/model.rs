@@ -53,6 +53,8 @@ pub(super) struct ModelFamilies {
     deadlines: Family<ModelLabels, Counter>,
     memory_limits: Family<ModelLabels, Counter>,
     load_seconds: HistogramFamily<ModelLabels>,
+    cache_hits: Family<ModelLabels, Counter>,
+    cache_misses: Family<ModelLabels, Counter>,
 }
 
 impl ModelFamilies {
@@ -75,6 +77,8 @@ impl ModelFamilies {
             deadlines: Family::default(),
             memory_limits: Family::default(),
             load_seconds: Family::new_with_constructor(super::load_histogram),
+            cache_hits: Family::default(),
+            cache_misses: Family::default(),
         };
         families.register_mlserver(registry);
         families.register_queues(registry);
@@ -152,6 +156,16 @@ impl ModelFamilies {
             "Time to load a model version (compile, instantiate every worker, load)",
             self.load_seconds.clone(),
         );
+        registry.register(
+            "mlhost_cache_hits",
+            "Requests answered from the response cache, by model",
+            self.cache_hits.clone(),
+        );
+        registry.register(
+            "mlhost_cache_misses",
+            "Requests the response cache had no answer for, by model",
+            self.cache_misses.clone(),
+        );
     }
 
     /// The handles of one model version; none of its series exists until used.
@@ -182,6 +196,8 @@ impl ModelFamilies {
             recreated: lazy_counter(&self.recreated, &labels),
             deadlines: lazy_counter(&self.deadlines, &labels),
             memory_limits: lazy_counter(&self.memory_limits, &labels),
+            cache_hits: lazy_counter(&self.cache_hits, &labels),
+            cache_misses: lazy_counter(&self.cache_misses, &labels),
         }
     }
 
@@ -263,4 +279,8 @@ pub(crate) struct ModelMetrics {
     pub deadlines: LazyCounter,
     /// Calls stopped at the memory limit.
     pub memory_limits: LazyCounter,
+    /// Requests answered from the response cache.
+    pub cache_hits: LazyCounter,
+    /// Requests the response cache had no answer for.
+    pub cache_misses: LazyCounter,
 }

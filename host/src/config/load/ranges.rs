@@ -31,6 +31,11 @@ const MAX_GRPC_MESSAGE_LENGTH: u64 = (1 << 31) - 1;
 /// The largest component file, in MiB (16 GiB).
 const MAX_COMPONENT_SIZE_MB: u64 = 1 << 14;
 
+/// The most answers the response cache may hold.
+const MAX_CACHE_SIZE: usize = 1 << 24;
+/// The most output data the response cache may hold, in MiB (1 TiB).
+const MAX_CACHE_MB: u64 = 1 << 20;
+
 /// A field outside its range: the field and what is wrong.
 pub(super) type RangeError = (&'static str, String);
 
@@ -113,6 +118,8 @@ pub(super) fn check_settings(settings: &Settings) -> Result<(), RangeError> {
         1,
         MAX_COMPONENT_SIZE_MB,
     )?;
+    within("cache_size", settings.cache_size, 0, MAX_CACHE_SIZE)?;
+    within("max_cache_mb", settings.max_cache_mb, 1, MAX_CACHE_MB)?;
     if let Some(length) = settings.grpc_max_message_length {
         within(
             "grpc_max_message_length",

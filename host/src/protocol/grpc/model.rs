@@ -89,8 +89,8 @@ pub(super) fn encode_statistics(
             compute_input: duration(stats.compute_input),
             compute_infer: duration(stats.compute_infer),
             compute_output: duration(stats.compute_output),
-            cache_hit: duration(Default::default()),
-            cache_miss: duration(Default::default()),
+            cache_hit: duration(stats.cache_hit),
+            cache_miss: duration(stats.cache_miss),
         }),
         batch_stats: stats
             .batch_stats

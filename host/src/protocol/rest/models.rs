@@ -146,7 +146,6 @@ fn statistics(
 /// One model's entry of the statistics, in Triton's shape.
 fn model_stats(model: &Arc<LoadedModel>) -> serde_json::Value {
     let stats = model.stats.snapshot();
-    let none = crate::stats::Measured::default();
     serde_json::json!({
         "name": model.name,
         "version": model.version.as_deref().unwrap_or(""),
@@ -160,8 +159,8 @@ fn model_stats(model: &Arc<LoadedModel>) -> serde_json::Value {
             "compute_input": stats.compute_input,
             "compute_infer": stats.compute_infer,
             "compute_output": stats.compute_output,
-            "cache_hit": none,
-            "cache_miss": none,
+            "cache_hit": stats.cache_hit,
+            "cache_miss": stats.cache_miss,
         },
         "batch_stats": stats.batch_stats,
     })

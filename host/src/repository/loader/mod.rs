@@ -40,7 +40,15 @@ pub(crate) struct LoadedModel {
     pub stats: Arc<ModelStats>,
     /// The model's Prometheus series.
     pub metrics: Arc<ModelMetrics>,
+    /// Whether the model's answers may be cached (`cache_enabled` of model-settings.json).
+    pub cache_enabled: bool,
+    /// This load's number, unique in the process: a reload never shares its predecessor's
+    /// cached answers.
+    pub generation: u64,
 }
+
+/// Numbers the loads of the process (see [`LoadedModel::generation`]).
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Loads a discovered model: compiles (or reuses) its runtime and starts its workers.
 ///
@@ -98,6 +106,8 @@ pub(crate) fn load_model(
         default_content_type: settings.parameters.content_type.clone(),
         stats,
         metrics,
+        cache_enabled: settings.cache_enabled,
+        generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     })
 }
 
