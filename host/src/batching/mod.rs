@@ -38,6 +38,9 @@ struct Item {
     arrived: Instant,
     spec: CallSpec,
     reply: oneshot::Sender<Result<CallOutput, PoolError>>,
+    /// When the request's batch went to the workers, and its requests (only while requests
+    /// are traced: `crate::telemetry`).
+    dispatched: Option<Arc<std::sync::OnceLock<(Instant, usize)>>>,
 }
 
 impl Item {
@@ -86,6 +89,7 @@ impl Batcher {
         };
         let (deadline, timeout) = (spec.deadline, spec.timeout);
         let (reply, answer) = oneshot::channel();
+        let dispatched = crate::telemetry::active().then(Arc::default);
         let item = Item {
             request,
             key,
@@ -93,6 +97,7 @@ impl Batcher {
             arrived: Instant::now(),
             spec,
             reply,
+            dispatched: dispatched.clone(),
         };
         let queued = self.items.max_capacity() - self.items.capacity();
         self.metrics.batch_queue.observe(queued as f64);
@@ -101,10 +106,14 @@ impl Batcher {
             mpsc::error::TrySendError::Closed(_) => PoolError::Stopped,
         })?;
         // The batch runs under its latest deadline; each request is held to its own here.
-        tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), answer)
+        let answer = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), answer)
             .await
             .map_err(|_| PoolError::Call(CallError::DeadlineExceeded(timeout)))?
-            .map_err(|_| PoolError::Stopped)?
+            .map_err(|_| PoolError::Stopped)?;
+        if let Some(&(at, requests)) = dispatched.as_deref().and_then(std::sync::OnceLock::get) {
+            crate::telemetry::mark_batched(at, requests);
+        }
+        answer
     }
 }
 
@@ -287,6 +296,12 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
         Some(merged) => (merged, spec),
         None => (std::mem::take(&mut batch[0].request), batch[0].spec.clone()),
     };
+    let dispatched = (Instant::now(), batch.len());
+    for item in &batch {
+        if let Some(slot) = &item.dispatched {
+            let _ = slot.set(dispatched);
+        }
+    }
     let result = pool.infer(request, spec, None).await;
     if batch.len() == 1 {
         // Alone, the request gets the runtime's answer as it is.

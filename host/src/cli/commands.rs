@@ -100,37 +100,39 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("mlhost-async")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(crate::app::run(
-        crate::app::ServeConfig {
-            settings,
-            models_root,
-            port_file: args.port_file,
-        },
-        crate::shutdown::signal(),
-    ));
+    let result = runtime.block_on(async {
+        // The exporter's gRPC channel runs on this runtime.
+        crate::telemetry::start(
+            settings.tracing_server.as_deref(),
+            settings.tracing_sample_ratio,
+            &settings.server_name,
+            &settings.server_version,
+        )?;
+        let served = crate::app::run(
+            crate::app::ServeConfig {
+                settings,
+                models_root,
+                port_file: args.port_file,
+            },
+            crate::shutdown::signal(),
+        )
+        .await;
+        // The traces of the last requests are sent before the process ends.
+        crate::telemetry::flush(std::time::Duration::from_secs(2)).await;
+        served
+    });
     // Loads still running on blocking threads are abandoned rather than awaited.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result
 }
 
 fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(settings.log_filter()))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A log that cannot be written (stderr closed: a log collector gone) is dropped; reporting
-    // that on the same stderr would panic, and take the server down.
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .log_internal_errors(false);
-    if settings.use_structured_logging {
-        // One JSON object per line; a request's lines carry its span (`request` with its `id`).
-        logs.json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
-    }
+    // RUST_LOG when it is a valid filter, else the settings'.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|filter| {
+            !filter.trim().is_empty() && tracing_subscriber::EnvFilter::try_new(filter).is_ok()
+        })
+        .unwrap_or_else(|| settings.log_filter());
+    crate::telemetry::logging::init(&filter, settings.use_structured_logging);
 }

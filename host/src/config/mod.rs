@@ -177,6 +177,13 @@ pub(crate) struct Settings {
     /// components in its own folder); a relative path is relative to the working directory.
     pub runtimes_dir: Option<String>,
 
+    /// An OpenTelemetry collector's OTLP/gRPC address, `host:port` as MLServer's (or a
+    /// `http://` URL): requests are traced there (`null`: no tracing).
+    pub tracing_server: Option<String>,
+    /// The share of requests traced, 0 to 1 (Triton's `trace_rate` N is 1/N); a request with a
+    /// `traceparent` follows its parent's sampled flag.
+    pub tracing_sample_ratio: f64,
+
     // The response cache (MLServer's `cache_enabled` and `cache_size`, mlhost's `max_cache_mb`).
     /// Whether answers of models whose model-settings.json sets `cache_enabled` are cached.
     pub cache_enabled: bool,
@@ -195,7 +202,6 @@ pub(crate) struct Settings {
     pub kafka_servers: Option<Value>,
     pub kafka_topic_input: Option<Value>,
     pub kafka_topic_output: Option<Value>,
-    pub tracing_server: Option<Value>,
 
     /// Unknown fields and numbers or booleans written as strings are errors, instead of
     /// warnings and coercions as in MLServer (`--strict`, `MLHOST_STRICT_SETTINGS`).
@@ -256,6 +262,8 @@ impl Default for Settings {
             onnxruntime_library: None,
             max_component_size_mb: 256,
             runtimes_dir: None,
+            tracing_server: None,
+            tracing_sample_ratio: 1.0,
             cache_enabled: false,
             cache_size: 100,
             max_cache_mb: 64,
@@ -268,7 +276,6 @@ impl Default for Settings {
             kafka_servers: None,
             kafka_topic_input: None,
             kafka_topic_output: None,
-            tracing_server: None,
             strict_settings: false,
             warnings: Vec::new(),
         }
@@ -285,7 +292,7 @@ impl Settings {
 
     /// Names of the MLServer-only settings that are set: mlhost accepts and ignores them.
     pub(crate) fn ignored_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, &Option<Value>); 10] = [
+        let fields: [(&'static str, &Option<Value>); 9] = [
             ("parallel_workers_timeout", &self.parallel_workers_timeout),
             ("environments_dir", &self.environments_dir),
             (
@@ -301,7 +308,6 @@ impl Settings {
             ("kafka_servers", &self.kafka_servers),
             ("kafka_topic_input", &self.kafka_topic_input),
             ("kafka_topic_output", &self.kafka_topic_output),
-            ("tracing_server", &self.tracing_server),
         ];
         fields
             .into_iter()

@@ -19,6 +19,10 @@ pub(crate) enum Operation {
     RepositoryUnload,
     DocsPage,
     DocsDocument,
+    /// Triton's logging extension (`GET` reads, `POST` changes).
+    LogSettings,
+    /// Triton's trace extension, of the server or of a model (`GET` reads, `POST` changes).
+    TraceSettings,
 }
 
 /// One route: method, path (axum's `{param}` syntax, which is OpenAPI's too) and what it does.
@@ -281,5 +285,47 @@ pub(crate) const ROUTES: &[Route] = &[
         DocsDocument,
         "docs",
         "The OpenAPI document of a model version",
+    ),
+    route(
+        Get,
+        "/v2/logging",
+        LogSettings,
+        "settings",
+        "The log settings (Triton's logging extension)",
+    ),
+    route(
+        Post,
+        "/v2/logging",
+        LogSettings,
+        "settings",
+        "Changes the log's levels at run time",
+    ),
+    route(
+        Get,
+        "/v2/trace/setting",
+        TraceSettings,
+        "settings",
+        "The trace settings (Triton's trace extension over OpenTelemetry)",
+    ),
+    route(
+        Post,
+        "/v2/trace/setting",
+        TraceSettings,
+        "settings",
+        "Changes the trace level, rate and count at run time",
+    ),
+    route(
+        Get,
+        "/v2/models/{model}/trace/setting",
+        TraceSettings,
+        "settings",
+        "A model's trace settings",
+    ),
+    route(
+        Post,
+        "/v2/models/{model}/trace/setting",
+        TraceSettings,
+        "settings",
+        "Changes a model's own trace settings",
     ),
 ];

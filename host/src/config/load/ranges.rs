@@ -84,6 +84,12 @@ pub(super) fn check_settings(settings: &Settings) -> Result<(), RangeError> {
         MAX_MEMORY_LIMIT_MB,
     )?;
     within("max_output_mb", settings.max_output_mb, 1, MAX_OUTPUT_MB)?;
+    if !(0.0..=1.0).contains(&settings.tracing_sample_ratio) {
+        return Err((
+            "tracing_sample_ratio",
+            format!("{} is not between 0 and 1", settings.tracing_sample_ratio),
+        ));
+    }
     within(
         "max_request_body_mb",
         settings.max_request_body_mb,

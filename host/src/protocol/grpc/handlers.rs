@@ -72,9 +72,11 @@ impl GrpcInferenceService for Grpc {
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
         let timeout = grpc_timeout(metadata.as_ref());
+        crate::telemetry::mark_received();
         let decoded =
             messages::decode(message, &metadata, timeout, self.max_tensor_elements).await?;
         let model = self.core.model(&decoded.name, decoded.version())?;
+        crate::telemetry::mark_decoded(&decoded.name, decoded.version());
         let reply = self
             .core
             .infer(&model, decoded.request, decoded.context)
@@ -138,6 +140,24 @@ impl GrpcInferenceService for Grpc {
         Ok(Response::new(pb::ModelConfigResponse {
             config: Some(encode_config(ModelConfig::of(&model))),
         }))
+    }
+
+    async fn log_settings(
+        &self,
+        request: Request<pb::LogSettingsRequest>,
+    ) -> Result<Response<pb::LogSettingsResponse>, Status> {
+        crate::telemetry::grpc::log_settings(request.into_inner()).map(Response::new)
+    }
+
+    async fn trace_setting(
+        &self,
+        request: Request<pb::TraceSettingRequest>,
+    ) -> Result<Response<pb::TraceSettingResponse>, Status> {
+        let request = request.into_inner();
+        if !request.model_name.is_empty() {
+            self.core.model(&request.model_name, None)?;
+        }
+        crate::telemetry::grpc::trace_setting(request).map(Response::new)
     }
 
     async fn model_statistics(

@@ -66,6 +66,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let labels = labels(request.uri().path());
         let id = request_id::of(request.headers());
+        let recording = crate::telemetry::grpc::begin(
+            request.headers(),
+            &labels.grpc_service,
+            &labels.grpc_method,
+            &id,
+        );
         // Made now, before tonic's own timer (which answers CANCELLED), so that it fires first.
         let timeout = super::grpc_timeout(request.headers());
         let deadline = timeout.map(tokio::time::sleep);
@@ -85,24 +91,32 @@ where
         metrics.grpc_started(&series);
         let started = Instant::now();
         let expired = timeout.is_some_and(|timeout| timeout.is_zero());
-        let call = (!expired).then(|| inner.call(request).instrument(span));
+        let call = (!expired).then(|| {
+            crate::telemetry::Recording::record(recording, inner.call(request).instrument(span))
+        });
         Box::pin(async move {
-            let response = match (call, deadline) {
-                (Some(call), None) => call.await?.map(Body::new),
+            let (response, recording) = match (call, deadline) {
+                (Some(call), None) => {
+                    let (response, recording) = call.await;
+                    (response?.map(Body::new), recording)
+                }
                 (Some(call), Some(deadline)) => tokio::select! {
                     biased;
-                    response = call => response?.map(Body::new),
-                    () = deadline => deadline_exceeded(timeout),
+                    (response, recording) = call => (response?.map(Body::new), recording),
+                    () = deadline => (deadline_exceeded(timeout), None),
                 },
-                (None, _) => deadline_exceeded(timeout),
+                (None, _) => (deadline_exceeded(timeout), None),
             };
             // An error answers in the headers (trailers-only); a success ends with OK.
-            let code = response
+            let number = response
                 .headers()
                 .get("grpc-status")
-                .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
-                .map_or("OK", code_name);
+                .and_then(|value| value.to_str().ok()?.parse::<i32>().ok());
+            let code = number.map_or("OK", code_name);
             metrics.grpc_handled(&series, code, started.elapsed());
+            if let Some(recording) = recording {
+                crate::telemetry::grpc::finish(recording, code, number.unwrap_or(0).into());
+            }
             Ok(match sent {
                 Some(sent) => response.map(|body| Body::new(CountMessages::new(body, sent))),
                 None => response,

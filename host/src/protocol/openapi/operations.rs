@@ -65,6 +65,11 @@ fn request_body(operation: Operation) -> Option<Value> {
         Operation::RepositoryIndex => Some(
             json!({"required": false, "content": json_content(reference("RepositoryIndexRequest"))}),
         ),
+        Operation::LogSettings | Operation::TraceSettings => Some(json!({
+            "required": false,
+            "description": "POST: the settings to change, as a JSON object (the others stay as they are)",
+            "content": json_content(json!({"type": "object"})),
+        })),
         _ => None,
     }
 }
@@ -116,6 +121,14 @@ fn success(operation: Operation) -> Value {
         ),
         Operation::DocsDocument => (
             "An OpenAPI 3 document",
+            Some(json_content(json!({"type": "object"}))),
+        ),
+        Operation::LogSettings => (
+            "The log settings: log_info, log_warning, log_error, log_verbose_level, log_format, log_file",
+            Some(json_content(json!({"type": "object"}))),
+        ),
+        Operation::TraceSettings => (
+            "The trace settings: trace_level, trace_rate, trace_count, trace_mode, url",
             Some(json_content(json!({"type": "object"}))),
         ),
     };

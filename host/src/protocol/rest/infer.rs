@@ -25,6 +25,7 @@ pub(super) async fn infer(
         Ok(body) => body,
         Err(rejection) => return Ok(error_response(rejection.status(), rejection.body_text())),
     };
+    crate::telemetry::mark_received();
     // The model is looked up once, before the body is decoded: an unknown model fails fast.
     let model = state.service.model(&path.model, path.version.as_deref())?;
     let layout = BodyLayout::from_header(
@@ -38,6 +39,7 @@ pub(super) async fn infer(
         decode(body, &headers, &state.options, layout, raw_inputs, budget).await?;
     let binary_outputs = BinaryOutputs::take_from(&mut request)?;
     let context = RequestContext::new(&mut request, request_headers(&headers), None);
+    crate::telemetry::mark_decoded(&path.model, path.version.as_deref());
     let reply = state.service.infer(&model, request, context).await?;
     drop(model);
     let encoded = encode(reply.response, binary_outputs).await?;

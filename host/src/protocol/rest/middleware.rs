@@ -32,8 +32,15 @@ pub(super) async fn observe(
     .to_string();
     let id = request_id::of(request.headers());
     let span = tracing::info_span!("request", id = %id);
+    let recording = path
+        .as_deref()
+        .and_then(|path| crate::telemetry::rest::begin(request.headers(), &method, path, &id));
     let route = path.map(|path| metrics.rest_started(&method, &path));
-    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    let handled = tracing::Instrument::instrument(next.run(request), span);
+    let (mut response, recording) = crate::telemetry::Recording::record(recording, handled).await;
+    if let Some(recording) = recording {
+        crate::telemetry::rest::finish(recording, response.status());
+    }
     if let Some(route) = route {
         metrics.rest_finished(route, response.status().as_u16(), started.elapsed());
     }

@@ -11,6 +11,7 @@ mod infer;
 mod middleware;
 mod models;
 mod repository;
+mod settings;
 
 use super::error::error_response;
 use super::routes::{Method, Operation, ROUTES, Route};
@@ -145,23 +146,44 @@ fn method_router(route: &Route) -> MethodRouter<RestState> {
         (Operation::DocsPage, _) => get(models::docs_page),
         (Operation::DocsDocument, false) => get(models::api_document),
         (Operation::DocsDocument, true) => get(models::model_document),
+        (Operation::LogSettings, _) => by_method(route.method, settings::logging),
+        (Operation::TraceSettings, false) => by_method(route.method, settings::trace_setting),
+        (Operation::TraceSettings, true) => by_method(route.method, settings::model_trace_setting),
     };
-    debug_assert_eq!(
-        route.method,
-        if matches!(
-            route.operation,
-            Operation::Infer
-                | Operation::InferStream
-                | Operation::RepositoryIndex
-                | Operation::RepositoryLoad
-                | Operation::RepositoryUnload
-        ) {
-            Method::Post
-        } else {
-            Method::Get
-        }
+    // The settings are read (GET) and changed (POST) at the same path.
+    let either = matches!(
+        route.operation,
+        Operation::LogSettings | Operation::TraceSettings
+    );
+    debug_assert!(
+        either
+            || route.method
+                == if matches!(
+                    route.operation,
+                    Operation::Infer
+                        | Operation::InferStream
+                        | Operation::RepositoryIndex
+                        | Operation::RepositoryLoad
+                        | Operation::RepositoryUnload
+                ) {
+                    Method::Post
+                } else {
+                    Method::Get
+                }
     );
     handler
+}
+
+/// `handler` on `method`.
+fn by_method<H, T>(method: Method, handler: H) -> MethodRouter<RestState>
+where
+    H: axum::handler::Handler<T, RestState>,
+    T: 'static,
+{
+    match method {
+        Method::Get => get(handler),
+        Method::Post => post(handler),
+    }
 }
 
 async fn not_found() -> Response {
