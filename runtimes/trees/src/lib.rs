@@ -1,17 +1,20 @@
-//! The `trees` runtime: XGBoost and LightGBM tree ensembles, answered as MLServer's
-//! `mlserver_xgboost` and `mlserver_lightgbm` runtimes answer.
+//! The `trees` runtime: XGBoost, LightGBM and CatBoost tree ensembles, answered as MLServer's
+//! `mlserver_xgboost`, `mlserver_lightgbm` and `mlserver_catboost` runtimes answer.
 //!
 //! # The model file
 //!
 //! `parameters.uri` names the model file, or a folder in which the runtime takes the first of
-//! `model.bst`, `model.json`, `model.ubj`, `model.txt` that exists (MLServer's well-known names
-//! are `model.bst` and `model.json` for XGBoost and `model.bst` for LightGBM). The format is
-//! read from the content, not the name:
+//! `model.bst`, `model.json`, `model.ubj`, `model.txt`, `model.cbm`, `model.bin` that exists
+//! (MLServer's well-known names are `model.bst` and `model.json` for XGBoost, `model.bst` for
+//! LightGBM, `model.cbm` and `model.bin` for CatBoost). The format is read from the content, not
+//! the name:
 //!
 //! - XGBoost's JSON format (`booster.save_model("model.json")`, or an `XGBClassifier` /
 //!   `XGBRegressor`'s `save_model`) and its UBJSON form (`model.ubj`), XGBoost 1.0 and later;
 //! - LightGBM's text format (`booster.save_model("model.txt")`, the file MLServer names
-//!   `model.bst`).
+//!   `model.bst`);
+//! - CatBoost's native format (`model.cbm`) and its JSON export (`save_model(...,
+//!   format="json")`), oblivious trees: see [`catboost`].
 //!
 //! XGBoost's legacy binary format (`.bst` / `.model` of XGBoost < 1.0 defaults) is refused
 //! with a message saying how to convert it. See [`xgboost`] and [`lightgbm`] for what each
@@ -42,12 +45,14 @@
 //! estimator type an XGBoost file records (a binary model saved by `Booster.save_model` then
 //! answers labels and probabilities).
 
+pub mod catboost;
 pub mod ensemble;
 pub mod features;
 pub mod lightgbm;
 pub mod ubjson;
 pub mod xgboost;
 
+use catboost::CbModel;
 use lightgbm::LgbModel;
 use mlhost_guest::{
     Datatype, Error, InferenceRequest, InferenceResponse, Model, ModelMetadata, ModelSettings,
@@ -57,7 +62,14 @@ use std::path::{Path, PathBuf};
 use xgboost::{Estimator, XgbModel};
 
 /// The files looked for, in order, when `uri` is a folder.
-pub const WELL_KNOWN_FILES: [&str; 4] = ["model.bst", "model.json", "model.ubj", "model.txt"];
+pub const WELL_KNOWN_FILES: [&str; 6] = [
+    "model.bst",
+    "model.json",
+    "model.ubj",
+    "model.txt",
+    "model.cbm",
+    "model.bin",
+];
 
 /// The name the metadata gives the input (any name is accepted).
 const INPUT_NAME: &str = "input-0";
@@ -69,14 +81,18 @@ pub enum Trees {
     XGBoost(XgbModel),
     /// A LightGBM model.
     LightGBM(LgbModel),
+    /// A CatBoost model.
+    CatBoost(CbModel),
 }
 
 /// The formats a model file can be in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Format {
-    XgboostJson,
+    /// JSON: XGBoost's, or CatBoost's export.
+    Json,
     XgboostUbjson,
     LightgbmText,
+    CatboostBinary,
 }
 
 /// Reads the format from the first bytes of a file.
@@ -86,7 +102,8 @@ fn detect_format(bytes: &[u8]) -> Result<Format, String> {
         .position(|byte| !byte.is_ascii_whitespace())
         .map_or(&[][..], |at| &bytes[at..]);
     match start {
-        [b'{', b'"' | b' ' | b'\n' | b'\r' | b'\t' | b'}', ..] => Ok(Format::XgboostJson),
+        [b'C', b'B', b'M', b'1', ..] => Ok(Format::CatboostBinary),
+        [b'{', b'"' | b' ' | b'\n' | b'\r' | b'\t' | b'}', ..] => Ok(Format::Json),
         [b'{', b'i' | b'U' | b'I' | b'l' | b'L' | b'$' | b'#', ..] => Ok(Format::XgboostUbjson),
         [b't', b'r', b'e', b'e', b'\n' | b'\r', ..] => Ok(Format::LightgbmText),
         [] => Err("the file is empty".to_string()),
@@ -102,7 +119,7 @@ fn detect_format(bytes: &[u8]) -> Result<Format, String> {
         }
         _ => Err(
             "not a model format this runtime reads (expected XGBoost's JSON or UBJSON \
-                  format, or LightGBM's text format)"
+                  format, LightGBM's text format, or CatBoost's .cbm or JSON format)"
                 .to_string(),
         ),
     }
@@ -148,7 +165,18 @@ impl Trees {
     /// Reads a model from the bytes of its file, whatever its format.
     pub fn from_bytes(bytes: &[u8], estimator: Option<Estimator>) -> Result<Self, String> {
         match detect_format(bytes)? {
-            Format::XgboostJson => XgbModel::from_json(bytes, estimator).map(Trees::XGBoost),
+            Format::Json => {
+                let document: serde_json::Value =
+                    serde_json::from_slice(bytes).map_err(|error| {
+                        format!("not an XGBoost or CatBoost model in JSON format: {error}")
+                    })?;
+                if catboost::is_catboost(&document) {
+                    CbModel::from_json(&document).map(Trees::CatBoost)
+                } else {
+                    XgbModel::from_value(document, estimator).map(Trees::XGBoost)
+                }
+            }
+            Format::CatboostBinary => CbModel::from_cbm(bytes).map(Trees::CatBoost),
             Format::XgboostUbjson => {
                 let document = ubjson::parse(bytes)
                     .map_err(|error| format!("not an XGBoost model in UBJSON format: {error}"))?;
@@ -167,6 +195,7 @@ impl Trees {
         match self {
             Trees::XGBoost(model) => model.num_features(),
             Trees::LightGBM(model) => model.num_features(),
+            Trees::CatBoost(model) => model.num_features(),
         }
     }
 
@@ -203,6 +232,21 @@ impl Trees {
                     ));
                 }
             }
+            Trees::CatBoost(model) => {
+                let (datatype, columns) = model.predict_signature();
+                outputs.push(TensorMetadata::new(
+                    "predict",
+                    datatype,
+                    &[-1, columns as i64],
+                ));
+                if let Some(columns) = model.proba_columns() {
+                    outputs.push(TensorMetadata::new(
+                        "predict_proba",
+                        Datatype::Fp64,
+                        &[-1, columns as i64],
+                    ));
+                }
+            }
         }
         outputs
     }
@@ -223,6 +267,7 @@ impl Model for Trees {
         let (platform, datatype) = match self {
             Trees::XGBoost(_) => ("xgboost", Datatype::Fp32),
             Trees::LightGBM(_) => ("lightgbm", Datatype::Fp64),
+            Trees::CatBoost(_) => ("catboost", Datatype::Fp32),
         };
         let input = TensorMetadata::new(INPUT_NAME, datatype, &[-1, self.num_features() as i64]);
         self.output_metadata().into_iter().fold(
@@ -249,6 +294,11 @@ impl Model for Trees {
                     response = response.output(with_content_type(model.output(name, &x, rows)?));
                 }
             }
+            Trees::CatBoost(model) => {
+                for name in names {
+                    response = response.output(with_content_type(model.output(name, input, rows)?));
+                }
+            }
         }
         Ok(response)
     }
@@ -267,8 +317,12 @@ mod tests {
 
     #[test]
     fn formats_are_told_apart_by_content() {
-        assert_eq!(detect_format(b"{\"learner\": {}}"), Ok(Format::XgboostJson));
-        assert_eq!(detect_format(b"  {\n}"), Ok(Format::XgboostJson));
+        assert_eq!(detect_format(b"{\"learner\": {}}"), Ok(Format::Json));
+        assert_eq!(detect_format(b"  {\n}"), Ok(Format::Json));
+        assert_eq!(
+            detect_format(b"CBM1\xd8\x1a\x00\x00"),
+            Ok(Format::CatboostBinary)
+        );
         assert_eq!(
             detect_format(b"{L\x00\x00\x00\x00\x00\x00\x00\x07learner"),
             Ok(Format::XgboostUbjson)
