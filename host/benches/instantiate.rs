@@ -4,8 +4,8 @@
 //! Run with `cargo bench --bench instantiate`. Prints figures; asserts nothing.
 
 use mlhost::{
-    BUILT_IN_RUNTIMES, ComponentSource, DataType, EngineOptions, GuestSettings, InferenceRequest,
-    InstanceLimits, ModelContext, ModelInstance, Tensor, WasmEngine,
+    BUILT_IN_RUNTIMES, CallMode, ComponentSource, DataType, EngineOptions, GuestSettings,
+    InferenceRequest, InstanceLimits, ModelContext, ModelInstance, Tensor, WasmEngine,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -114,7 +114,13 @@ fn predict_time(instance: &mut ModelInstance) -> Duration {
     for _ in 0..ROUNDS {
         let deadline = Instant::now() + Duration::from_secs(10);
         instance
-            .predict(request.clone(), deadline, Duration::from_secs(10), None)
+            .predict(
+                request.clone(),
+                deadline,
+                Duration::from_secs(10),
+                None,
+                CallMode::Worker,
+            )
             .unwrap();
     }
     started.elapsed() / ROUNDS

@@ -5,8 +5,8 @@
 //! Run with `cargo bench --bench runtimes`. Prints figures; asserts nothing.
 
 use mlhost::{
-    BUILT_IN_RUNTIMES, ComponentSource, DataType, EngineOptions, GuestSettings, InferenceRequest,
-    InstanceLimits, ModelContext, ModelInstance, Tensor, WasmEngine,
+    BUILT_IN_RUNTIMES, CallMode, ComponentSource, DataType, EngineOptions, GuestSettings,
+    InferenceRequest, InstanceLimits, ModelContext, ModelInstance, Tensor, WasmEngine,
 };
 use mlhost_guest::Model;
 use std::path::Path;
@@ -83,7 +83,13 @@ fn main() {
             let wasm_time = time(rounds, || {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 instance
-                    .predict(request.clone(), deadline, Duration::from_secs(10), None)
+                    .predict(
+                        request.clone(),
+                        deadline,
+                        Duration::from_secs(10),
+                        None,
+                        CallMode::Worker,
+                    )
                     .unwrap();
             });
             println!(

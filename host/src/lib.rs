@@ -45,6 +45,6 @@ pub use codec::{DataType, InferenceRequest, Tensor};
 // For the benches.
 pub use native::{BackendChoice, NativeOptions};
 pub use wasm::{
-    BUILT_IN_RUNTIMES, ComponentSource, EngineOptions, GuestSettings, InstanceLimits, ModelContext,
-    ModelInstance, StreamSink, WasmEngine,
+    BUILT_IN_RUNTIMES, CallMode, ComponentSource, EngineOptions, GuestSettings, InstanceLimits,
+    ModelContext, ModelInstance, StreamSink, WasmEngine,
 };

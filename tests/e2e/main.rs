@@ -13,6 +13,7 @@ mod extensions;
 mod fuzz;
 mod grpc;
 mod inference;
+mod inline;
 mod isolation;
 mod limits;
 mod models;

@@ -150,7 +150,27 @@ impl CallError {
     }
 }
 
-/// A live model instance. Lives on one worker thread; dropped (with its whole Store) after a trap.
+/// Where a call runs: on a worker thread, or inline on the async thread that decoded its request
+/// (for a model whose calls are known to be short; see `crate::workers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallMode {
+    /// On a worker thread: the call may run until its deadline.
+    Worker,
+    /// On an async thread: past [`INLINE_BUDGET_TICKS`] epoch ticks, the async thread's other
+    /// work is moved to another thread, the call goes on until its deadline, and
+    /// [`ModelInstance::overran_inline`] says so.
+    Inline,
+}
+
+/// The epoch ticks an inline call may run before it counts as overrun (5-10 ms).
+pub(crate) const INLINE_BUDGET_TICKS: u64 = 2;
+
+/// How long an overrun inline call waits for the async runtime to hand its other work to
+/// another thread.
+const HANDOFF_WAIT: Duration = Duration::from_millis(1);
+
+/// A live model instance, used by one thread at a time; dropped (with its whole Store) after a
+/// trap.
 pub struct ModelInstance {
     store: Store<InstanceState>,
     runtime: Runtime,
@@ -167,7 +187,7 @@ impl ModelInstance {
     ) -> Result<(Self, ModelMetadata), InstanceError> {
         let mut store = Store::new(component.pre.engine(), instance_state(context)?);
         store.limiter(|state| state.limiter());
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(at_epoch_deadline);
         store.set_epoch_deadline(epoch::ticks(LOAD_TIMEOUT));
         let runtime = component
             .pre
@@ -214,6 +234,7 @@ impl ModelInstance {
         deadline: Instant,
         timeout: Duration,
         stream: Option<StreamSink>,
+        mode: CallMode,
     ) -> Result<CallOutput, CallError> {
         let started = Instant::now();
         let remaining = deadline.saturating_duration_since(started);
@@ -222,9 +243,17 @@ impl ModelInstance {
         }
         let request = convert::request_to_wit(request);
         let lowered = Instant::now();
-        self.store.set_epoch_deadline(epoch::ticks(remaining));
+        let ticks = epoch::ticks(remaining);
+        let inline = mode == CallMode::Inline;
+        let ticks = if inline {
+            ticks.min(INLINE_BUDGET_TICKS)
+        } else {
+            ticks
+        };
+        self.store.set_epoch_deadline(ticks);
         let guest = self.runtime.mlhost_runtime_model().model();
         let state = self.store.data_mut();
+        state.begin_call(inline);
         state.answer().begin_predict(self.max_output_bytes, stream);
         state.set_deadline(deadline);
         // Only this call's native runs count (one stopped while loading must not fail it).
@@ -259,6 +288,16 @@ impl ModelInstance {
         })
     }
 
+    /// Whether the last call ran inline past its budget (see [`CallMode::Inline`]).
+    pub fn overran_inline(&self) -> bool {
+        self.store.data().overran_inline()
+    }
+
+    /// Whether the runtime has run a native backend's session (a run the epoch cannot stop).
+    pub fn uses_native(&mut self) -> bool {
+        self.store.data_mut().native().used
+    }
+
     /// Names a failed call: deadline (the epoch's interrupt, or a stream that stayed full until
     /// the deadline: see [`super::host`]), memory limit, or another trap.
     fn classify(&self, error: wasmtime::Error, timeout: Duration) -> CallError {
@@ -274,6 +313,31 @@ impl ModelInstance {
 
 /// The state of a new instance of `context`'s model: WASI (the model folder read-only, no
 /// network), its logs and its limits.
+/// At an epoch deadline: an inline call past its budget moves the async thread's other work
+/// elsewhere and goes on until its own deadline; any other call stops ([`Trap::Interrupt`]).
+fn at_epoch_deadline(
+    mut store: wasmtime::StoreContextMut<'_, InstanceState>,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    match store.data_mut().inline_overrun() {
+        Some(left) => {
+            hand_off_async_work();
+            Ok(wasmtime::UpdateDeadline::Continue(epoch::ticks(left)))
+        }
+        None => Err(Trap::Interrupt.into()),
+    }
+}
+
+/// On a thread of tokio's multi-threaded runtime, hands that thread's scheduler to another
+/// thread (`block_in_place`), so that what else it was running goes on while this call runs.
+fn hand_off_async_work() {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread)
+    {
+        tokio::task::block_in_place(|| std::thread::sleep(HANDOFF_WAIT));
+    }
+}
+
 fn instance_state(context: &ModelContext) -> Result<InstanceState, InstanceError> {
     let mut wasi = WasiCtx::builder();
     // Workers are plain threads: let file operations block them instead of hopping to a
@@ -296,6 +360,7 @@ fn instance_state(context: &ModelContext) -> Result<InstanceState, InstanceError
         model_dir: context.host_dir.clone(),
         max_output_bytes: context.limits.max_output_bytes,
         deadline_hit: false,
+        used: false,
     };
     Ok(InstanceState::new(
         wasi,

@@ -66,6 +66,7 @@ impl onnx::HostSession for InstanceState {
         outputs: Vec<String>,
     ) -> Result<Vec<wit::Tensor>, RunError> {
         let deadline = self.deadline();
+        self.native().used = true;
         let max_output_bytes = self.native().max_output_bytes;
         let inputs: Vec<native::RawTensor> = inputs.into_iter().map(raw_from_wit).collect();
         let session = self

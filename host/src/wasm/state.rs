@@ -30,6 +30,15 @@ pub(super) struct InstanceState {
     clock_origin: Instant,
     /// What the guest may use of the native backends (see [`super::onnx`]).
     native: NativeContext,
+    /// The inline call in progress, if the call runs on an async thread.
+    inline: Option<InlineCall>,
+}
+
+/// A call running on an async thread (see [`super::instance::CallMode::Inline`]).
+#[derive(Debug, Clone, Copy)]
+struct InlineCall {
+    /// Set when the call ran past its budget.
+    overran: bool,
 }
 
 /// What an instance's native sessions are bound by.
@@ -43,6 +52,9 @@ pub(super) struct NativeContext {
     pub max_output_bytes: u64,
     /// Set when a native run of the call in progress was stopped at the deadline.
     pub deadline_hit: bool,
+    /// Set once the instance has run a native session (its calls then never run inline: a
+    /// native run cannot be interrupted by the epoch).
+    pub used: bool,
 }
 
 impl InstanceState {
@@ -72,7 +84,28 @@ impl InstanceState {
             deadline,
             clock_origin,
             native,
+            inline: None,
         }
+    }
+
+    /// Marks the call about to begin as inline (on an async thread) or not.
+    pub(super) fn begin_call(&mut self, inline: bool) {
+        self.inline = inline.then_some(InlineCall { overran: false });
+    }
+
+    /// At an epoch deadline: when the call in progress is inline and this is the end of its
+    /// budget (not of its own deadline), marks it overrun and returns the time left to its
+    /// deadline; `None` when the call must stop.
+    pub(super) fn inline_overrun(&mut self) -> Option<std::time::Duration> {
+        let call = self.inline.as_mut().filter(|call| !call.overran)?;
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        call.overran = true;
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// Whether the last call ran inline past its budget.
+    pub(super) fn overran_inline(&self) -> bool {
+        self.inline.is_some_and(|call| call.overran)
     }
 
     /// The instance's native backend context.

@@ -1,11 +1,16 @@
-//! The worker pool of one model: OS threads, each owning one model instance (one Store).
+//! The worker pool of one model: OS threads and as many model instances (Stores), shared
+//! between the threads and the model's inline calls ([`inline`]).
 //!
 //! Requests reach the workers through one bounded queue that every worker of the model pulls
-//! from, so a request goes to whichever worker is idle. The async side never blocks: it queues
-//! with `try_send` (a full queue is refused at once) and awaits the answer on a oneshot channel.
-//! A worker that traps replies with the error, drops its Store and instantiates a fresh one.
+//! from, so a request goes to whichever worker is idle; the worker takes an idle instance for
+//! it. The async side never blocks longer than a short call: it runs a short model's call
+//! inline when an instance is idle, and otherwise queues with `try_send` (a full queue is
+//! refused at once) and awaits the answer on a oneshot channel. A call that traps drops its
+//! Store; a fresh instance replaces it.
 
 pub(crate) mod headers;
+mod inline;
+mod instances;
 
 use crate::codec::{InferenceRequest, ModelMetadata};
 use crate::metrics::ModelMetrics;
@@ -14,9 +19,13 @@ pub(crate) use crate::wasm::{
     CallError, CallOutput, Panic, PartialResponse, STREAM_CAPACITY, StreamSink, StreamTicket,
     stream_channel,
 };
-use crate::wasm::{InstanceError, ModelContext, ModelInstance, RuntimeComponent};
+use crate::wasm::{
+    CallMode, INLINE_BUDGET_TICKS, InstanceError, ModelContext, ModelInstance, RuntimeComponent,
+};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use headers::Headers;
+use inline::InlinePolicy;
+use instances::{Instances, Taken};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -77,13 +86,17 @@ pub(crate) struct WorkerPool {
     jobs: Sender<Job>,
     workers: usize,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    metrics: Arc<ModelMetrics>,
+    shared: Arc<Shared>,
 }
 
-/// What a worker reports its calls to.
-struct Observers<'a> {
-    stats: &'a ModelStats,
-    metrics: &'a ModelMetrics,
+/// What the workers and the inline calls of a model share.
+struct Shared {
+    instances: Instances,
+    policy: InlinePolicy,
+    component: Arc<RuntimeComponent>,
+    context: Arc<ModelContext>,
+    stats: Arc<ModelStats>,
+    metrics: Arc<ModelMetrics>,
 }
 
 impl WorkerPool {
@@ -102,23 +115,25 @@ impl WorkerPool {
     ) -> Result<(Self, ModelMetadata), InstanceError> {
         let workers = workers.max(1);
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(queue_capacity.max(1));
+        let shared = Arc::new(Shared {
+            instances: Instances::new(Vec::with_capacity(workers)),
+            policy: InlinePolicy::new(true),
+            component,
+            context,
+            stats,
+            metrics,
+        });
         let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
         let mut threads = Vec::with_capacity(workers);
         for index in 0..workers {
-            let (component, context, queue, loaded) = (
-                component.clone(),
-                context.clone(),
-                queue.clone(),
-                loaded_tx.clone(),
-            );
-            let (stats, metrics) = (stats.clone(), metrics.clone());
+            let (shared, queue, loaded) = (shared.clone(), queue.clone(), loaded_tx.clone());
             let thread = std::thread::Builder::new()
-                .name(format!("mlhost-worker-{}-{index}", context.name))
+                .name(format!("mlhost-worker-{}-{index}", shared.context.name))
                 .spawn(move || {
-                    let instance = match ModelInstance::new(&component, &context) {
+                    match ModelInstance::new(&shared.component, &shared.context) {
                         Ok((instance, metadata)) => {
+                            shared.instances.put(instance);
                             let _ = loaded.send(Ok(metadata));
-                            instance
                         }
                         Err(error) => {
                             let _ = loaded.send(Err(error));
@@ -126,11 +141,7 @@ impl WorkerPool {
                         }
                     };
                     drop(loaded);
-                    let observers = Observers {
-                        stats: &stats,
-                        metrics: &metrics,
-                    };
-                    serve(instance, &component, &context, &queue, &observers);
+                    serve(&shared, &queue);
                 })
                 .map_err(|error| {
                     InstanceError::Instantiate(wasmtime::Error::msg(error.to_string()))
@@ -157,7 +168,7 @@ impl WorkerPool {
                 jobs,
                 workers,
                 threads: Mutex::new(threads),
-                metrics,
+                shared,
             },
             metadata,
         ))
@@ -168,18 +179,30 @@ impl WorkerPool {
         self.workers
     }
 
-    /// Queues a request and waits for its answer, without blocking the async runtime. The call
-    /// is stopped at the spec's deadline, counting the time spent queued. A streaming call's
-    /// runtime may send responses to `stream` before its last one (which it returns).
+    /// Runs a request and waits for its answer, without blocking the async runtime for longer
+    /// than a short call: inline when the model has earned it (see [`inline`]) and an instance
+    /// is idle, else through the queue to a worker. The call is stopped at the spec's deadline,
+    /// counting the time spent queued. A streaming call's runtime may send responses to `stream`
+    /// before its last one (which it returns).
     pub(crate) async fn infer(
         &self,
         request: InferenceRequest,
         spec: CallSpec,
         stream: Option<StreamSink>,
     ) -> Result<CallOutput, PoolError> {
+        if stream.is_none()
+            && self.shared.policy.allows_inline()
+            && self.jobs.is_empty()
+            && let Some(instance) = self.shared.instances.try_take()
+        {
+            return Ok(self.shared.run_inline(instance, request, spec)?);
+        }
         let (reply, answer) = oneshot::channel();
         let (deadline, timeout) = (spec.deadline, spec.timeout);
-        self.metrics.worker_queue.observe(self.jobs.len() as f64);
+        self.shared
+            .metrics
+            .worker_queue
+            .observe(self.jobs.len() as f64);
         self.jobs
             .try_send(Job {
                 request,
@@ -207,18 +230,76 @@ impl WorkerPool {
         for thread in self.threads.into_inner().unwrap_or_default() {
             let _ = thread.join();
         }
+        self.shared.instances.close();
     }
 }
 
-/// A worker's loop: run jobs until the queue closes, replacing the instance after a trap.
-fn serve(
-    instance: ModelInstance,
-    component: &RuntimeComponent,
-    context: &ModelContext,
-    queue: &Receiver<Job>,
-    observers: &Observers<'_>,
-) {
-    let mut instance = Some(instance);
+impl Shared {
+    /// Runs a call on `instance` in `mode`, records it (statistics, the inline policy,
+    /// deadline and memory-limit counters) and logs an instance it poisoned.
+    fn call(
+        &self,
+        instance: &mut ModelInstance,
+        job: (InferenceRequest, CallSpec, Option<StreamSink>),
+        mode: CallMode,
+    ) -> Result<CallOutput, CallError> {
+        let (request, spec, stream) = job;
+        let started = Instant::now();
+        let result = run_job(instance, request, spec, stream, &self.stats, mode);
+        let took = started.elapsed();
+        match mode {
+            CallMode::Worker => self.policy.record_worker_call(took, instance.uses_native()),
+            CallMode::Inline => self
+                .policy
+                .record_inline_call(took, instance.overran_inline()),
+        }
+        match &result {
+            Err(CallError::DeadlineExceeded(_) | CallError::NativeDeadline(_)) => {
+                self.metrics.deadlines.inc()
+            }
+            Err(CallError::MemoryLimit(_)) => self.metrics.memory_limits.inc(),
+            _ => 0,
+        };
+        if let Err(error) = &result
+            && error.poisons_instance()
+        {
+            // The instance's event (the request's failure is logged with its answer, when a
+            // client still waits for one).
+            tracing::warn!(model = %self.context.name, "{error}; re-creating the instance");
+        }
+        result
+    }
+
+    /// Runs a call inline on the caller's (async) thread. A poisoned instance is dropped and
+    /// left for a worker to re-create.
+    fn run_inline(
+        &self,
+        mut instance: ModelInstance,
+        request: InferenceRequest,
+        spec: CallSpec,
+    ) -> Result<CallOutput, CallError> {
+        let result = self.call(&mut instance, (request, spec, None), CallMode::Inline);
+        if instance.overran_inline() {
+            tracing::warn!(
+                model = %self.context.name,
+                "a call ran past {} ms on an async thread: the model's calls run on its \
+                 workers from now on",
+                INLINE_BUDGET_TICKS * 5
+            );
+        }
+        if matches!(&result, Err(error) if error.poisons_instance()) {
+            drop(instance);
+            self.instances.lost();
+        } else {
+            self.instances.put(instance);
+        }
+        result
+    }
+}
+
+/// A worker's loop: take a job, take an instance for it, run it, give the instance back (or
+/// replace it after a trap), until the queue closes.
+fn serve(shared: &Shared, queue: &Receiver<Job>) {
     for job in queue.iter() {
         if job.reply.is_closed() {
             continue; // the client has gone
@@ -226,43 +307,52 @@ fn serve(
         // The request's span: what the call logs (the runtime's output too) names the request.
         let span = job.span.clone();
         let _entered = span.enter();
-        if instance.is_none() {
-            if job.spec.deadline <= Instant::now() {
-                let _ = job
-                    .reply
-                    .send(Err(CallError::ExpiredInQueue(job.spec.timeout)));
-                continue;
-            }
-            instance = recreate(component, context, observers);
-        }
-        let reply = job.reply;
-        let result = match instance.as_mut() {
-            Some(live) => run_job(live, job.request, job.spec, job.stream, observers.stats),
-            None => Err(CallError::Failed(
-                "the model instance could not be re-created".to_string(),
-            )),
+        let Some(mut instance) = take_instance(shared, &job.spec) else {
+            let error = if job.spec.deadline <= Instant::now() {
+                CallError::ExpiredInQueue(job.spec.timeout)
+            } else {
+                CallError::Failed("the model instance could not be re-created".to_string())
+            };
+            let _ = job.reply.send(Err(error));
+            continue;
         };
+        let result = shared.call(
+            &mut instance,
+            (job.request, job.spec, job.stream),
+            CallMode::Worker,
+        );
         let poisoned = matches!(&result, Err(error) if error.poisons_instance());
-        match &result {
-            Err(CallError::DeadlineExceeded(_) | CallError::NativeDeadline(_)) => {
-                observers.metrics.deadlines.inc()
-            }
-            Err(CallError::MemoryLimit(_)) => observers.metrics.memory_limits.inc(),
-            _ => 0,
-        };
-        if let Err(error) = &result
-            && poisoned
-        {
-            // The instance's event (the request's failure is logged with its answer, when a
-            // client still waits for one).
-            tracing::warn!(model = %context.name, "{error}; re-creating the instance");
-        }
-        let _ = reply.send(result);
+        let _ = job.reply.send(result);
         if poisoned {
             // Drop the trapped Store before making its replacement (which may reuse its slot).
-            drop(instance.take());
-            instance = recreate(component, context, observers);
+            drop(instance);
+            match recreate(shared) {
+                Some(fresh) => shared.instances.put(fresh),
+                None => shared.instances.lost(),
+            }
+        } else {
+            shared.instances.put(instance);
         }
+    }
+}
+
+/// An instance for a job: an idle one, or a missing one re-created (not for a job whose
+/// deadline has passed). `None` when there is none to run it on.
+fn take_instance(shared: &Shared, spec: &CallSpec) -> Option<ModelInstance> {
+    match shared.instances.take() {
+        Taken::Idle(instance) => Some(instance),
+        Taken::Missing if spec.deadline > Instant::now() => {
+            let fresh = recreate(shared);
+            if fresh.is_none() {
+                shared.instances.lost();
+            }
+            fresh
+        }
+        Taken::Missing => {
+            shared.instances.lost();
+            None
+        }
+        Taken::Closed => None,
     }
 }
 
@@ -275,6 +365,7 @@ fn run_job(
     spec: CallSpec,
     stream: Option<StreamSink>,
     stats: &ModelStats,
+    mode: CallMode,
 ) -> Result<CallOutput, CallError> {
     if !spec.headers.is_empty() {
         request
@@ -283,7 +374,7 @@ fn run_job(
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let batch_size = stats.inferences(&request);
-        let output = instance.predict(request, spec.deadline, spec.timeout, stream);
+        let output = instance.predict(request, spec.deadline, spec.timeout, stream, mode);
         if let Ok(output) = &output {
             stats.record_execution(batch_size, &output.timings);
         }
@@ -304,24 +395,20 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("unknown panic")
 }
 
-fn recreate(
-    component: &RuntimeComponent,
-    context: &ModelContext,
-    observers: &Observers<'_>,
-) -> Option<ModelInstance> {
+fn recreate(shared: &Shared) -> Option<ModelInstance> {
     let started = Instant::now();
-    match ModelInstance::new(component, context) {
+    match ModelInstance::new(&shared.component, &shared.context) {
         Ok((fresh, _)) => {
-            observers.metrics.recreated.inc();
+            shared.metrics.recreated.inc();
             tracing::info!(
-                model = %context.name,
+                model = %shared.context.name,
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "instance re-created"
             );
             Some(fresh)
         }
         Err(error) => {
-            tracing::error!(model = %context.name, "cannot re-create the instance: {error}");
+            tracing::error!(model = %shared.context.name, "cannot re-create the instance: {error}");
             None
         }
     }

@@ -1,0 +1,107 @@
+//! The instances of one model, shared by its worker threads and its inline calls.
+//!
+//! A model has a fixed number of instances (one per worker). An idle instance waits here; a
+//! worker takes one for each job it runs (waiting while inline calls hold them all), an inline
+//! call takes one only if one is idle at once. An instance lost to a trap is counted as missing
+//! and re-created by the next worker that needs one, so inline calls never pay for it.
+
+use crate::wasm::ModelInstance;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// A model's idle instances, and how many are missing.
+pub(super) struct Instances {
+    slots: Mutex<Slots>,
+    returned: Condvar,
+}
+
+struct Slots {
+    idle: Vec<ModelInstance>,
+    /// Instances dropped after a trap and not yet re-created.
+    missing: usize,
+    /// Set when the pool shuts down: waiting workers stop waiting.
+    closed: bool,
+}
+
+/// What a worker gets when it asks for an instance.
+pub(super) enum Taken {
+    /// An idle instance.
+    Idle(ModelInstance),
+    /// None is idle but one is missing: the worker re-creates it (and gives it back after its
+    /// job, or calls [`Instances::lost`] if it cannot).
+    Missing,
+    /// The pool is shutting down.
+    Closed,
+}
+
+impl Instances {
+    /// The pool of `instances`, all idle.
+    pub(super) fn new(instances: Vec<ModelInstance>) -> Self {
+        Instances {
+            slots: Mutex::new(Slots {
+                idle: instances,
+                missing: 0,
+                closed: false,
+            }),
+            returned: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        // Nothing panics while holding the lock; recover the data if something ever did.
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A worker's take: an idle instance, else a missing one to re-create, else waits for one
+    /// to come back. Blocking: call it on a worker thread.
+    pub(super) fn take(&self) -> Taken {
+        let mut slots = self.lock();
+        loop {
+            if let Some(instance) = slots.idle.pop() {
+                return Taken::Idle(instance);
+            }
+            if slots.missing > 0 {
+                slots.missing -= 1;
+                return Taken::Missing;
+            }
+            if slots.closed {
+                return Taken::Closed;
+            }
+            slots = self
+                .returned
+                .wait(slots)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// An inline call's take: an idle instance if there is one now, without waiting.
+    pub(super) fn try_take(&self) -> Option<ModelInstance> {
+        let mut slots = self.slots.try_lock().ok()?;
+        slots.idle.pop()
+    }
+
+    /// Gives an instance back.
+    pub(super) fn put(&self, instance: ModelInstance) {
+        self.lock().idle.push(instance);
+        self.returned.notify_one();
+    }
+
+    /// Counts an instance as lost (dropped after a trap, or not re-created): the next worker
+    /// that finds none idle re-creates it.
+    pub(super) fn lost(&self) {
+        self.lock().missing += 1;
+        self.returned.notify_one();
+    }
+
+    /// Wakes every waiting worker for the shutdown, and drops the idle instances.
+    pub(super) fn close(&self) {
+        let idle = {
+            let mut slots = self.lock();
+            slots.closed = true;
+            std::mem::take(&mut slots.idle)
+        };
+        self.returned.notify_all();
+        drop(idle);
+    }
+}
