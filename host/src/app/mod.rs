@@ -39,6 +39,7 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let settings = Arc::new(config.settings);
+    crate::repository::set_warm_up(crate::core::warm_up_call());
     warn_about_ignored_settings(&settings);
     let engine = assemble::engine(&settings)?;
     assemble::native_backends(&settings);

@@ -7,7 +7,7 @@ use super::checks::prepare;
 use super::context::{RequestContext, take_response_headers};
 use super::error::ServiceError;
 use crate::codec::{InferenceRequest, InferenceResponse, Parameters, Tensor, content_type};
-use crate::repository::LoadedModel;
+use crate::repository::{BoxError, LoadedModel, WarmUpCall};
 use crate::stats::CallTimings;
 use crate::workers::headers::Headers;
 use crate::workers::{
@@ -251,6 +251,24 @@ async fn cache_key(
             "computing the cache key failed".to_string(),
             Some(Box::new(error)),
         )
+    })
+}
+
+/// How the repository runs a model's warm-up requests before the model serves: as a client's
+/// request (content types, checks, the model's deadline, its batcher or workers), counted in no
+/// request statistics.
+pub(crate) fn warm_up_call() -> WarmUpCall {
+    Arc::new(|model: Arc<LoadedModel>, mut request: InferenceRequest| {
+        Box::pin(async move {
+            let timeout = prepare(&model, &mut request, &RequestContext::default())?;
+            let spec = CallSpec {
+                deadline: Instant::now() + timeout,
+                timeout,
+                headers: Headers::new(),
+            };
+            dispatch(&model, request, spec).await?;
+            Ok::<(), BoxError>(())
+        }) as futures_util::future::BoxFuture<'static, Result<(), BoxError>>
     })
 }
 

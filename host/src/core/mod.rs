@@ -18,7 +18,7 @@ pub(crate) use crate::workers::STREAM_CAPACITY;
 pub(crate) use crate::workers::headers::Headers;
 pub(crate) use context::RequestContext;
 pub(crate) use error::{ErrorKind, ServiceError};
-pub(crate) use infer::{Reply, StreamItem};
+pub(crate) use infer::{Reply, StreamItem, warm_up_call};
 
 use crate::repository::{IndexEntry, LoadedModel, LookupError, Repository};
 use std::sync::Arc;

@@ -115,6 +115,9 @@ pub enum LoadError {
     /// `implementation` names no runtime mlhost can serve.
     #[error("{0}")]
     Implementation(String),
+    /// A warm-up request (`warmup.json`) failed, or the file cannot be used.
+    #[error(transparent)]
+    WarmUp(#[from] super::warmup::WarmUpError),
     /// The model's folder or its `parameters.uri` cannot be resolved.
     #[error("invalid uri: {}: {source}", path.display())]
     Uri {

@@ -114,12 +114,16 @@ impl Repository {
         let outcome = tokio::task::spawn_blocking(load)
             .await
             .unwrap_or_else(|joined| Err(LoadError::from_join(joined)));
+        let outcome = match outcome {
+            Ok(loaded) => self.warm_up(loaded, folder).await,
+            Err(error) => Err(error),
+        };
         let elapsed = started.elapsed();
         match outcome {
             Ok(loaded) => {
                 self.metrics.model_loaded(name, version.as_deref(), elapsed);
                 tracing::info!(model = %name, version = ?version, elapsed_ms = elapsed.as_millis() as u64, "model ready");
-                self.insert(name, version, ModelState::Ready(Arc::new(loaded)));
+                self.insert(name, version, ModelState::Ready(loaded));
                 Ok(())
             }
             Err(error) => {
@@ -131,6 +135,19 @@ impl Repository {
                 Err(VersionFailure { version, error })
             }
         }
+    }
+
+    /// Runs the warm-up requests of `folder` through a loaded version, before it serves.
+    async fn warm_up(
+        &self,
+        loaded: LoadedModel,
+        folder: &Path,
+    ) -> Result<Arc<LoadedModel>, LoadError> {
+        let loaded = Arc::new(loaded);
+        let body_limit = self.settings.max_request_body_mb.saturating_mul(1 << 20);
+        let elements = self.settings.max_tensor_elements;
+        super::warmup::warm_up(&loaded, folder, body_limit, elements).await?;
+        Ok(loaded)
     }
 
     /// Unloads every version of model `name`: new requests are refused at once, requests in

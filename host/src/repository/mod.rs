@@ -19,6 +19,7 @@ mod loader;
 mod operations;
 mod slots;
 mod state;
+mod warmup;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -32,6 +33,7 @@ pub(crate) use state::{IndexEntry, ModelState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+pub(crate) use warmup::{BoxError, WarmUpCall, set_warm_up};
 
 /// Every model the server knows, by name and version, and how to (re)load them.
 pub(crate) struct Repository {
