@@ -27,6 +27,7 @@ pub(crate) mod core;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod metrics;
+pub(crate) mod modelmesh;
 pub(crate) mod native;
 pub(crate) mod protocol;
 pub(crate) mod repository;

@@ -17,6 +17,7 @@ mod inference;
 mod inline;
 mod isolation;
 mod limits;
+mod modelmesh;
 mod models;
 mod native;
 mod observability;

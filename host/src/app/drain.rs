@@ -13,6 +13,8 @@ pub(super) struct Running {
     pub(super) grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     /// The metrics server, when it is on.
     pub(super) metrics: Option<JoinHandle<()>>,
+    /// ModelMesh's model-runtime SPI, when it is served.
+    pub(super) modelmesh: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     /// The start-up loading of the models.
     pub(super) loading: JoinHandle<()>,
 }
@@ -38,6 +40,9 @@ pub(super) async fn drain(
     }
 
     if let Some(task) = running.metrics {
+        task.abort();
+    }
+    if let Some(task) = running.modelmesh {
         task.abort();
     }
     running.loading.abort();

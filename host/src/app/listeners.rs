@@ -13,13 +13,15 @@ pub(super) struct Listeners {
     pub(super) grpc: TcpListener,
     /// The metrics server's, with its endpoint, when the metrics server is on.
     pub(super) metrics: Option<(TcpListener, String)>,
+    /// ModelMesh's model-runtime SPI's, when `modelmesh_port` is set.
+    pub(super) modelmesh: Option<TcpListener>,
     /// The ports they are bound to (those asked for, or the ones picked for port 0).
     pub(super) ports: BoundPorts,
 }
 
 impl Listeners {
-    /// Binds the REST, gRPC and (when there is a metrics endpoint) metrics ports of `settings`'
-    /// host, in that order.
+    /// Binds the REST, gRPC, (when there is a metrics endpoint) metrics and (when set) ModelMesh
+    /// ports of `settings`' host, in that order.
     pub(super) async fn bind(settings: &Settings) -> anyhow::Result<Listeners> {
         let rest = bind(settings, settings.http_port).await?;
         tracing::info!("REST server listening on http://{}", rest.local_addr()?);
@@ -36,6 +38,17 @@ impl Listeners {
             }
             None => None,
         };
+        let modelmesh = match settings.modelmesh_port {
+            Some(port) => {
+                let listener = bind(settings, port).await?;
+                tracing::info!(
+                    "ModelMesh model-runtime SPI listening on {}",
+                    listener.local_addr()?
+                );
+                Some(listener)
+            }
+            None => None,
+        };
         let ports = BoundPorts {
             http: rest.local_addr()?.port(),
             grpc: grpc.local_addr()?.port(),
@@ -43,11 +56,16 @@ impl Listeners {
                 Some((listener, _)) => Some(listener.local_addr()?.port()),
                 None => None,
             },
+            modelmesh: match &modelmesh {
+                Some(listener) => Some(listener.local_addr()?.port()),
+                None => None,
+            },
         };
         Ok(Listeners {
             rest,
             grpc,
             metrics,
+            modelmesh,
             ports,
         })
     }

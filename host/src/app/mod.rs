@@ -14,6 +14,7 @@ mod servers;
 
 use crate::config::{self, Settings};
 use crate::core::{InferenceService, ServerInfo};
+use crate::modelmesh::ModelMesh;
 use crate::repository::Repository;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,13 @@ pub(crate) async fn run(
                 &stop,
             )
         }),
+        modelmesh: match listeners.modelmesh {
+            Some(listener) => {
+                let mesh = ModelMesh::new(service.clone(), repository.clone(), &settings)?;
+                Some(servers::start_modelmesh(listener, &settings, mesh, &stop))
+            }
+            None => None,
+        },
         loading: start_loading(
             service.clone(),
             repository.clone(),

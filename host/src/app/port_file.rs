@@ -4,7 +4,8 @@ use anyhow::Context;
 use std::path::Path;
 
 /// The ports the server answers on, as the port file holds them:
-/// `{"http": 8080, "grpc": 8081, "metrics": 8082}` (`metrics` is null when it is off).
+/// `{"http": 8080, "grpc": 8081, "metrics": 8082}` (`metrics` is null when it is off), with
+/// `"modelmesh"` when ModelMesh's SPI is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub(super) struct BoundPorts {
     /// The REST port.
@@ -13,6 +14,9 @@ pub(super) struct BoundPorts {
     pub(super) grpc: u16,
     /// The metrics port, when the metrics server is on.
     pub(super) metrics: Option<u16>,
+    /// The port of ModelMesh's model-runtime SPI, when it is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) modelmesh: Option<u16>,
 }
 
 /// Writes `ports` to `path` atomically: to `PATH.tmp` first, then renamed over `path`, so that a
@@ -43,6 +47,7 @@ mod tests {
             http: 8080,
             grpc: 8081,
             metrics: Some(8082),
+            modelmesh: None,
         };
         write(&path, &ports).unwrap();
         let written: serde_json::Value =
@@ -67,6 +72,15 @@ mod tests {
             written,
             serde_json::json!({"http": 8080, "grpc": 8081, "metrics": null})
         );
+
+        let with_mesh = BoundPorts {
+            modelmesh: Some(8085),
+            ..ports
+        };
+        write(&path, &with_mesh).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(written["modelmesh"], 8085);
     }
 
     #[test]
@@ -77,6 +91,7 @@ mod tests {
             http: 1,
             grpc: 2,
             metrics: None,
+            modelmesh: None,
         };
         let error = write(&path, &ports).unwrap_err();
         assert!(format!("{error:#}").contains("cannot write the port file"));

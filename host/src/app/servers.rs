@@ -80,6 +80,31 @@ pub(super) fn start_grpc(
     tokio::spawn(server)
 }
 
+/// Serves ModelMesh's model-runtime SPI (`mmesh.ModelRuntime`) on `listener` in the background,
+/// until `stop`, with the gRPC port's connection limits and timeouts.
+pub(super) fn start_modelmesh(
+    listener: TcpListener,
+    settings: &Settings,
+    mesh: crate::modelmesh::ModelMesh,
+    stop: &StopSignal,
+) -> JoinHandle<Result<(), tonic::transport::Error>> {
+    let limits = Limits::from_settings(settings);
+    let acceptor = Acceptor::new(
+        listener,
+        "ModelMesh",
+        limits.max_connections,
+        Refusal::Http2,
+    );
+    let stopped = stop.wait();
+    let server = connections::grpc::configure(tonic::transport::Server::builder(), &limits)
+        .layer(connections::grpc::TrackLayer::new(&limits))
+        .add_service(mesh.service())
+        .serve_with_incoming_shutdown(connections::grpc::incoming(acceptor, &limits), async {
+            stopped.await;
+        });
+    tokio::spawn(server)
+}
+
 /// Serves the metrics endpoint on `listener` in the background, until `stop`.
 pub(super) fn start_metrics(
     listener: TcpListener,

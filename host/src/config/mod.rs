@@ -184,6 +184,19 @@ pub(crate) struct Settings {
     /// `traceparent` follows its parent's sampled flag.
     pub tracing_sample_ratio: f64,
 
+    // ModelMesh's model-runtime SPI (docs/deployment.md, "ModelMesh").
+    /// The port of `mmesh.ModelRuntime` (`null`: not served).
+    pub modelmesh_port: Option<u16>,
+    /// The memory ModelMesh may fill with models, in MiB (`null`: the memory the server may use,
+    /// less 128 MiB; see docs/deployment.md).
+    pub modelmesh_capacity_mb: Option<u64>,
+    /// The most ModelMesh loads that run at once; the others wait.
+    pub modelmesh_max_loading_concurrency: u32,
+    /// The load timeout ModelMesh is told to apply, in seconds.
+    pub modelmesh_loading_timeout_seconds: f64,
+    /// The size ModelMesh assumes for a model before it is loaded, in MiB.
+    pub modelmesh_default_model_size_mb: u64,
+
     // The response cache (MLServer's `cache_enabled` and `cache_size`, mlhost's `max_cache_mb`).
     /// Whether answers of models whose model-settings.json sets `cache_enabled` are cached.
     pub cache_enabled: bool,
@@ -264,6 +277,11 @@ impl Default for Settings {
             runtimes_dir: None,
             tracing_server: None,
             tracing_sample_ratio: 1.0,
+            modelmesh_port: None,
+            modelmesh_capacity_mb: None,
+            modelmesh_max_loading_concurrency: 2,
+            modelmesh_loading_timeout_seconds: 90.0,
+            modelmesh_default_model_size_mb: 16,
             cache_enabled: false,
             cache_size: 100,
             max_cache_mb: 64,

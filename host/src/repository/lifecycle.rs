@@ -99,7 +99,7 @@ impl Repository {
     /// Runs `load` (the load of one version of model `name`, from `folder`) on a blocking thread
     /// and records its outcome: `Ready`, or `Unavailable` with the reason (a panic included)
     /// unless an earlier load of the version still serves.
-    async fn load_version<F>(
+    pub(super) async fn load_version<F>(
         &self,
         name: &str,
         version: Option<String>,
@@ -198,7 +198,7 @@ impl Repository {
     }
 
     /// Unloads the versions of `name` that are no longer on disk.
-    fn retain_versions(&self, name: &str, on_disk: &[Option<String>]) {
+    pub(super) fn retain_versions(&self, name: &str, on_disk: &[Option<String>]) {
         let mut models = self.models.write().expect("repository lock");
         if let Some(versions) = models.get_mut(name) {
             for (version, state) in versions.iter_mut() {

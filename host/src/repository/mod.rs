@@ -14,6 +14,7 @@
 
 mod discovery;
 mod error;
+mod external;
 mod lifecycle;
 mod loader;
 mod operations;

@@ -27,14 +27,16 @@ impl Decoded {
     }
 }
 
-/// Decodes a request; the call's deadline and metadata become its context.
+/// Decodes a request; the call's deadline and metadata become its context. ModelMesh's
+/// `mm-model-id` metadata, when present, names the model instead of `model_name`.
 pub(super) async fn decode(
     message: pb::ModelInferRequest,
     metadata: &MetadataMap,
     timeout: Option<Duration>,
     max_tensor_elements: u64,
 ) -> Result<Decoded, ServiceError> {
-    let (name, version) = (message.model_name.clone(), message.model_version.clone());
+    let name = mesh_model_id(metadata).unwrap_or_else(|| message.model_name.clone());
+    let version = message.model_version.clone();
     let (mut request, raw) = offload("decoding", request_bytes(&message), move || {
         decode_request(message, max_tensor_elements).map_err(ServiceError::malformed)
     })
@@ -48,6 +50,15 @@ pub(super) async fn decode(
         context,
         raw,
     })
+}
+
+/// The model ModelMesh names in `mm-model-id` (ASCII) or `mm-model-id-bin` (UTF-8), if any.
+fn mesh_model_id(metadata: &MetadataMap) -> Option<String> {
+    if let Some(id) = metadata.get("mm-model-id").and_then(|id| id.to_str().ok()) {
+        return Some(id.to_string());
+    }
+    let id = metadata.get_bin("mm-model-id-bin")?.to_bytes().ok()?;
+    String::from_utf8(id.to_vec()).ok()
 }
 
 /// Encodes a reply; its runtime's headers go to `metadata`.
