@@ -56,15 +56,24 @@ pub(super) fn start_grpc(
     stop: &StopSignal,
 ) -> JoinHandle<Result<(), tonic::transport::Error>> {
     let options = GrpcOptions {
+        // Unset: the REST body limit, so that both ports take the same tensors.
         max_message_bytes: settings
             .grpc_max_message_length
             .and_then(|length| usize::try_from(length).ok())
-            .unwrap_or(grpc::DEFAULT_MAX_MESSAGE_BYTES),
+            .unwrap_or_else(|| max_body_bytes(settings)),
         max_tensor_elements: settings.max_tensor_elements,
     };
     let limits = Limits::from_settings(settings);
     let acceptor = Acceptor::new(listener, "gRPC", limits.max_connections, Refusal::Http2);
     let stopped = stop.wait();
+    // Health turns NOT_SERVING, and its Watch streams end, as the server stops.
+    let (stopping_sender, stopping) = watch::channel(false);
+    let stop_health = stop.wait();
+    tokio::spawn(async move {
+        stop_health.await;
+        stopping_sender.send_replace(true);
+    });
+    let (reflection_v1, reflection_v1alpha) = grpc::reflection();
     let budget = crate::protocol::budget::GrpcBudgetLayer::new(service.budget().clone());
     let server = connections::grpc::configure(tonic::transport::Server::builder(), &limits)
         .layer(connections::grpc::TrackLayer::new(&limits))
@@ -73,7 +82,10 @@ pub(super) fn start_grpc(
         .layer(tower::util::MapResponseLayer::new(
             grpc::oversized_message_status,
         ))
-        .add_service(grpc::service(service, &options))
+        .add_service(grpc::service(service.clone(), &options))
+        .add_service(grpc::health::service(service, stopping))
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(connections::grpc::incoming(acceptor, &limits), async {
             stopped.await;
         });
@@ -132,8 +144,7 @@ pub(super) async fn serve_rest(
 ) {
     let options = RestOptions {
         root_path: settings.root_path.clone(),
-        max_body_bytes: usize::try_from(settings.max_request_body_mb.saturating_mul(1024 * 1024))
-            .unwrap_or(usize::MAX),
+        max_body_bytes: max_body_bytes(settings),
         max_tensor_elements: settings.max_tensor_elements,
         gzip_enabled: settings.gzip_enabled,
         cors: settings.cors_settings.clone(),
@@ -142,6 +153,12 @@ pub(super) async fn serve_rest(
     let acceptor = Acceptor::new(listener, "REST", limits.max_connections, Refusal::Http1);
     let router = rest::router(service, &options, metrics);
     connections::http1::serve(acceptor, router, &limits, stop.wait()).await;
+}
+
+/// The largest REST body (`max_request_body_mb`), in bytes; also gRPC's message limit when
+/// `grpc_max_message_length` is unset.
+fn max_body_bytes(settings: &Settings) -> usize {
+    usize::try_from(settings.max_request_body_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
 }
 
 /// The metrics server: `endpoint` answers the exposition of every metric (Prometheus text

@@ -8,6 +8,7 @@ pub(crate) mod content_type;
 pub(crate) mod grpc;
 pub(crate) mod json;
 mod quote;
+pub(crate) mod shared_memory;
 mod tensor;
 
 pub(crate) use quote::{MESSAGE_LIMIT, capped, quoted};

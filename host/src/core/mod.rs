@@ -99,6 +99,23 @@ impl InferenceService {
     /// Marks the start-up loading of models as finished: the server is ready from now on.
     pub(crate) fn mark_started(&self) {
         self.started.store(true, Ordering::Release);
+        self.repository.notify_states();
+    }
+
+    /// A receiver marked changed at every later change of the server's readiness or of a
+    /// model's state.
+    pub(crate) fn watch_states(&self) -> tokio::sync::watch::Receiver<()> {
+        self.repository.watch_states()
+    }
+
+    /// gRPC health's view of model `name` at `version`: ready (`Some(true)`), known but not
+    /// ready — loading, failed or unloaded — (`Some(false)`), or unknown (`None`).
+    pub(crate) fn model_health(&self, name: &str, version: Option<&str>) -> Option<bool> {
+        match self.repository.get(name, version) {
+            Ok(_) => Some(true),
+            Err(LookupError::Unavailable { .. } | LookupError::Unloaded(_)) => Some(false),
+            Err(LookupError::ModelNotFound(_) | LookupError::VersionNotFound { .. }) => None,
+        }
     }
 
     /// Whether the server is ready for inference (its start-up loading has finished).

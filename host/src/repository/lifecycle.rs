@@ -171,6 +171,7 @@ impl Repository {
             *state = ModelState::Unloaded;
         }
         drop(models);
+        self.notify_states();
         tracing::info!(model = %name, "model unloaded");
         Ok(())
     }
@@ -207,6 +208,8 @@ impl Repository {
                 }
             }
         }
+        drop(models);
+        self.notify_states();
     }
 
     /// Marks the versions of `name` still loading as unavailable: their load ended with `error`.
@@ -219,6 +222,8 @@ impl Repository {
                 }
             }
         }
+        drop(models);
+        self.notify_states();
     }
 }
 

@@ -34,6 +34,7 @@ pub(crate) use state::{IndexEntry, ModelState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
 pub(crate) use warmup::{BoxError, WarmUpCall, set_warm_up};
 
 /// Every model the server knows, by name and version, and how to (re)load them.
@@ -46,6 +47,8 @@ pub(crate) struct Repository {
     slots: SlotBudget,
     models: RwLock<BTreeMap<String, state::Versions>>,
     operations: OperationLocks,
+    /// Told of every change of a state (see [`Repository::watch_states`]).
+    states_changed: watch::Sender<()>,
 }
 
 impl Repository {
@@ -65,6 +68,7 @@ impl Repository {
             metrics,
             models: RwLock::default(),
             operations: OperationLocks::default(),
+            states_changed: watch::channel(()).0,
         }
     }
 }

@@ -5,6 +5,7 @@ use super::error::{LookupError, RepositoryError};
 use super::{LoadedModel, Repository};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// The state of one model version.
 #[derive(Clone)]
@@ -61,6 +62,20 @@ impl Repository {
             .entry(name.to_string())
             .or_default()
             .insert(version, state);
+        self.notify_states();
+    }
+
+    /// Tells the watchers of states that a state may have changed (call it after the change,
+    /// with the table's lock released).
+    pub(crate) fn notify_states(&self) {
+        self.states_changed.send_replace(());
+    }
+
+    /// A receiver marked changed at every later change of a model version's state (and of the
+    /// server's readiness, see [`crate::core::InferenceService::mark_started`]): gRPC health's
+    /// Watch waits on it instead of polling.
+    pub(crate) fn watch_states(&self) -> watch::Receiver<()> {
+        self.states_changed.subscribe()
     }
 
     /// The state of one model version, if it has one.
@@ -197,10 +212,13 @@ impl Repository {
     /// Removes every model, for shutdown.
     pub(crate) fn drain(&self) -> Vec<ModelState> {
         let mut models = self.models.write().expect("repository lock");
-        std::mem::take(&mut *models)
+        let drained = std::mem::take(&mut *models)
             .into_values()
             .flat_map(BTreeMap::into_values)
-            .collect()
+            .collect();
+        drop(models);
+        self.notify_states();
+        drained
     }
 }
 

@@ -42,6 +42,9 @@ pub(crate) enum DecodeError {
     RawCount { raw: usize, inputs: usize },
     #[error("parameter '{}' has no value", crate::codec::quoted(.0))]
     Parameter(String),
+    /// The tensor (`input 'x'` or `output 'y'`) names a shared-memory region.
+    #[error("{0}: {unsupported}", unsupported = crate::codec::shared_memory::UNSUPPORTED)]
+    SharedMemory(String),
 }
 
 #[cfg(test)]

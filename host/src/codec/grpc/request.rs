@@ -5,7 +5,7 @@ use super::DecodeError;
 use super::parameters::{decode_parameters, encode_parameters};
 use super::pb;
 use super::tensors::decode_tensors;
-use crate::codec::{InferenceRequest, RequestedOutput};
+use crate::codec::{InferenceRequest, RequestedOutput, quoted, shared_memory};
 
 /// Decodes a `ModelInferRequest`; returns the request and whether it used raw contents (the
 /// response then answers in raw contents too, as tritonclient expects).
@@ -14,6 +14,7 @@ pub(crate) fn decode_request(
     max_elements: u64,
 ) -> Result<(InferenceRequest, bool), DecodeError> {
     let raw = !request.raw_input_contents.is_empty();
+    refuse_shared_memory(&request)?;
     let inputs = decode_tensors(request.inputs, request.raw_input_contents, max_elements)?;
     let outputs = request
         .outputs
@@ -34,6 +35,30 @@ pub(crate) fn decode_request(
         },
         raw,
     ))
+}
+
+/// Refuses a request whose inputs or outputs name a shared-memory region (before their missing
+/// data is reported instead).
+fn refuse_shared_memory(request: &pb::ModelInferRequest) -> Result<(), DecodeError> {
+    let refers = |parameters: &std::collections::HashMap<String, pb::InferParameter>| {
+        shared_memory::refers_to_region(parameters.keys().map(String::as_str))
+    };
+    let tensor = |kind: &str, name: &str| format!("{kind} '{}'", quoted(name));
+    if let Some(input) = request
+        .inputs
+        .iter()
+        .find(|input| refers(&input.parameters))
+    {
+        return Err(DecodeError::SharedMemory(tensor("input", &input.name)));
+    }
+    if let Some(output) = request
+        .outputs
+        .iter()
+        .find(|output| refers(&output.parameters))
+    {
+        return Err(DecodeError::SharedMemory(tensor("output", &output.name)));
+    }
+    Ok(())
 }
 
 /// Encodes a request for sending (clients such as `mlhost infer`): data as raw contents, as

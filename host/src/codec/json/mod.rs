@@ -45,6 +45,9 @@ pub(crate) enum DecodeError {
     Binary { input: String, reason: String },
     #[error("the body holds {0} bytes of binary data past the last input's")]
     TrailingBinary(usize),
+    /// The tensor (`input 'x'` or `output 'y'`) names a shared-memory region.
+    #[error("{0}: {unsupported}", unsupported = crate::codec::shared_memory::UNSUPPORTED)]
+    SharedMemory(String),
 }
 
 /// Why a response could not be encoded as JSON (a runtime's output that JSON cannot carry).

@@ -4,7 +4,7 @@
 use super::parameters::{ParametersIn, ParametersJson, decode_parameters};
 use super::tensor::{InputJson, TensorJson, decode_tensors};
 use super::{DecodeError, EncodeError, EncodedBody};
-use crate::codec::{InferenceRequest, ParameterValue, RequestedOutput};
+use crate::codec::{InferenceRequest, ParameterValue, RequestedOutput, quoted, shared_memory};
 use serde::ser::{self, SerializeMap};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -44,6 +44,16 @@ pub(crate) fn decode_request(
         .unwrap_or_default()
         .into_iter()
         .map(|output| {
+            let names = output
+                .parameters
+                .iter()
+                .flat_map(|parameters| parameters.keys());
+            if shared_memory::refers_to_region(names.map(String::as_str)) {
+                return Err(DecodeError::SharedMemory(format!(
+                    "output '{}'",
+                    quoted(&output.name)
+                )));
+            }
             Ok(RequestedOutput {
                 name: output.name,
                 parameters: decode_parameters(output.parameters)?,

@@ -4,7 +4,9 @@
 use super::data::parse_data;
 use super::parameters::{ParametersIn, ParametersJson, decode_parameters};
 use super::{BINARY_DATA_SIZE, DecodeError};
-use crate::codec::{DataType, ParameterValue, Tensor, TensorError, checked_shape};
+use crate::codec::{
+    DataType, ParameterValue, Tensor, TensorError, checked_shape, quoted, shared_memory,
+};
 use serde::ser::{self, SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -49,6 +51,16 @@ fn decode_input(
         input: input.name.clone(),
         source,
     };
+    let names = input
+        .parameters
+        .iter()
+        .flat_map(|parameters| parameters.keys());
+    if shared_memory::refers_to_region(names.map(String::as_str)) {
+        return Err(DecodeError::SharedMemory(format!(
+            "input '{}'",
+            quoted(&input.name)
+        )));
+    }
     let datatype: DataType = input.datatype.parse().map_err(tensor_error)?;
     let (shape, expected) = checked_shape(&input.shape, max_elements).map_err(tensor_error)?;
 

@@ -4,7 +4,8 @@ use super::model::{encode_config, encode_metadata, encode_statistics};
 use super::pb::grpc_inference_service_server::GrpcInferenceService;
 use super::stream::{AnswerStream, answer_stream};
 use super::{Grpc, grpc_timeout, messages, pb, version};
-use crate::core::Readiness;
+use crate::codec::shared_memory;
+use crate::core::{ErrorKind, Readiness};
 use crate::protocol::model_config::ModelConfig;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -31,12 +32,16 @@ impl GrpcInferenceService for Grpc {
         request: Request<pb::ModelReadyRequest>,
     ) -> Result<Response<pb::ModelReadyResponse>, Status> {
         let request = request.into_inner();
-        let readiness = self
+        // As Triton: an unknown or unloaded model (or version) is not ready, not NOT_FOUND.
+        let ready = match self
             .core
-            .readiness(&request.name, version(&request.version))?;
-        Ok(Response::new(pb::ModelReadyResponse {
-            ready: readiness == Readiness::Ready,
-        }))
+            .readiness(&request.name, version(&request.version))
+        {
+            Ok(readiness) => readiness == Readiness::Ready,
+            Err(error) if error.kind() == ErrorKind::NotFound => false,
+            Err(error) => return Err(error.into()),
+        };
+        Ok(Response::new(pb::ModelReadyResponse { ready }))
     }
 
     async fn server_metadata(
@@ -191,5 +196,47 @@ impl GrpcInferenceService for Grpc {
             .unload_model(&request.into_inner().model_name)
             .await?;
         Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
+    }
+
+    async fn system_shared_memory_status(
+        &self,
+        _: Request<pb::SystemSharedMemoryStatusRequest>,
+    ) -> Result<Response<pb::SystemSharedMemoryStatusResponse>, Status> {
+        Err(Status::unimplemented(shared_memory::UNSUPPORTED))
+    }
+
+    async fn system_shared_memory_register(
+        &self,
+        _: Request<pb::SystemSharedMemoryRegisterRequest>,
+    ) -> Result<Response<pb::SystemSharedMemoryRegisterResponse>, Status> {
+        Err(Status::unimplemented(shared_memory::UNSUPPORTED))
+    }
+
+    async fn system_shared_memory_unregister(
+        &self,
+        _: Request<pb::SystemSharedMemoryUnregisterRequest>,
+    ) -> Result<Response<pb::SystemSharedMemoryUnregisterResponse>, Status> {
+        Err(Status::unimplemented(shared_memory::UNSUPPORTED))
+    }
+
+    async fn cuda_shared_memory_status(
+        &self,
+        _: Request<pb::CudaSharedMemoryStatusRequest>,
+    ) -> Result<Response<pb::CudaSharedMemoryStatusResponse>, Status> {
+        Err(Status::unimplemented(shared_memory::UNSUPPORTED))
+    }
+
+    async fn cuda_shared_memory_register(
+        &self,
+        _: Request<pb::CudaSharedMemoryRegisterRequest>,
+    ) -> Result<Response<pb::CudaSharedMemoryRegisterResponse>, Status> {
+        Err(Status::unimplemented(shared_memory::UNSUPPORTED))
+    }
+
+    async fn cuda_shared_memory_unregister(
+        &self,
+        _: Request<pb::CudaSharedMemoryUnregisterRequest>,
+    ) -> Result<Response<pb::CudaSharedMemoryUnregisterResponse>, Status> {
+        Err(Status::unimplemented(shared_memory::UNSUPPORTED))
     }
 }

@@ -4,9 +4,6 @@
 
 use std::pin::Pin;
 
-/// gRPC's own default message limit (4 MiB), used when `grpc_max_message_length` is unset.
-pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
-
 /// Answers a message over the size limit with RESOURCE_EXHAUSTED.
 pub(crate) fn oversized_message_status<B>(
     mut response: axum::http::Response<B>,

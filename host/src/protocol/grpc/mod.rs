@@ -1,4 +1,6 @@
-//! The Open Inference Protocol over gRPC (tonic): `inference.GRPCInferenceService`.
+//! The Open Inference Protocol over gRPC (tonic): `inference.GRPCInferenceService`, with
+//! `grpc.health.v1.Health` ([`health`]) and server reflection v1 and v1alpha ([`reflection`])
+//! beside it on the same port.
 //!
 //! A thin front end: messages are decoded ([`messages`], with the conversions of
 //! [`crate::codec::grpc`]), run by the same [`InferenceService`] as REST, and encoded back;
@@ -8,6 +10,7 @@
 //! [`observe`].
 
 mod handlers;
+pub(crate) mod health;
 mod limits;
 mod messages;
 mod model;
@@ -15,12 +18,13 @@ pub(crate) mod observe;
 mod stream;
 mod unary;
 
-pub(crate) use limits::{DEFAULT_MAX_MESSAGE_BYTES, oversized_message_status};
+pub(crate) use limits::oversized_message_status;
 
 use crate::core::InferenceService;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::codec::CompressionEncoding;
+use tonic_reflection::server::{v1, v1alpha};
 
 pub(crate) use crate::codec::grpc::pb;
 
@@ -48,6 +52,31 @@ pub(crate) fn service(
     .max_encoding_message_size(options.max_message_bytes)
     .accept_compressed(CompressionEncoding::Gzip)
     .send_compressed(CompressionEncoding::Gzip)
+}
+
+/// Server reflection, v1 and v1alpha: `inference.GRPCInferenceService`, `grpc.health.v1.Health`
+/// and reflection itself, listed and described (as grpcurl and UI tools ask). `None` (with the
+/// error logged) in the impossible case that the descriptors built in do not decode.
+pub(crate) fn reflection() -> (
+    Option<v1::ServerReflectionServer<impl v1::ServerReflection>>,
+    Option<v1alpha::ServerReflectionServer<impl v1alpha::ServerReflection>>,
+) {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(mlhost_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    (
+        built("v1", builder().build_v1()),
+        built("v1alpha", builder().build_v1alpha()),
+    )
+}
+
+/// A reflection service that was built, or `None` with the error logged.
+fn built<S>(version: &str, result: Result<S, tonic_reflection::server::Error>) -> Option<S> {
+    result
+        .map_err(|error| tracing::error!("gRPC reflection {version} is off: {error}"))
+        .ok()
 }
 
 /// The gRPC front end over the inference core.

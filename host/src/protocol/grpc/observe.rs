@@ -148,10 +148,34 @@ pub(crate) const METHODS: &[(&str, &str)] = &[
     ("RepositoryIndex", "UNARY"),
     ("RepositoryModelLoad", "UNARY"),
     ("RepositoryModelUnload", "UNARY"),
+    ("SystemSharedMemoryStatus", "UNARY"),
+    ("SystemSharedMemoryRegister", "UNARY"),
+    ("SystemSharedMemoryUnregister", "UNARY"),
+    ("CudaSharedMemoryStatus", "UNARY"),
+    ("CudaSharedMemoryRegister", "UNARY"),
+    ("CudaSharedMemoryUnregister", "UNARY"),
+    ("TraceSetting", "UNARY"),
+    ("LogSettings", "UNARY"),
 ];
 
 /// The gRPC service name.
 pub(crate) const SERVICE: &str = "inference.GRPCInferenceService";
+
+/// The other services on the port (health and reflection): service, method, call type.
+const OTHER_METHODS: &[(&str, &str, &str)] = &[
+    ("grpc.health.v1.Health", "Check", "UNARY"),
+    ("grpc.health.v1.Health", "Watch", "SERVER_STREAMING"),
+    (
+        "grpc.reflection.v1.ServerReflection",
+        "ServerReflectionInfo",
+        "BIDI_STREAMING",
+    ),
+    (
+        "grpc.reflection.v1alpha.ServerReflection",
+        "ServerReflectionInfo",
+        "BIDI_STREAMING",
+    ),
+];
 
 /// `/package.Service/Method` → the labels of the call.
 /// Paths outside the service's methods share one set of labels, so that a client cannot make
@@ -160,10 +184,20 @@ fn labels(path: &str) -> GrpcLabels {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let service = parts.next().unwrap_or_default();
     let method = parts.next().unwrap_or_default();
-    let (service, method, grpc_type) = match METHODS.iter().find(|(known, _)| *known == method) {
-        Some((method, grpc_type)) if service == SERVICE => (service, *method, *grpc_type),
-        _ => ("unknown", "unknown", "UNARY"),
+    let inference = METHODS
+        .iter()
+        .filter(|_| service == SERVICE)
+        .find(|(known, _)| *known == method)
+        .map(|(method, grpc_type)| (SERVICE, *method, *grpc_type));
+    let other = || {
+        OTHER_METHODS
+            .iter()
+            .find(|(known_service, known, _)| *known_service == service && *known == method)
+            .copied()
     };
+    let (service, method, grpc_type) = inference
+        .or_else(other)
+        .unwrap_or(("unknown", "unknown", "UNARY"));
     GrpcLabels {
         grpc_type: grpc_type.to_string(),
         grpc_service: service.to_string(),

@@ -1,11 +1,13 @@
 //! `ModelStreamInfer`: each request of the client's stream answered in order, with every
 //! response its runtime gives; a failed request is answered with its `error_message` and the
-//! stream goes on.
+//! stream goes on. A request may ask for Triton's empty final response.
 
 use super::{Grpc, messages, pb};
+use crate::codec::ParameterValue;
 use crate::core::{STREAM_CAPACITY, ServiceError, StreamItem};
 use crate::protocol::error::log_server_error;
 use crate::workers::StreamTicket;
+use std::collections::HashMap;
 use std::pin::Pin;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
@@ -73,30 +75,73 @@ async fn answer_all(
 }
 
 /// Runs one request of the stream and sends its answers; false when the client has gone.
+///
+/// With Triton's `triton_enable_empty_final_response` (tritonclient's
+/// `enable_empty_final_response=True`), each response carries `triton_final_response: false`
+/// and an empty response with `triton_final_response: true` follows the last one.
 async fn answer_one(
     grpc: &Grpc,
     metadata: &MetadataMap,
     request: pb::ModelInferRequest,
     answers: &Answers,
 ) -> Result<bool, ServiceError> {
-    let decoded = messages::decode(request, metadata, None, grpc.max_tensor_elements).await?;
+    let mut decoded = messages::decode(request, metadata, None, grpc.max_tensor_elements).await?;
+    let final_response = take_final_response_flag(&mut decoded.request.parameters);
     let model = grpc.core.model(&decoded.name, decoded.version())?;
+    let last = final_response.then(|| pb::ModelInferResponse {
+        model_name: model.name.clone(),
+        model_version: model.version.clone().unwrap_or_default(),
+        id: decoded.request.id.clone().unwrap_or_default(),
+        parameters: final_flag(true),
+        ..Default::default()
+    });
     let raw = decoded.raw;
     let mut replies = grpc
         .core
         .infer_stream(model, decoded.request, decoded.context)?;
     while let Some(StreamItem { reply, ticket }) = replies.recv().await {
         let answer = match reply {
-            Ok(reply) => messages::encode(reply, raw)
-                .await
-                .map(|(message, _)| message),
+            Ok(reply) => messages::encode(reply, raw).await.map(|(mut message, _)| {
+                if final_response {
+                    message.parameters.extend(final_flag(false));
+                }
+                message
+            }),
             Err(error) => Err(error),
         };
         if !send(answers, answer, ticket).await {
             return Ok(false);
         }
     }
-    Ok(true)
+    match last {
+        Some(last) => Ok(send(answers, Ok(last), None).await),
+        None => Ok(true),
+    }
+}
+
+/// The request parameter by which a client asks for the empty final response (Triton's).
+const ENABLE_FINAL_RESPONSE: &str = "triton_enable_empty_final_response";
+
+/// Whether the request asks for the empty final response; the parameter is the front end's,
+/// so it is taken out before the runtime sees the request.
+fn take_final_response_flag(parameters: &mut crate::codec::Parameters) -> bool {
+    let mut enabled = false;
+    parameters.retain(|(name, value)| {
+        if name != ENABLE_FINAL_RESPONSE {
+            return true;
+        }
+        enabled = matches!(value, ParameterValue::Bool(true));
+        false
+    });
+    enabled
+}
+
+/// The response parameter `triton_final_response` with `value`.
+fn final_flag(value: bool) -> HashMap<String, pb::InferParameter> {
+    let flag = pb::InferParameter {
+        parameter_choice: Some(pb::infer_parameter::ParameterChoice::BoolParam(value)),
+    };
+    HashMap::from([("triton_final_response".to_string(), flag)])
 }
 
 /// Sends one answer (a response, or an error as `error_message`) with its response's hold on

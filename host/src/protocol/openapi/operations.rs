@@ -37,11 +37,16 @@ pub(super) fn operation_id(route: &Route) -> String {
 /// The parameters `{model}` and `{version}` of the path, those it has.
 fn path_parameters(path: &str) -> Vec<Value> {
     let mut parameters = Vec::new();
-    for name in ["model", "version"] {
+    let names = [
+        ("model", "The model's name"),
+        ("version", "The model's version"),
+        ("region", "A shared-memory region's name"),
+    ];
+    for (name, description) in names {
         if path.contains(&format!("{{{name}}}")) {
             parameters.push(json!({
                 "name": name, "in": "path", "required": true, "schema": {"type": "string"},
-                "description": if name == "model" { "The model's name" } else { "The model's version" },
+                "description": description,
             }));
         }
     }
@@ -78,6 +83,13 @@ fn request_body(operation: Operation) -> Option<Value> {
 /// fail.
 fn responses(operation: Operation) -> Map<String, Value> {
     let mut responses = Map::new();
+    if operation == Operation::SharedMemory {
+        responses.insert(
+            "400".to_string(),
+            json!({"description": "Shared memory is not supported by mlhost", "content": json_content(reference("Error"))}),
+        );
+        return responses;
+    }
     responses.insert("200".to_string(), success(operation));
     if !matches!(operation, Operation::Live | Operation::DocsPage) {
         responses.insert(
@@ -115,6 +127,7 @@ fn success(operation: Operation) -> Value {
         ),
         Operation::RepositoryIndex => ("The models and their states", Some(of("RepositoryIndex"))),
         Operation::RepositoryLoad | Operation::RepositoryUnload => ("Done", None),
+        Operation::SharedMemory => ("Never: shared memory is not supported", None),
         Operation::DocsPage => (
             "An HTML page",
             Some(json!({"text/html": {"schema": {"type": "string"}}})),

@@ -149,11 +149,13 @@ fn method_router(route: &Route) -> MethodRouter<RestState> {
         (Operation::LogSettings, _) => by_method(route.method, settings::logging),
         (Operation::TraceSettings, false) => by_method(route.method, settings::trace_setting),
         (Operation::TraceSettings, true) => by_method(route.method, settings::model_trace_setting),
+        (Operation::SharedMemory, _) => by_method(route.method, shared_memory),
     };
-    // The settings are read (GET) and changed (POST) at the same path.
+    // The settings are read (GET) and changed (POST) at the same path; the shared-memory
+    // routes have both methods too.
     let either = matches!(
         route.operation,
-        Operation::LogSettings | Operation::TraceSettings
+        Operation::LogSettings | Operation::TraceSettings | Operation::SharedMemory
     );
     debug_assert!(
         either
@@ -184,6 +186,15 @@ where
         Method::Get => get(handler),
         Method::Post => post(handler),
     }
+}
+
+/// Triton's shared-memory endpoints (status, register, unregister): 400, saying that mlhost
+/// does not support shared memory.
+async fn shared_memory() -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        crate::codec::shared_memory::UNSUPPORTED,
+    )
 }
 
 async fn not_found() -> Response {
