@@ -29,6 +29,7 @@ mod settings_compat;
 mod soak;
 mod streams;
 mod support;
+mod traces;
 mod trees;
 mod triton_compat;
 mod warmup;

@@ -7,15 +7,15 @@ use super::logging::Value;
 use crate::codec::grpc::pb;
 use opentelemetry::KeyValue;
 
-/// Starts recording a call of `service`'s `method`, when requests are traced (the health
-/// probes `ServerLive` and `ServerReady` are not, as MLServer's).
+/// Starts recording a call of `service`'s `method`, when requests are traced and it is an
+/// inference call (`ModelInfer`, `ModelStreamInfer`), as Triton traces them.
 pub(crate) fn begin(
     headers: &http::HeaderMap,
     service: &str,
     method: &str,
     id: &str,
 ) -> Option<Recording> {
-    if !super::active() || matches!(method, "ServerLive" | "ServerReady") {
+    if !super::active() || !matches!(method, "ModelInfer" | "ModelStreamInfer") {
         return None;
     }
     Recording::begin(

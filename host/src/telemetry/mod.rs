@@ -69,8 +69,10 @@ pub(crate) fn start(
         }
         None => (None, None),
     };
+    // Without a collector, nothing is traced (and the settings say so).
+    let ratio = if export.is_some() { sample_ratio } else { 0.0 };
     let _ = TRACING.set(Tracing {
-        sampling: sampling::Sampling::new(sample_ratio),
+        sampling: sampling::Sampling::new(ratio),
         export,
         endpoint: server.map(export::endpoint_url).unwrap_or_default(),
     });

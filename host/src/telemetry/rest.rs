@@ -4,14 +4,16 @@
 use super::Recording;
 use opentelemetry::KeyValue;
 
-/// Starts recording a request to the route `path` (axum's template), when requests are traced.
+/// Starts recording a request to the route `path` (axum's template), when requests are traced
+/// and it is an inference request (as Triton traces them: `infer`, `generate` and their
+/// streams).
 pub(crate) fn begin(
     headers: &http::HeaderMap,
     method: &str,
     path: &str,
     id: &str,
 ) -> Option<Recording> {
-    if !super::active() {
+    if !super::active() || !is_inference(path) {
         return None;
     }
     let route = || {
@@ -38,4 +40,11 @@ pub(crate) fn finish(recording: Recording, status: http::StatusCode) {
         i64::from(status.as_u16()),
     )];
     recording.finish(attributes, status.is_server_error());
+}
+
+/// Whether the route `path` runs an inference.
+fn is_inference(path: &str) -> bool {
+    ["/infer", "/generate", "/infer_stream", "/generate_stream"]
+        .iter()
+        .any(|suffix| path.ends_with(suffix))
 }
