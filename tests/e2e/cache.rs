@@ -103,6 +103,17 @@ fn hits_answer_the_same_bytes_and_never_cross_versions_parameters_or_reloads() {
         &body(&[1.0, 2.0], json!({"parameters": {"timeout": 5000000}})),
     );
     assert_eq!(counts(&server, v1), (3, 2, 2));
+    // An invalid timeout is refused as it would be without the cache.
+    let refused = server.connect().post(
+        &format!("{v1}/infer"),
+        &body(&[1.0, 2.0], json!({"parameters": {"timeout": -1}})),
+    );
+    assert_eq!(refused.status, 400, "{:?}", refused.error());
+    assert_eq!(
+        counts(&server, v1),
+        (3, 3, 2),
+        "a lookup that found nothing"
+    );
 
     // Another version has its own answers.
     let v2_answer: Value =
@@ -118,7 +129,7 @@ fn hits_answer_the_same_bytes_and_never_cross_versions_parameters_or_reloads() {
     let metrics = String::from_utf8(server.scrape("/metrics").body).unwrap();
     for line in [
         r#"mlhost_cache_hits_total{model_name="m",model_version="1"} 3"#,
-        r#"mlhost_cache_misses_total{model_name="m",model_version="1"} 2"#,
+        r#"mlhost_cache_misses_total{model_name="m",model_version="1"} 3"#,
         "mlhost_cache_entries 3",
     ] {
         assert!(metrics.contains(line), "no {line:?} in {metrics}");

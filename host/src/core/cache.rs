@@ -5,7 +5,7 @@
 //! An answer is found by a SHA-256 of everything that can change it: the model's name, version
 //! and load generation (a reload is a new generation: it never answers from its predecessor's
 //! entries), the inputs (names, datatypes, shapes, parameters, data), the requested outputs
-//! with their parameters, the request's parameters but `timeout`, and the headers a runtime
+//! with their parameters, the request's parameters but a valid `timeout`, and the headers a runtime
 //! may read, but the transport's own. The request's `id` is not part of it: a hit answers with
 //! the asking request's id.
 
@@ -90,7 +90,7 @@ impl CacheKey {
         let parameters: Parameters = request
             .parameters
             .iter()
-            .filter(|(name, _)| name != TIMEOUT_PARAMETER)
+            .filter(|(name, value)| name != TIMEOUT_PARAMETER || !is_valid_timeout(value))
             .cloned()
             .collect();
         hasher.parameters(&parameters);
@@ -107,6 +107,14 @@ impl CacheKey {
         }
         CacheKey(hasher.0.finalize().into())
     }
+}
+
+/// Whether `timeout` is one the request's checks accept (a positive number of microseconds):
+/// only such a timeout is left out of the key, so that an invalid one is never answered from
+/// the cache but refused as it would be.
+fn is_valid_timeout(value: &ParameterValue) -> bool {
+    matches!(value, ParameterValue::Int64(micros) if *micros > 0)
+        || matches!(value, ParameterValue::Uint64(micros) if *micros > 0)
 }
 
 /// Whether a header belongs to the transport rather than to the question.

@@ -217,7 +217,13 @@ async fn cached(
         return Ok(reply);
     }
     let lookup = started.elapsed();
-    let (reply, timings) = run(model, request, context, outcome.received).await?;
+    let (reply, timings) = match run(model, request, context, outcome.received).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            outcome.cache_miss(lookup);
+            return Err(error);
+        }
+    };
     let storing = Instant::now();
     let mut stored = reply.clone();
     stored.response.id = None;
