@@ -18,8 +18,12 @@ fn main() {
     println!("cargo:rerun-if-changed={}", mesh.display());
     let descriptors = protox::compile([&proto, &mesh], [&dir])
         .unwrap_or_else(|error| panic!("cannot compile the .proto files: {error}"));
+    // Reflection on the inference port describes `inference` only: `mmesh.ModelRuntime` is
+    // served on a port of its own.
+    let mut inference = descriptors.clone();
+    inference.file.retain(|file| file.package() == "inference");
     let descriptor_path = out.join("inference_descriptor.bin");
-    std::fs::write(&descriptor_path, descriptors.encode_to_vec())
+    std::fs::write(&descriptor_path, inference.encode_to_vec())
         .unwrap_or_else(|error| panic!("cannot write {}: {error}", descriptor_path.display()));
     tonic_prost_build::configure()
         // RPCs the server does not implement answer UNIMPLEMENTED.
