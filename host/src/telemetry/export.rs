@@ -17,11 +17,18 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the exporter could not be made.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot export traces to tracing_server '{endpoint}'")]
-pub(crate) struct ExporterError {
-    endpoint: String,
-    #[source]
-    source: opentelemetry_otlp::ExporterBuildError,
+pub(crate) enum ExporterError {
+    #[error("cannot export traces to tracing_server '{endpoint}'")]
+    Build {
+        endpoint: String,
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    #[error(
+        "tracing_server '{0}': TLS is not supported; give the collector's plaintext OTLP/gRPC \
+         address, host:port (as MLServer's insecure exporter)"
+    )]
+    Tls(String),
 }
 
 /// What the export task is sent.
@@ -86,12 +93,15 @@ pub(super) fn start(
     version: &str,
 ) -> Result<(SpanQueue, tokio::task::JoinHandle<()>), ExporterError> {
     let endpoint = endpoint_url(server);
+    if endpoint.starts_with("https://") {
+        return Err(ExporterError::Tls(endpoint));
+    }
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint.clone())
         .with_timeout(EXPORT_TIMEOUT)
         .build()
-        .map_err(|source| ExporterError { endpoint, source })?;
+        .map_err(|source| ExporterError::Build { endpoint, source })?;
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(name.to_string())
         .with_attributes([opentelemetry::KeyValue::new(
