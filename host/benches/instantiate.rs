@@ -120,6 +120,7 @@ fn predict_time(instance: &mut ModelInstance) -> Duration {
                 Duration::from_secs(10),
                 None,
                 CallMode::Worker,
+                None,
             )
             .unwrap();
     }

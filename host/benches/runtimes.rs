@@ -89,6 +89,7 @@ fn main() {
                         Duration::from_secs(10),
                         None,
                         CallMode::Worker,
+                        None,
                     )
                     .unwrap();
             });

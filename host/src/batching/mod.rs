@@ -302,7 +302,15 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
             let _ = slot.set(dispatched);
         }
     }
-    let result = pool.infer(request, spec, None).await;
+    let result = if batch.len() == 1 {
+        // Alone, the request's call stops if its client goes away (dropping the call cancels it).
+        tokio::select! {
+            result = pool.infer(request, spec, None) => result,
+            () = batch[0].reply.closed() => return,
+        }
+    } else {
+        pool.infer(request, spec, None).await
+    };
     if batch.len() == 1 {
         // Alone, the request gets the runtime's answer as it is.
         let item = batch.pop().expect("one item");

@@ -1,18 +1,14 @@
 //! The engine's epoch: the clock every call's deadline is measured in.
 //!
-//! A thread advances the epoch every [`EPOCH_TICK`]; a Store set to trap a number of ticks
-//! ahead stops its guest once that many have passed.
+//! A thread advances the epoch every [`EPOCH_TICK`]. A Store's epoch deadline is always the
+//! next tick: at each tick its callback checks the call (its deadline, its caller's cancel, an
+//! inline call's budget) and stops it or lets it go on (see `instance::at_epoch_deadline`).
 
 use std::time::{Duration, Instant};
 use wasmtime::Engine;
 
 /// How often the epoch advances: the granularity of call deadlines.
 pub(super) const EPOCH_TICK: Duration = Duration::from_millis(5);
-
-/// Epoch ticks covering `timeout` (at least one).
-pub(super) fn ticks(timeout: Duration) -> u64 {
-    (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
-}
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own, until the engine is
 /// dropped.

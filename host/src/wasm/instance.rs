@@ -3,13 +3,15 @@
 use super::bindings::{Runtime, types};
 use super::convert;
 use super::engine::RuntimeComponent;
-use super::epoch;
+
 use super::guest_log::GuestLog;
-use super::state::{InstanceState, NativeContext};
+use super::state::{InstanceState, NativeContext, TickVerdict};
 use super::stream::StreamSink;
 use crate::codec::{InferenceRequest, ModelMetadata, Tensor};
 use crate::stats::CallTimings;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
@@ -112,6 +114,9 @@ pub enum CallError {
     /// was not interrupted, so its instance stays usable.
     #[error("the request ran past its deadline of {0:?} and was stopped")]
     NativeDeadline(Duration),
+    /// The request's caller cancelled it (its client went away) and the call was stopped.
+    #[error("the request was cancelled by its client and its call was stopped")]
+    Cancelled,
     /// The guest tried to grow its memory past its limit and was stopped.
     #[error("the runtime exceeded its memory limit of {} MiB and was stopped", .0 / (1024 * 1024))]
     MemoryLimit(u64),
@@ -143,6 +148,7 @@ impl CallError {
         matches!(
             self,
             CallError::Trap(_)
+                | CallError::Cancelled
                 | CallError::Panicked(_)
                 | CallError::DeadlineExceeded(_)
                 | CallError::MemoryLimit(_)
@@ -156,7 +162,7 @@ impl CallError {
 pub enum CallMode {
     /// On a worker thread: the call may run until its deadline.
     Worker,
-    /// On an async thread: past [`INLINE_BUDGET_TICKS`] epoch ticks, the async thread's other
+    /// On an async thread: at its [`INLINE_BUDGET_TICKS`]th epoch tick, the async thread's other
     /// work is moved to another thread, the call goes on until its deadline, and
     /// [`ModelInstance::overran_inline`] says so.
     Inline,
@@ -188,7 +194,7 @@ impl ModelInstance {
         let mut store = Store::new(component.pre.engine(), instance_state(context)?);
         store.limiter(|state| state.limiter());
         store.epoch_deadline_callback(at_epoch_deadline);
-        store.set_epoch_deadline(epoch::ticks(LOAD_TIMEOUT));
+        store.set_epoch_deadline(1);
         let runtime = component
             .pre
             .instantiate(&mut store)
@@ -199,7 +205,7 @@ impl ModelInstance {
             .call_load(&mut store, &settings)
             .map_err(InstanceError::Trap)?
             .map_err(|error| InstanceError::Rejected(convert::error_message(error)))?;
-        store.set_epoch_deadline(epoch::ticks(context.limits.timeout));
+        store.set_epoch_deadline(1);
         store
             .data_mut()
             .set_deadline(Instant::now() + context.limits.timeout);
@@ -235,6 +241,7 @@ impl ModelInstance {
         timeout: Duration,
         stream: Option<StreamSink>,
         mode: CallMode,
+        cancel: Option<Arc<AtomicBool>>,
     ) -> Result<CallOutput, CallError> {
         let started = Instant::now();
         let remaining = deadline.saturating_duration_since(started);
@@ -243,17 +250,11 @@ impl ModelInstance {
         }
         let request = convert::request_to_wit(request);
         let lowered = Instant::now();
-        let ticks = epoch::ticks(remaining);
-        let inline = mode == CallMode::Inline;
-        let ticks = if inline {
-            ticks.min(INLINE_BUDGET_TICKS)
-        } else {
-            ticks
-        };
-        self.store.set_epoch_deadline(ticks);
+        // Checked at every epoch tick: the deadline, the caller's cancel, an inline budget.
+        self.store.set_epoch_deadline(1);
         let guest = self.runtime.mlhost_runtime_model().model();
         let state = self.store.data_mut();
-        state.begin_call(inline);
+        state.begin_call(mode == CallMode::Inline, cancel);
         state.answer().begin_predict(self.max_output_bytes, stream);
         state.set_deadline(deadline);
         // Only this call's native runs count (one stopped while loading must not fail it).
@@ -303,6 +304,8 @@ impl ModelInstance {
     fn classify(&self, error: wasmtime::Error, timeout: Duration) -> CallError {
         if let Some(limit) = self.store.data().memory_limit_exceeded() {
             CallError::MemoryLimit(limit)
+        } else if self.store.data().was_cancelled() {
+            CallError::Cancelled
         } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             CallError::DeadlineExceeded(timeout)
         } else {
@@ -313,17 +316,19 @@ impl ModelInstance {
 
 /// The state of a new instance of `context`'s model: WASI (the model folder read-only, no
 /// network), its logs and its limits.
-/// At an epoch deadline: an inline call past its budget moves the async thread's other work
-/// elsewhere and goes on until its own deadline; any other call stops ([`Trap::Interrupt`]).
+/// At each epoch tick during a call (the Store's deadline is always the next tick): the call
+/// stops at its deadline or when its caller cancels it ([`Trap::Interrupt`]); an inline call
+/// past its budget moves the async thread's other work elsewhere and goes on.
 fn at_epoch_deadline(
     mut store: wasmtime::StoreContextMut<'_, InstanceState>,
 ) -> wasmtime::Result<wasmtime::UpdateDeadline> {
-    match store.data_mut().inline_overrun() {
-        Some(left) => {
+    match store.data_mut().at_tick(INLINE_BUDGET_TICKS) {
+        TickVerdict::Continue => Ok(wasmtime::UpdateDeadline::Continue(1)),
+        TickVerdict::HandOff => {
             hand_off_async_work();
-            Ok(wasmtime::UpdateDeadline::Continue(epoch::ticks(left)))
+            Ok(wasmtime::UpdateDeadline::Continue(1))
         }
-        None => Err(Trap::Interrupt.into()),
+        TickVerdict::Stop => Err(Trap::Interrupt.into()),
     }
 }
 

@@ -8,6 +8,8 @@ use super::answer::Answer;
 use super::guest_log::GuestLog;
 use crate::native::NativeOptions;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -32,13 +34,31 @@ pub(super) struct InstanceState {
     native: NativeContext,
     /// The inline call in progress, if the call runs on an async thread.
     inline: Option<InlineCall>,
+    /// Set by the caller of the call in progress when it no longer wants the answer.
+    cancel: Option<Arc<AtomicBool>>,
+    /// Set when the call in progress was stopped because its caller cancelled it.
+    cancelled: bool,
 }
 
 /// A call running on an async thread (see [`super::instance::CallMode::Inline`]).
 #[derive(Debug, Clone, Copy)]
 struct InlineCall {
+    /// Epoch ticks seen during the call.
+    ticks: u64,
     /// Set when the call ran past its budget.
     overran: bool,
+}
+
+/// What the epoch check decides for the call in progress (see [`InstanceState::at_tick`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TickVerdict {
+    /// Go on until the next tick.
+    Continue,
+    /// An inline call ran past its budget: move the async thread's other work elsewhere,
+    /// then go on.
+    HandOff,
+    /// Stop the call: its deadline passed, or its caller cancelled it.
+    Stop,
 }
 
 /// What an instance's native sessions are bound by.
@@ -85,22 +105,52 @@ impl InstanceState {
             clock_origin,
             native,
             inline: None,
+            cancel: None,
+            cancelled: false,
         }
     }
 
-    /// Marks the call about to begin as inline (on an async thread) or not.
-    pub(super) fn begin_call(&mut self, inline: bool) {
-        self.inline = inline.then_some(InlineCall { overran: false });
+    /// Prepares the call about to begin: inline (on an async thread) or not, and the flag its
+    /// caller sets to cancel it.
+    pub(super) fn begin_call(&mut self, inline: bool, cancel: Option<Arc<AtomicBool>>) {
+        self.inline = inline.then_some(InlineCall {
+            ticks: 0,
+            overran: false,
+        });
+        self.cancel = cancel;
+        self.cancelled = false;
     }
 
-    /// At an epoch deadline: when the call in progress is inline and this is the end of its
-    /// budget (not of its own deadline), marks it overrun and returns the time left to its
-    /// deadline; `None` when the call must stop.
-    pub(super) fn inline_overrun(&mut self) -> Option<std::time::Duration> {
-        let call = self.inline.as_mut().filter(|call| !call.overran)?;
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        call.overran = true;
-        (!left.is_zero()).then_some(left)
+    /// At each epoch tick during a call: stop it at its deadline or when its caller cancelled
+    /// it; an inline call's second tick ends its budget.
+    pub(super) fn at_tick(&mut self, inline_budget_ticks: u64) -> TickVerdict {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|cancel| cancel.load(Ordering::Relaxed))
+        {
+            self.cancelled = true;
+            return TickVerdict::Stop;
+        }
+        if Instant::now() >= self.deadline {
+            return TickVerdict::Stop;
+        }
+        match self.inline.as_mut() {
+            Some(call) if !call.overran => {
+                call.ticks += 1;
+                if call.ticks >= inline_budget_ticks {
+                    call.overran = true;
+                    return TickVerdict::HandOff;
+                }
+                TickVerdict::Continue
+            }
+            _ => TickVerdict::Continue,
+        }
+    }
+
+    /// Whether the last call was stopped because its caller cancelled it.
+    pub(super) fn was_cancelled(&self) -> bool {
+        self.cancelled
     }
 
     /// Whether the last call ran inline past its budget.

@@ -26,6 +26,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use headers::Headers;
 use inline::InlinePolicy;
 use instances::{Instances, Taken};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -78,7 +79,19 @@ struct Job {
     stream: Option<StreamSink>,
     /// The span of the request (or batch) the call serves.
     span: tracing::Span,
+    /// Set when the caller stops waiting (its client went away): the call is stopped.
+    cancel: Arc<AtomicBool>,
     reply: oneshot::Sender<Result<CallOutput, CallError>>,
+}
+
+/// Cancels a queued call when the future waiting for it is dropped (the caller stopped waiting:
+/// a client that went away, a batch that no longer has a client), or when it is done waiting.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The running workers of one model (version).
@@ -199,6 +212,8 @@ impl WorkerPool {
         }
         let (reply, answer) = oneshot::channel();
         let (deadline, timeout) = (spec.deadline, spec.timeout);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancel.clone());
         self.shared
             .metrics
             .worker_queue
@@ -209,6 +224,7 @@ impl WorkerPool {
                 spec,
                 stream,
                 span: tracing::Span::current(),
+                cancel,
                 reply,
             })
             .map_err(|error| match error {
@@ -242,10 +258,11 @@ impl Shared {
         instance: &mut ModelInstance,
         job: (InferenceRequest, CallSpec, Option<StreamSink>),
         mode: CallMode,
+        cancel: Option<Arc<AtomicBool>>,
     ) -> Result<CallOutput, CallError> {
         let (request, spec, stream) = job;
         let started = Instant::now();
-        let result = run_job(instance, request, spec, stream, &self.stats, mode);
+        let result = run_job(instance, (request, spec, stream), &self.stats, mode, cancel);
         let took = started.elapsed();
         match mode {
             CallMode::Worker => self.policy.record_worker_call(took, instance.uses_native()),
@@ -264,8 +281,12 @@ impl Shared {
             && error.poisons_instance()
         {
             // The instance's event (the request's failure is logged with its answer, when a
-            // client still waits for one).
-            tracing::warn!(model = %self.context.name, "{error}; re-creating the instance");
+            // client still waits for one). A cancelled call is the client's doing, not a fault.
+            if matches!(error, CallError::Cancelled) {
+                tracing::info!(model = %self.context.name, "{error}; re-creating the instance");
+            } else {
+                tracing::warn!(model = %self.context.name, "{error}; re-creating the instance");
+            }
         }
         result
     }
@@ -278,7 +299,7 @@ impl Shared {
         request: InferenceRequest,
         spec: CallSpec,
     ) -> Result<CallOutput, CallError> {
-        let result = self.call(&mut instance, (request, spec, None), CallMode::Inline);
+        let result = self.call(&mut instance, (request, spec, None), CallMode::Inline, None);
         if instance.overran_inline() {
             tracing::warn!(
                 model = %self.context.name,
@@ -320,6 +341,7 @@ fn serve(shared: &Shared, queue: &Receiver<Job>) {
             &mut instance,
             (job.request, job.spec, job.stream),
             CallMode::Worker,
+            Some(job.cancel),
         );
         let poisoned = matches!(&result, Err(error) if error.poisons_instance());
         let _ = job.reply.send(result);
@@ -361,12 +383,12 @@ fn take_instance(shared: &Shared, spec: &CallSpec) -> Option<ModelInstance> {
 /// replaced: see [`CallError::poisons_instance`]).
 fn run_job(
     instance: &mut ModelInstance,
-    mut request: InferenceRequest,
-    spec: CallSpec,
-    stream: Option<StreamSink>,
+    job: (InferenceRequest, CallSpec, Option<StreamSink>),
     stats: &ModelStats,
     mode: CallMode,
+    cancel: Option<Arc<AtomicBool>>,
 ) -> Result<CallOutput, CallError> {
+    let (mut request, spec, stream) = job;
     if !spec.headers.is_empty() {
         request
             .parameters
@@ -374,7 +396,7 @@ fn run_job(
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let batch_size = stats.inferences(&request);
-        let output = instance.predict(request, spec.deadline, spec.timeout, stream, mode);
+        let output = instance.predict(request, spec.deadline, spec.timeout, stream, mode, cancel);
         if let Ok(output) = &output {
             stats.record_execution(batch_size, &output.timings);
         }
