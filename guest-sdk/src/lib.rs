@@ -124,7 +124,7 @@ pub use bindings::mlhost::runtime::types::{
 };
 pub use content::{CONTENT_TYPE, Column, ColumnValues, DateTime, Table};
 pub use element::Element;
-pub use request::{InferenceResponse, ModelMetadata, TensorMetadata};
+pub use request::{FEATURE_NAMES, InferenceResponse, ModelMetadata, TensorMetadata};
 pub use stream::Responses;
 
 use bindings::exports::mlhost::runtime::model::{GuestModel, Model as ModelHandle};

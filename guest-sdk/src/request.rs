@@ -305,7 +305,35 @@ impl TensorMetadata {
             parameters: Vec::new(),
         }
     }
+
+    /// Names the columns of a `[rows, features]` input, in order (the [`FEATURE_NAMES`]
+    /// parameter): the host then also takes requests that give the matrix as columns (MLServer's
+    /// `pd` content type, or one input per feature) and assembles them into it by name, answering
+    /// 400 for a missing or unknown column. Without names, a model that takes one such input
+    /// gets the columns in the order the request gives them.
+    ///
+    /// ```
+    /// # use mlhost_guest::{Datatype, ParameterValue, TensorMetadata, FEATURE_NAMES};
+    /// let input = TensorMetadata::new("input-0", Datatype::Fp32, &[-1, 2])
+    ///     .with_feature_names(&["age", "height"]);
+    /// let names = &input.parameters[0];
+    /// assert_eq!(names.name, FEATURE_NAMES);
+    /// assert!(matches!(&names.value, ParameterValue::String(v) if v == r#"["age","height"]"#));
+    /// ```
+    pub fn with_feature_names<S: AsRef<str>>(mut self, names: &[S]) -> Self {
+        let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+        let text = serde_json::to_string(&names).expect("strings serialize");
+        self.parameters
+            .retain(|parameter| parameter.name != FEATURE_NAMES);
+        self.parameters
+            .push(Parameter::string(FEATURE_NAMES, &text));
+        self
+    }
 }
+
+/// The parameter of a metadata input that names its columns: the text of a JSON array of
+/// strings (see [`TensorMetadata::with_feature_names`]).
+pub const FEATURE_NAMES: &str = "feature_names";
 
 impl Parameter {
     /// A string parameter, such as `content_type`.

@@ -8,13 +8,15 @@
 //!   "coefficients": [[0.5, -1.2], [0.1, 0.3], [-0.6, 0.9]],
 //!   "intercepts": [0.1, 0.0, -0.1],
 //!   "classes": [0, 1, 2],
-//!   "input_name": "input-0"
+//!   "input_name": "input-0",
+//!   "feature_names": ["sepal_length", "sepal_width"]
 //! }
 //! ```
 //!
 //! `coefficients` has one row per output (target, or class) and one column per feature, as
 //! scikit-learn's `coef_`; `intercepts` is `intercept_`. The one input is a numeric tensor of
-//! shape `[rows, features]`.
+//! shape `[rows, features]`. `feature_names` (optional, scikit-learn's `feature_names_in_`) names
+//! its columns: the host then also takes the matrix as named columns (MLServer's `pd` requests).
 //!
 //! Outputs, named as MLServer's scikit-learn runtime names them:
 //! - `predict`: for `"kind": "linear"`, FP64 `[rows, targets]` (`X · coefficientsᵀ + intercepts`);
@@ -44,6 +46,8 @@ struct LinearFile {
     classes: Option<Vec<i64>>,
     #[serde(default = "default_input_name")]
     input_name: String,
+    #[serde(default)]
+    feature_names: Option<Vec<String>>,
 }
 
 fn default_input_name() -> String {
@@ -67,6 +71,8 @@ pub struct Linear {
     /// Class labels of a logistic model.
     classes: Vec<i64>,
     input_name: String,
+    /// The columns' names, when `linear.json` gives them.
+    feature_names: Option<Vec<String>>,
 }
 
 impl Linear {
@@ -89,6 +95,14 @@ impl Linear {
                 file.intercepts.len()
             )));
         }
+        if let Some(names) = &file.feature_names
+            && names.len() != features
+        {
+            return Err(Error::invalid_model(format!(
+                "{} feature_names for {features} coefficients per row",
+                names.len()
+            )));
+        }
         let class_count = if outputs == 1 { 2 } else { outputs };
         let classes = match file.classes {
             Some(classes) if file.kind == Kind::Logistic && classes.len() != class_count => {
@@ -107,6 +121,7 @@ impl Linear {
             features,
             classes,
             input_name: file.input_name,
+            feature_names: file.feature_names,
         })
     }
 
@@ -181,11 +196,14 @@ impl Model for Linear {
     }
 
     fn metadata(&self) -> ModelMetadata {
-        let input = TensorMetadata::new(
+        let mut input = TensorMetadata::new(
             &self.input_name,
             Datatype::Fp64,
             &[-1, self.features as i64],
         );
+        if let Some(names) = &self.feature_names {
+            input = input.with_feature_names(names);
+        }
         let metadata = ModelMetadata::new("linear").input(input);
         match self.kind {
             Kind::Linear => metadata.output(TensorMetadata::new(
@@ -283,6 +301,7 @@ mod tests {
             r#"{"kind": "linear", "coefficients": [[1, 2], [3]], "intercepts": [0, 0]}"#,
             r#"{"kind": "linear", "coefficients": [[1, 2]], "intercepts": [0, 0]}"#,
             r#"{"kind": "logistic", "coefficients": [[1]], "intercepts": [0], "classes": [1, 2, 3]}"#,
+            r#"{"kind": "linear", "coefficients": [[1, 2]], "intercepts": [0], "feature_names": ["a"]}"#,
         ] {
             assert!(matches!(model(json), Err(Error::InvalidModel(_))), "{json}");
         }

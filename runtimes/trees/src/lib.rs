@@ -23,7 +23,10 @@
 //! # Requests
 //!
 //! One input (any name) of shape `[rows, features]` and any numeric datatype, converted as the
-//! library converts a NumPy array of that datatype. NaN is a missing value.
+//! library converts a NumPy array of that datatype. NaN is a missing value. The input's metadata
+//! carries the feature names the model file records (XGBoost's `feature_names`, LightGBM's
+//! `feature_names` line unless LightGBM made them up): the host then assembles a request of
+//! columns (MLServer's `pd`) into the matrix by those names.
 //!
 //! # Outputs
 //!
@@ -199,6 +202,14 @@ impl Trees {
         }
     }
 
+    /// The columns' names the model file records, if any.
+    pub fn feature_names(&self) -> &[String] {
+        match self {
+            Trees::XGBoost(model) => model.feature_names(),
+            Trees::LightGBM(model) => model.feature_names(),
+        }
+    }
+
     /// The datatype, and the columns, of `predict` and of `predict_proba` (if the model has it).
     fn output_metadata(&self) -> Vec<TensorMetadata> {
         let mut outputs = Vec::new();
@@ -269,7 +280,11 @@ impl Model for Trees {
             Trees::LightGBM(_) => ("lightgbm", Datatype::Fp64),
             Trees::CatBoost(_) => ("catboost", Datatype::Fp32),
         };
-        let input = TensorMetadata::new(INPUT_NAME, datatype, &[-1, self.num_features() as i64]);
+        let mut input =
+            TensorMetadata::new(INPUT_NAME, datatype, &[-1, self.num_features() as i64]);
+        if !self.feature_names().is_empty() {
+            input = input.with_feature_names(self.feature_names());
+        }
         self.output_metadata().into_iter().fold(
             ModelMetadata::new(platform).input(input),
             |metadata, output| metadata.output(output),

@@ -31,7 +31,26 @@ use crate::ensemble::Forest;
 use header::Header;
 use mlhost_guest::{Error, Tensor};
 use split::LgbRule;
+use std::collections::HashMap;
 use text::Sections;
+
+/// The `feature_names` line of the header: none when it holds the names LightGBM makes up for
+/// an array's columns (`Column_0`, `Column_1`, ...), or does not name every feature.
+fn feature_names(header: &HashMap<&str, &str>, num_features: usize) -> Vec<String> {
+    let Some(line) = header.get("feature_names") else {
+        return Vec::new();
+    };
+    let names: Vec<String> = line.split(' ').map(str::to_string).collect();
+    let made_up = names
+        .iter()
+        .enumerate()
+        .all(|(index, name)| *name == format!("Column_{index}"));
+    if made_up || names.len() != num_features {
+        Vec::new()
+    } else {
+        names
+    }
+}
 
 /// A loaded LightGBM model.
 #[derive(Debug)]
@@ -45,6 +64,8 @@ pub struct LgbModel {
     /// Iterations evaluated, for `average_output`.
     iterations: usize,
     average_output: bool,
+    /// The columns' names, when the model was trained on named columns.
+    feature_names: Vec<String>,
 }
 
 impl LgbModel {
@@ -76,12 +97,18 @@ impl LgbModel {
             num_outputs,
             iterations: trees.len() / num_outputs,
             average_output: sections.flags.contains(&"average_output"),
+            feature_names: feature_names(&sections.header, header.num_features),
         })
     }
 
     /// The number of features a row holds.
     pub fn num_features(&self) -> usize {
         self.num_features
+    }
+
+    /// The columns' names the file records (none for a model trained on an array).
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
     }
 
     /// The number of trees.

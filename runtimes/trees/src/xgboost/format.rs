@@ -17,6 +17,9 @@ pub(super) struct ModelFile {
 pub(super) struct Learner {
     #[serde(default)]
     pub attributes: HashMap<String, String>,
+    /// The columns' names, when the model was trained on named columns (a DataFrame).
+    #[serde(default)]
+    pub feature_names: Vec<String>,
     #[serde(default)]
     pub feature_types: Vec<String>,
     /// Read once its `name` says which booster it is (`gbtree`, `dart`, ...).

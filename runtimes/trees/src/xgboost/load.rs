@@ -63,6 +63,7 @@ fn from_file(file: ModelFile, estimator: Option<Estimator>) -> Result<XgbModel, 
         estimator,
         num_features: shape.num_features,
         num_class: shape.num_class,
+        feature_names: learner.feature_names,
     })
 }
 

@@ -70,12 +70,19 @@ pub struct XgbModel {
     num_features: usize,
     /// `num_class` of the model (0 for a binary or regression model).
     num_class: usize,
+    /// `learner.feature_names`: empty when the model was trained without names.
+    feature_names: Vec<String>,
 }
 
 impl XgbModel {
     /// The number of features a row holds.
     pub fn num_features(&self) -> usize {
         self.num_features
+    }
+
+    /// The columns' names the file records (none for a model trained on an array).
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
     }
 
     /// Whether MLServer would serve the model as a classifier.
