@@ -207,6 +207,7 @@ impl Trees {
         match self {
             Trees::XGBoost(model) => model.feature_names(),
             Trees::LightGBM(model) => model.feature_names(),
+            Trees::CatBoost(model) => model.feature_names(),
         }
     }
 
