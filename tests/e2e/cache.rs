@@ -239,7 +239,7 @@ fn the_cache_is_bounded_by_entries_and_by_bytes() {
 }
 
 #[test]
-fn the_cache_is_off_unless_the_server_asks_for_it() {
+fn the_cache_is_off_unless_the_server_asks_for_it_as_mlserver() {
     let dir = model_folder(&[
         ("m/model-settings.json", CACHED),
         ("m/linear.json", &linear(2.0)),
@@ -249,4 +249,11 @@ fn the_cache_is_off_unless_the_server_asks_for_it() {
     let again = infer(&server, "/v2/models/m", &body(&[1.0], json!({})));
     assert_eq!(first, again);
     assert_eq!(counts(&server, "/v2/models/m"), (0, 0, 2));
+    drop(server);
+
+    // MLServer's variable turns it on.
+    let server = Server::start_with(dir.path(), &[], &[("MLSERVER_CACHE_ENABLED", "true")]);
+    infer(&server, "/v2/models/m", &body(&[1.0], json!({})));
+    infer(&server, "/v2/models/m", &body(&[1.0], json!({})));
+    assert_eq!(counts(&server, "/v2/models/m"), (1, 1, 1));
 }
