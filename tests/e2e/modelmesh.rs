@@ -52,12 +52,19 @@ async fn wait_ready(client: &mut ModelRuntimeClient<Channel>) -> RuntimeStatusRe
     }
 }
 
+/// A load as ModelMesh Serving sends it: `modelType` a placement label, the type (when given)
+/// in `modelKey`'s `model_type`.
 fn load(id: &str, model_type: &str, path: &Path) -> LoadModelRequest {
+    let key = if model_type.is_empty() {
+        serde_json::json!({"storage_key": "local"})
+    } else {
+        serde_json::json!({"model_type": {"name": model_type}, "storage_key": "local"})
+    };
     LoadModelRequest {
         model_id: id.into(),
-        model_type: model_type.into(),
+        model_type: "rt:mlhost-modelmesh".into(),
         model_path: path.to_str().unwrap().into(),
-        model_key: r#"{"model_type": {"name": "linear"}}"#.into(),
+        model_key: key.to_string(),
     }
 }
 
@@ -178,9 +185,10 @@ async fn files_types_refusals_and_the_purge_before_ready() {
     let folder = model_folder(&[]);
     let file = folder.path().join("coefficients.json");
     std::fs::copy(example_models().join("iris/linear.json"), &file).unwrap();
-    mesh.load_model(load("by-file", "linear", &file))
-        .await
-        .unwrap();
+    // The type in ModelMesh's label only (an InferenceService without `runtime`).
+    let mut by_label = load("by-file", "", &file);
+    by_label.model_type = "mt:linear:1|pv:grpc-v2".into();
+    mesh.load_model(by_label).await.unwrap();
     let mut grpc = infer_client(&server).await;
     grpc.model_infer(iris_request("by-file", None))
         .await

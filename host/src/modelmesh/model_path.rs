@@ -167,17 +167,24 @@ fn inferred_settings(
     ))
 }
 
-/// `modelType`, else the `model_type.name` of `modelKey` (ModelMesh Serving's JSON), if any.
+/// The model's type: `model_type.name` of `modelKey` (ModelMesh Serving's JSON: the
+/// InferenceService's `modelFormat`), else the type `modelType` names. ModelMesh Serving's
+/// `modelType` is a placement label: `mt:NAME`, `mt:NAME:VERSION`, either followed by
+/// `|pv:PROTOCOL`, or `rt:RUNTIME` (no type); another caller may give the bare type.
 fn model_type(request: &Request<'_>) -> Option<String> {
-    if !request.model_type.is_empty() {
-        return Some(request.model_type.to_string());
-    }
-    let key: Value = serde_json::from_str(request.key).ok()?;
-    key.get("model_type")?
-        .get("name")?
-        .as_str()
-        .filter(|name| !name.is_empty())
-        .map(str::to_string)
+    let from_key = serde_json::from_str::<Value>(request.key)
+        .ok()
+        .and_then(|key| Some(key.get("model_type")?.get("name")?.as_str()?.to_string()))
+        .filter(|name| !name.is_empty());
+    from_key.or_else(|| {
+        let label = request.model_type.split('|').next().unwrap_or_default();
+        let name = match label.split_once(':') {
+            Some(("mt", rest)) => rest.split(':').next().unwrap_or_default(),
+            Some(_) => "",
+            None => label,
+        };
+        (!name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// The runtime a model file's extension points to (`Some(None)`: a component).
@@ -283,6 +290,22 @@ mod tests {
         assert_eq!(implementation(&by_extension).0, "onnx");
         let folder = resolve(&request(dir.path().to_str().unwrap(), "onnx", ""), 1).unwrap();
         assert_eq!(implementation(&folder), ("onnx".into(), Some(".".into())));
+    }
+
+    #[test]
+    fn the_type_is_the_keys_else_modelmeshs_label_says() {
+        let types = |label: &str, key: &str| model_type(&request("p", label, key));
+        let key = r#"{"model_type": {"name": "onnx"}}"#;
+        assert_eq!(types("rt:mlhost-modelmesh", key).as_deref(), Some("onnx"));
+        assert_eq!(types("mt:xgboost", key).as_deref(), Some("onnx"));
+        assert_eq!(
+            types("mt:xgboost:2|pv:grpc-v2", "").as_deref(),
+            Some("xgboost")
+        );
+        assert_eq!(types("mt:lightgbm", "{}").as_deref(), Some("lightgbm"));
+        assert_eq!(types("linear", "").as_deref(), Some("linear"));
+        assert_eq!(types("rt:mlhost-modelmesh", "{}"), None);
+        assert_eq!(types("", r#"{"model_type": {"name": ""}}"#), None);
     }
 
     #[test]
