@@ -24,6 +24,7 @@ mod models;
 mod native;
 mod observability;
 mod onnx;
+mod priority;
 mod repository;
 mod server;
 mod settings_compat;

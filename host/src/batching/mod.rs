@@ -197,7 +197,12 @@ async fn gather(
     let running = Arc::new(Running::default());
     let mut waiting: VecDeque<Item> = VecDeque::new();
     loop {
-        let first = match waiting.pop_front() {
+        // What has arrived waits with the rest, so that the most urgent request goes first.
+        while waiting.len() < options.queue_capacity {
+            let Ok(item) = items.try_recv() else { break };
+            waiting.push_back(item);
+        }
+        let first = match take_most_urgent(&mut waiting) {
             Some(item) => item,
             None => match items.recv().await {
                 Some(item) => item,
@@ -248,6 +253,12 @@ async fn gather(
     }
 }
 
+/// Takes the waiting request of the highest priority level (the earliest of that level).
+fn take_most_urgent(waiting: &mut VecDeque<Item>) -> Option<Item> {
+    let index = (0..waiting.len()).min_by_key(|&index| waiting[index].spec.priority)?;
+    waiting.remove(index)
+}
+
 /// Drops the requests whose client has gone, answers those already past their deadline, and
 /// returns the rest.
 fn answer_expired(batch: Vec<Item>) -> Vec<Item> {
@@ -276,8 +287,15 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
         .max_by_key(|item| item.spec.deadline)
         .expect("a batch is never empty");
     // Headers belong to each request: a batch of several reaches the runtime without any.
+    // The batch waits in the queue of its most urgent request's priority.
+    let priority = batch
+        .iter()
+        .map(|item| item.spec.priority)
+        .min()
+        .expect("a batch is never empty");
     let spec = CallSpec {
         headers: Vec::new(),
+        priority,
         ..latest.spec.clone()
     };
     let merged = if batch.len() == 1 {

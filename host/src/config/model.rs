@@ -34,8 +34,15 @@ pub(crate) struct ModelSettings {
     pub timeout_seconds: Option<f64>,
     /// The most output data one call may return, in MiB (at most the server's).
     pub max_output_mb: Option<u64>,
-    /// Requests the model's queue holds before refusing new ones (the server's by default).
+    /// Requests the model's queue holds before refusing new ones (the server's by default);
+    /// with priority levels, each level's queue.
     pub max_queue_size: Option<usize>,
+    /// Priority levels (Triton's `priority_levels`: 1 the highest; 0 or 1: none).
+    pub priority_levels: usize,
+    /// The level of a request that names none (Triton's `default_priority_level`; 0: the lowest).
+    pub default_priority_level: usize,
+    /// Each level's queue capacity, level 1 first (default: `max_queue_size` each).
+    pub priority_queue_sizes: Vec<usize>,
     /// Which backend runs the model's graph where its runtime offers a choice (the `onnx`
     /// runtime: `native` ONNX Runtime, `sandboxed` tract, or `auto`).
     pub backend: crate::native::BackendChoice,

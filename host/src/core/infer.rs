@@ -79,11 +79,13 @@ impl InferenceService {
     ) -> Result<ResponseStream, ServiceError> {
         let outcome = Outcome::new(model, &request);
         let timeout = prepare(&outcome.model, &mut request, &context)?;
+        let priority = queue_of(&outcome.model, &request)?;
         let (replies, stream) = mpsc::channel(STREAM_CAPACITY);
         let spec = CallSpec {
             deadline: outcome.received + timeout,
             timeout,
             headers: context.headers,
+            priority,
         };
         let mut streamed = Streamed { outcome, replies };
         let task = async move {
@@ -192,6 +194,7 @@ async fn run(
         deadline: received + timeout,
         timeout,
         headers: context.headers,
+        priority: queue_of(model, &request)?,
     };
     let output = dispatch(model, request, spec).await?;
     crate::telemetry::record_call(&output.timings);
@@ -271,11 +274,21 @@ pub(crate) fn warm_up_call() -> WarmUpCall {
                 deadline: Instant::now() + timeout,
                 timeout,
                 headers: Headers::new(),
+                priority: queue_of(&model, &request)?,
             };
             dispatch(&model, request, spec).await?;
             Ok::<(), BoxError>(())
         }) as futures_util::future::BoxFuture<'static, Result<(), BoxError>>
     })
+}
+
+/// The queue (priority level) a request waits in: its `priority` parameter's, or the model's
+/// default.
+fn queue_of(model: &LoadedModel, request: &InferenceRequest) -> Result<usize, ServiceError> {
+    model
+        .pool
+        .queue_of(&request.parameters)
+        .map_err(ServiceError::BadRequest)
 }
 
 /// Hands a request to the model's batcher when it has one, else to its workers.

@@ -11,6 +11,7 @@
 pub(crate) mod headers;
 mod inline;
 mod instances;
+pub(crate) mod priority;
 
 use crate::codec::{InferenceRequest, ModelMetadata};
 use crate::metrics::ModelMetrics;
@@ -26,6 +27,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use headers::Headers;
 use inline::InlinePolicy;
 use instances::{Instances, Taken};
+use priority::QueueSettings;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -70,6 +72,9 @@ pub(crate) struct CallSpec {
     /// The request's headers, given to the runtime as its `headers` parameter (none for a
     /// batch: headers belong to each request).
     pub headers: Headers,
+    /// The queue the call waits in when it waits: its priority level (0 the highest; see
+    /// [`priority`]).
+    pub priority: usize,
 }
 
 struct Job {
@@ -96,7 +101,9 @@ impl Drop for CancelOnDrop {
 
 /// The running workers of one model (version).
 pub(crate) struct WorkerPool {
-    jobs: Sender<Job>,
+    /// One queue per priority level, the highest first.
+    jobs: Vec<Sender<Job>>,
+    queues: QueueSettings,
     workers: usize,
     threads: Mutex<Vec<JoinHandle<()>>>,
     shared: Arc<Shared>,
@@ -122,12 +129,16 @@ impl WorkerPool {
         component: Arc<RuntimeComponent>,
         context: Arc<ModelContext>,
         workers: usize,
-        queue_capacity: usize,
+        queues: QueueSettings,
         stats: Arc<ModelStats>,
         metrics: Arc<ModelMetrics>,
     ) -> Result<(Self, ModelMetadata), InstanceError> {
         let workers = workers.max(1);
-        let (jobs, queue) = crossbeam_channel::bounded::<Job>(queue_capacity.max(1));
+        let (jobs, queue): (Vec<_>, Vec<_>) = queues
+            .capacities
+            .iter()
+            .map(|capacity| crossbeam_channel::bounded::<Job>((*capacity).max(1)))
+            .unzip();
         let shared = Arc::new(Shared {
             instances: Instances::new(Vec::with_capacity(workers)),
             policy: InlinePolicy::new(true),
@@ -179,12 +190,19 @@ impl WorkerPool {
         Ok((
             WorkerPool {
                 jobs,
+                queues,
                 workers,
                 threads: Mutex::new(threads),
                 shared,
             },
             metadata,
         ))
+    }
+
+    /// The queue (priority level, 0 the highest) of a request with these parameters, or why
+    /// its `priority` is refused.
+    pub(crate) fn queue_of(&self, parameters: &crate::codec::Parameters) -> Result<usize, String> {
+        self.queues.queue_of(parameters)
     }
 
     /// How many workers (model instances) run calls side by side.
@@ -205,7 +223,7 @@ impl WorkerPool {
     ) -> Result<CallOutput, PoolError> {
         if stream.is_none()
             && self.shared.policy.allows_inline()
-            && self.jobs.is_empty()
+            && self.jobs.iter().all(Sender::is_empty)
             && let Some(instance) = self.shared.instances.try_take()
         {
             return Ok(self.shared.run_inline(instance, request, spec)?);
@@ -214,11 +232,9 @@ impl WorkerPool {
         let (deadline, timeout) = (spec.deadline, spec.timeout);
         let cancel = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
-        self.shared
-            .metrics
-            .worker_queue
-            .observe(self.jobs.len() as f64);
-        self.jobs
+        let queue = &self.jobs[spec.priority.min(self.jobs.len() - 1)];
+        self.shared.metrics.worker_queue.observe(queue.len() as f64);
+        queue
             .try_send(Job {
                 request,
                 spec,
@@ -320,8 +336,8 @@ impl Shared {
 
 /// A worker's loop: take a job, take an instance for it, run it, give the instance back (or
 /// replace it after a trap), until the queue closes.
-fn serve(shared: &Shared, queue: &Receiver<Job>) {
-    for job in queue.iter() {
+fn serve(shared: &Shared, queues: &[Receiver<Job>]) {
+    while let Some(job) = priority::next(queues) {
         if job.reply.is_closed() {
             continue; // the client has gone
         }

@@ -12,6 +12,8 @@ const MAX_BATCH_SIZE: usize = 65_536;
 const MAX_BATCH_TIME: f64 = 10.0;
 /// The most requests a model's queue may hold.
 const MAX_QUEUE_SIZE: usize = 1 << 20;
+/// The most priority levels a model may have.
+const MAX_PRIORITY_LEVELS: usize = 16;
 /// The longest timeout, in seconds (a year).
 const MAX_TIMEOUT_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 /// The most linear memory per instance, in MiB (4 TiB).
@@ -165,6 +167,33 @@ pub(super) fn check_model_settings(settings: &ModelSettings) -> Result<(), Range
     }
     if let Some(threads) = settings.intra_op_threads {
         within("intra_op_threads", threads, 1, 256)?;
+    }
+    check_priorities(settings)
+}
+
+/// Priority levels: a bounded number, a default among them, a queue size for each.
+fn check_priorities(settings: &ModelSettings) -> Result<(), RangeError> {
+    let levels = settings.priority_levels;
+    within("priority_levels", levels, 0, MAX_PRIORITY_LEVELS)?;
+    within(
+        "default_priority_level",
+        settings.default_priority_level,
+        0,
+        levels.max(1),
+    )?;
+    let sizes = &settings.priority_queue_sizes;
+    if !sizes.is_empty() && sizes.len() != levels.max(1) {
+        return Err((
+            "priority_queue_sizes",
+            format!(
+                "{} sizes for {} priority levels",
+                sizes.len(),
+                levels.max(1)
+            ),
+        ));
+    }
+    for size in sizes {
+        within("priority_queue_sizes", *size, 1, MAX_QUEUE_SIZE)?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::metrics::{Metrics, ModelMetrics};
 use crate::stats::ModelStats;
 use crate::wasm::{GuestSettings, InstanceLimits, ModelContext, RuntimeComponent, WasmEngine};
 use crate::workers::WorkerPool;
+use crate::workers::priority::QueueSettings;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -177,7 +178,7 @@ fn start_serving(
         component,
         context,
         workers,
-        queue_capacity,
+        queue_settings(settings, queue_capacity),
         stats.clone(),
         metrics.clone(),
     )?;
@@ -200,6 +201,25 @@ fn start_serving(
         batcher,
         runtime_metadata,
     })
+}
+
+/// The model's queues: one per priority level (Triton's `priority_levels`), each of its own
+/// size (`priority_queue_sizes`, else `capacity`); a request naming no level goes to
+/// `default_priority_level` (0: the lowest).
+fn queue_settings(settings: &ModelSettings, capacity: usize) -> QueueSettings {
+    let levels = settings.priority_levels.max(1);
+    let capacities = match &settings.priority_queue_sizes {
+        sizes if sizes.len() == levels => sizes.clone(),
+        _ => vec![capacity; levels],
+    };
+    let default_level = match settings.default_priority_level {
+        0 => levels,
+        level => level.min(levels),
+    };
+    QueueSettings {
+        capacities,
+        default_level,
+    }
 }
 
 /// The model's metadata: each part model-settings.json declares, else the runtime's.
