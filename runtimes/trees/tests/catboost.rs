@@ -215,3 +215,60 @@ fn every_catboost_fixture_answers_as_catboost() {
         }
     }
 }
+
+/// Loads `bytes` as `file` from a fresh folder.
+fn load_bytes(name: &str, file: &str, bytes: &[u8]) -> Result<Trees, Error> {
+    let folder =
+        std::env::temp_dir().join(format!("mlhost-catboost-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(file), bytes).unwrap();
+    let result = Trees::load(settings(&folder));
+    let _ = std::fs::remove_dir_all(&folder);
+    result
+}
+
+#[test]
+fn corrupt_cbm_files_are_invalid_models_never_panics() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/catboost");
+    let bytes = std::fs::read(fixture.join("one-hot/model.cbm")).unwrap();
+    // Every truncation, and every byte of the core's first part changed, loads or fails
+    // cleanly: each offset is checked.
+    for cut in 0..bytes.len() {
+        assert!(
+            Trees::from_bytes(&bytes[..cut], None).is_err(),
+            "truncated at {cut}"
+        );
+    }
+    for at in 8..bytes.len().min(1000) {
+        let mut changed = bytes.clone();
+        changed[at] ^= 0xa5;
+        let _ = Trees::from_bytes(&changed, None);
+    }
+    match load_bytes("cut-core", "model.cbm", &bytes[..100]) {
+        Err(Error::InvalidModel(message)) => assert!(message.contains("truncated"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_categorical_value_must_be_an_integer() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/catboost/one-hot");
+    let model = Trees::load(settings(&folder)).unwrap();
+    let rows = Tensor::from_values("x", &[1, 5], &[0.1f64, 0.2, 0.3, 1.5, 2.0]).unwrap();
+    match model.predict(request(rows, &[])) {
+        Err(Error::InvalidInput(message)) => {
+            assert!(
+                message.contains("column 3") && message.contains("integers"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Integers of any datatype are categories; -0.0 is category "0".
+    let ints = Tensor::from_values("x", &[1, 5], &[0i64, 0, 0, 1, -2]).unwrap();
+    let floats = Tensor::from_values("x", &[1, 5], &[0.0f32, 0.0, 0.0, 1.0, -2.0]).unwrap();
+    let a = model.predict(request(ints, &["predict_proba"])).unwrap();
+    let b = model.predict(request(floats, &["predict_proba"])).unwrap();
+    assert_eq!(a.outputs[0].data, b.outputs[0].data);
+}

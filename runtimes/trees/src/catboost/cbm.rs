@@ -291,7 +291,7 @@ fn read_features(trees: &Table, model: &mut Description) -> Result<(Vec<Split>, 
             flat.extend(usize::try_from(feature.i32(1, -1)?).ok());
         }
     }
-    model.columns = description::columns(flat);
+    model.columns = description::columns(&flat)?;
     Ok((binary, trees.vector(slot::CTR_FEATURES, 4)?.1))
 }
 

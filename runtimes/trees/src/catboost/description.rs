@@ -106,6 +106,11 @@ impl Description {
     /// Refuses what mlhost does not evaluate, naming it; and notes the categorical features
     /// that no one-hot split encodes but the model uses (through CTRs).
     pub fn check_supported(&self, ctr_count: usize) -> Result<(), String> {
+        if self.floats.iter().any(|f| f.index >= self.floats.len())
+            || self.cats.iter().any(|c| c.index >= self.cats.len())
+        {
+            return Err("a feature's index is past the model's features".to_string());
+        }
         let mut unsupported = self.unsupported.clone();
         if ctr_count > 0 {
             let names: Vec<String> = self
@@ -185,11 +190,20 @@ impl Description {
     }
 }
 
-/// The column count: one past the largest flat index of any feature.
-pub fn columns(flat_indices: impl IntoIterator<Item = usize>) -> usize {
-    flat_indices
-        .into_iter()
+/// The column count: one past the largest flat index of any feature, which is at most the
+/// number of features (each has its own column).
+pub fn columns(flat_indices: &[usize]) -> Result<usize, String> {
+    let columns = flat_indices
+        .iter()
         .map(|index| index + 1)
         .max()
-        .unwrap_or(0)
+        .unwrap_or(0);
+    if columns > flat_indices.len() {
+        return Err(format!(
+            "a feature's column ({}) is past the model's {} features",
+            columns - 1,
+            flat_indices.len()
+        ));
+    }
+    Ok(columns)
 }

@@ -75,7 +75,7 @@ pub fn read(document: &Value) -> Result<(Description, usize), String> {
             model.unsupported.push(what.to_string());
         }
     }
-    model.columns = description::columns(flat);
+    model.columns = description::columns(&flat)?;
     if document.get("trees").is_some() {
         model.unsupported.push(
             "non-symmetric trees (grow_policy Depthwise or Lossguide); only CatBoost's default \
