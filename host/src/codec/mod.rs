@@ -4,6 +4,7 @@
 //! the inference core and the wasm executor see nothing else. Tensor data is always held as
 //! little-endian bytes, the layout that crosses into the runtime unchanged.
 
+pub(crate) mod columns;
 pub(crate) mod content_type;
 pub(crate) mod grpc;
 pub(crate) mod json;

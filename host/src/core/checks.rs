@@ -24,7 +24,17 @@ pub(super) fn prepare(
         &model.metadata.inputs,
     );
     content_type::decode_inputs(request).map_err(ServiceError::BadRequest)?;
-    check_request(model, request)?;
+    check_request(request)?;
+    if let Some(columns) = &model.columns
+        && columns.applies(request)
+    {
+        // The columns become the runtime's matrix, made to fit it: nothing more to check.
+        columns
+            .assemble(request, &model.name)
+            .map_err(ServiceError::BadRequest)?;
+    } else {
+        check_known(model, request)?;
+    }
     let requested = requested_timeout(request)?;
     Ok([requested, context.timeout]
         .into_iter()
@@ -53,9 +63,8 @@ fn requested_timeout(request: &InferenceRequest) -> Result<Option<Duration>, Ser
     Ok(Some(Duration::from_micros(micros)))
 }
 
-/// Checks what the host can check before the runtime sees the request: inputs present, unique,
-/// well-formed, and known to the model when the model declares its inputs.
-fn check_request(model: &LoadedModel, request: &InferenceRequest) -> Result<(), ServiceError> {
+/// Checks what the host can check of any request: inputs present, unique and well-formed.
+fn check_request(request: &InferenceRequest) -> Result<(), ServiceError> {
     if request.inputs.is_empty() {
         return Err(ServiceError::BadRequest(
             "the request has no inputs".to_string(),
@@ -73,7 +82,12 @@ fn check_request(model: &LoadedModel, request: &InferenceRequest) -> Result<(), 
             ServiceError::BadRequest(format!("input '{}': {error}", quoted(&input.name)))
         })?;
     }
+    Ok(())
+}
 
+/// Checks the request's inputs against the model's: known to it when the model describes its
+/// inputs, and of the declared datatype and shape when model-settings.json declares them.
+fn check_known(model: &LoadedModel, request: &InferenceRequest) -> Result<(), ServiceError> {
     let strict = !model.declared_inputs.is_empty();
     let declared = if strict {
         &model.declared_inputs

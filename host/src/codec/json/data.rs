@@ -247,6 +247,21 @@ impl<'de> Visitor<'de> for Elements<'_> {
         self.0.push_float(value)
     }
 
+    /// `null` is a missing value of a float tensor (NaN), as MLServer's codecs write NaN.
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        match self.0.datatype {
+            DataType::Fp16 | DataType::Fp32 | DataType::Fp64 | DataType::Bf16
+                if self.0.depth > 0 =>
+            {
+                self.0.push_float(f64::NAN)
+            }
+            _ => Err(E::custom(format_args!(
+                "expected {}, got null (null is NaN, and only floats have it)",
+                self.0.expected_kind()
+            ))),
+        }
+    }
+
     fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
         if self.0.datatype != DataType::Bytes {
             return Err(E::custom(format_args!(
@@ -277,6 +292,20 @@ mod tests {
             .collect();
         assert_eq!(flat.inputs[0].data, expected);
         assert_eq!(flat.inputs[0].shape, vec![2, 2]);
+    }
+
+    #[test]
+    fn null_is_nan_in_float_data() {
+        let request = decode(&input("FP64", "[3]", "[1.5,null,2]")).unwrap();
+        let values: Vec<f64> = request.inputs[0]
+            .data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!((values[0], values[2]), (1.5, 2.0));
+        assert!(values[1].is_nan());
+        let request = decode(&input("FP32", "[1,2]", "[[null,1]]")).unwrap();
+        assert!(f32::from_le_bytes(request.inputs[0].data[..4].try_into().unwrap()).is_nan());
     }
 
     #[test]
@@ -349,7 +378,7 @@ mod tests {
             ("FP16", "[1]", "[70000]", "out of range for FP16"),
             ("BOOL", "[1]", "[1]", "expected a boolean"),
             ("BYTES", "[1]", "[1]", "expected a string"),
-            ("FP32", "[1]", "[null]", "invalid type"),
+            ("INT32", "[1]", "[null]", "got null"),
             (
                 "FP32",
                 "[2,2]",

@@ -8,6 +8,7 @@ use super::discovery::DiscoveredModel;
 use super::error::LoadError;
 use super::slots::SlotBudget;
 use crate::batching::{BatchOptions, Batcher};
+use crate::codec::columns::ColumnLayout;
 use crate::codec::{ModelMetadata, TensorMetadata};
 use crate::config::{ConfigError, ModelSettings, Settings};
 use crate::metrics::{Metrics, ModelMetrics};
@@ -26,6 +27,8 @@ pub(crate) struct LoadedModel {
     pub metadata: ModelMetadata,
     /// The inputs model-settings.json declares; requests are checked against them.
     pub declared_inputs: Vec<TensorMetadata>,
+    /// How the runtime's one matrix input is made of columns, when it takes one.
+    pub columns: Option<ColumnLayout>,
     /// The bounds the model's instances run within.
     pub limits: InstanceLimits,
     /// The workers running the model.
@@ -88,6 +91,10 @@ pub(crate) fn load_model(
     let stats = Arc::new(ModelStats::new(settings.max_batch_size > 0));
     let metrics = Arc::new(metrics.model(&name, version.as_deref()));
     let serving = start_serving(component, context, &settings, server, &stats, &metrics)?;
+    let columns = ColumnLayout::of(&serving.runtime_metadata.inputs, &plan.declared_inputs);
+    if let Some(problem) = columns.as_ref().and_then(ColumnLayout::problem) {
+        tracing::warn!(model = %name, "{problem}");
+    }
     let metadata = merge_metadata(
         &settings,
         serving.runtime_metadata,
@@ -99,6 +106,7 @@ pub(crate) fn load_model(
         version,
         metadata,
         declared_inputs: plan.declared_inputs,
+        columns,
         limits: plan.limits,
         pool: serving.pool,
         batcher: serving.batcher,
