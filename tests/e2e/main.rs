@@ -5,6 +5,7 @@ mod authoring;
 mod bad_input;
 mod batching;
 mod budget;
+mod catboost;
 mod cancel;
 mod cache;
 mod client;

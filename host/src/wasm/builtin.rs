@@ -2,7 +2,7 @@
 
 /// `runtimes/linear`: linear and logistic regression from a JSON file.
 static LINEAR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linear.wasm"));
-/// `runtimes/trees`: XGBoost and LightGBM tree ensembles.
+/// `runtimes/trees`: XGBoost, LightGBM and CatBoost tree ensembles.
 static TREES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trees.wasm"));
 
 /// `runtimes/onnx`: ONNX models (scikit-learn through skl2onnx, ...) on tract.
@@ -41,6 +41,7 @@ pub static BUILT_IN_RUNTIMES: &[(&str, &[u8])] = &[
     ("trees", TREES),
     ("xgboost", TREES),
     ("lightgbm", TREES),
+    ("catboost", TREES),
     ("onnx", ONNX),
 ];
 

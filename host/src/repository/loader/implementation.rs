@@ -27,6 +27,11 @@ const MLSERVER_IMPLEMENTATIONS: &[(&str, Option<&str>, &str)] = &[
         "LightGBM text models (model.txt, model.bst) are served by the trees runtime",
     ),
     (
+        "mlserver_catboost.CatboostModel",
+        Some("catboost"),
+        "CatBoost models (model.cbm, model.bin, or a JSON export) are served by the trees runtime",
+    ),
+    (
         "mlserver_mlflow.MLflowRuntime",
         None,
         "MLflow models run Python: export the model to ONNX, or write a runtime with the guest SDK",
@@ -166,6 +171,32 @@ mod tests {
         );
         let missing = ModelSettings::default();
         assert!(resolve_implementation(&missing, Path::new("."), &server).is_err());
+    }
+
+    #[test]
+    fn mlserver_s_tree_runtimes_map_to_the_trees_runtime() {
+        let server = Settings::default();
+        for name in [
+            "mlserver_xgboost.XGBoostModel",
+            "mlserver_lightgbm.LightGBMModel",
+            "mlserver_catboost.CatboostModel",
+            "catboost",
+        ] {
+            let settings = ModelSettings {
+                implementation: Some(name.into()),
+                ..Default::default()
+            };
+            match resolve_implementation(&settings, Path::new("."), &server) {
+                Ok(ComponentSource::BuiltIn { bytes, .. }) => {
+                    let trees = BUILT_IN_RUNTIMES
+                        .iter()
+                        .find(|(n, _)| *n == "trees")
+                        .unwrap();
+                    assert!(std::ptr::eq(bytes, trees.1), "{name}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
     }
 
     fn wasm(name: &str) -> ModelSettings {
