@@ -199,6 +199,24 @@ impl InferenceService {
         Ok(self.repository.load(name).await?)
     }
 
+    /// Loads (or reloads) model `name` with what the request sends: a `config` overriding its
+    /// settings, `files` forming its folder (see [`crate::repository::LoadRequest`]); a request
+    /// that cannot be applied is refused (400) saying why.
+    pub(crate) async fn load_model_with(
+        &self,
+        name: &str,
+        request: crate::repository::LoadRequest,
+    ) -> Result<(), ServiceError> {
+        if request.is_plain() {
+            return self.load_model(name).await;
+        }
+        let load = self
+            .repository
+            .check_load(name, request)
+            .map_err(ServiceError::BadRequest)?;
+        Ok(self.repository.load_with(name, load).await?)
+    }
+
     /// Unloads model `name`.
     pub(crate) async fn unload_model(&self, name: &str) -> Result<(), ServiceError> {
         Ok(self.repository.unload(name).await?)

@@ -17,9 +17,12 @@ mod error;
 mod external;
 mod lifecycle;
 mod loader;
+pub(crate) mod mlflow;
 mod operations;
+mod overrides;
 mod slots;
 mod state;
+mod triton_config;
 mod warmup;
 
 use crate::config::Settings;
@@ -29,6 +32,7 @@ pub(crate) use discovery::{DiscoveredModel, discover};
 pub(crate) use error::{LookupError, RepositoryError};
 pub(crate) use loader::{LoadedModel, load_model};
 use operations::OperationLocks;
+pub(crate) use overrides::LoadRequest;
 use slots::SlotBudget;
 pub(crate) use state::{IndexEntry, ModelState};
 use std::collections::BTreeMap;
@@ -47,6 +51,8 @@ pub(crate) struct Repository {
     slots: SlotBudget,
     models: RwLock<BTreeMap<String, state::Versions>>,
     operations: OperationLocks,
+    /// The folders of the models loaded from the files a load sent, by name.
+    uploads: std::sync::Mutex<std::collections::HashMap<String, tempfile::TempDir>>,
     /// Told of every change of a state (see [`Repository::watch_states`]).
     states_changed: watch::Sender<()>,
 }
@@ -68,6 +74,7 @@ impl Repository {
             metrics,
             models: RwLock::default(),
             operations: OperationLocks::default(),
+            uploads: Default::default(),
             states_changed: watch::channel(()).0,
         }
     }

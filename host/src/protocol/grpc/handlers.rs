@@ -88,8 +88,14 @@ impl GrpcInferenceService for Grpc {
             .await?;
         drop(model);
         let (message, headers) = messages::encode(reply, decoded.raw).await?;
+        let small = prost::Message::encoded_len(&message) < super::MIN_COMPRESSED_BYTES;
         let mut response = Response::new(message);
         messages::add_metadata(response.metadata_mut(), headers);
+        if small {
+            // Not worth compressing, whatever the client accepts.
+            let uncompressed = tonic::codec::SingleMessageCompressionOverride::Disable;
+            response.extensions_mut().insert(uncompressed);
+        }
         Ok(response)
     }
 
@@ -130,9 +136,9 @@ impl GrpcInferenceService for Grpc {
         &self,
         request: Request<pb::RepositoryModelLoadRequest>,
     ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
-        self.core
-            .load_model(&request.into_inner().model_name)
-            .await?;
+        let request = request.into_inner();
+        let load = load_request(request.parameters)?;
+        self.core.load_model_with(&request.model_name, load).await?;
         Ok(Response::new(pb::RepositoryModelLoadResponse {}))
     }
 
@@ -239,4 +245,40 @@ impl GrpcInferenceService for Grpc {
     ) -> Result<Response<pb::CudaSharedMemoryUnregisterResponse>, Status> {
         Err(Status::unimplemented(shared_memory::UNSUPPORTED))
     }
+}
+
+/// A load's parameters (Triton's repository extension): `config` (a string of JSON) and
+/// `file:<path>` (bytes).
+fn load_request(
+    parameters: std::collections::HashMap<String, pb::ModelRepositoryParameter>,
+) -> Result<crate::repository::LoadRequest, Status> {
+    use pb::model_repository_parameter::ParameterChoice;
+    let mut request = crate::repository::LoadRequest::default();
+    for (key, parameter) in parameters {
+        let quoted = crate::codec::quoted(&key);
+        match (key.strip_prefix("file:"), parameter.parameter_choice) {
+            (None, Some(ParameterChoice::StringParam(config))) if key == "config" => {
+                request.config = Some(config);
+            }
+            (None, _) if key == "config" => {
+                return Err(Status::invalid_argument(
+                    "parameter 'config' is not a string_param of JSON",
+                ));
+            }
+            (Some(path), Some(ParameterChoice::BytesParam(bytes))) => {
+                request.files.push((path.to_string(), bytes));
+            }
+            (Some(_), _) => {
+                return Err(Status::invalid_argument(format!(
+                    "parameter '{quoted}' is not a bytes_param"
+                )));
+            }
+            (None, _) => {
+                return Err(Status::invalid_argument(format!(
+                    "unsupported load parameter '{quoted}': mlhost reads 'config' and 'file:<path>'"
+                )));
+            }
+        }
+    }
+    Ok(request)
 }

@@ -39,7 +39,9 @@ pub(crate) struct GrpcOptions {
     pub max_tensor_elements: u64,
 }
 
-/// The tonic service for `inference.GRPCInferenceService`, with its limits and gzip on.
+/// The tonic service for `inference.GRPCInferenceService`, with its limits, accepting gzip and
+/// deflate messages (decompressed within the limit) and answering compressed when the client's
+/// `grpc-accept-encoding` allows it (unary answers under [`MIN_COMPRESSED_BYTES`] are not).
 pub(crate) fn service(
     core: Arc<InferenceService>,
     options: &GrpcOptions,
@@ -51,8 +53,13 @@ pub(crate) fn service(
     .max_decoding_message_size(options.max_message_bytes)
     .max_encoding_message_size(options.max_message_bytes)
     .accept_compressed(CompressionEncoding::Gzip)
+    .accept_compressed(CompressionEncoding::Deflate)
     .send_compressed(CompressionEncoding::Gzip)
+    .send_compressed(CompressionEncoding::Deflate)
 }
+
+/// The smallest unary answer sent compressed, in bytes (the REST port's minimum too).
+pub(crate) const MIN_COMPRESSED_BYTES: usize = 1024;
 
 /// Server reflection, v1 and v1alpha: `inference.GRPCInferenceService`, `grpc.health.v1.Health`
 /// and reflection itself, listed and described (as grpcurl and UI tools ask). `None` (with the

@@ -7,6 +7,7 @@
 //! [`middleware`].
 
 mod body;
+mod compression;
 mod infer;
 mod middleware;
 mod models;
@@ -34,7 +35,8 @@ pub(crate) struct RestOptions {
     pub max_body_bytes: usize,
     /// The most elements one tensor may hold.
     pub max_tensor_elements: u64,
-    /// Accept `Content-Encoding: gzip` bodies.
+    /// Accept `Content-Encoding: gzip` and `deflate` bodies, and compress the answers of the
+    /// clients that accept it (MLServer's `gzip_enabled`).
     pub gzip_enabled: bool,
     /// CORS, when browsers of other origins may call the API.
     pub cors: Option<CorsSettings>,
@@ -113,6 +115,11 @@ pub(crate) fn router(
         .layer(axum::middleware::from_fn(move |request, next| {
             middleware::observe(metrics.clone(), request, next)
         }));
+    let routes = if options.gzip_enabled {
+        routes.layer(compression::CompressionLayer)
+    } else {
+        routes
+    };
     match &options.cors {
         Some(cors) => {
             let preflight = super::cors::Preflight::new(cors);
