@@ -107,6 +107,8 @@ class ModelMeshManifests(unittest.TestCase):
         self.assertEqual(args[0], "serve")
         self.assertEqual(args[args.index("--models") + 1], MODELS_DIR)
         self.assertEqual(mlhost_setting(env_of(container), "load_models_at_startup"), "false")
+        self.assertIs(self.runtime["spec"].get("storageHelper", {}).get("disabled", False), False,
+                      "mlhost loads local folders only: the puller must fetch them")
         self.assertIsNone(mlhost_setting(env_of(container), "modelmesh_capacity_mb"),
                           "capacity comes from the container's memory limit")
         self.assertIn("memory", container["resources"]["limits"])

@@ -17,7 +17,6 @@ mod error;
 mod external;
 mod lifecycle;
 mod loader;
-pub(crate) mod mlflow;
 mod operations;
 mod overrides;
 mod slots;
