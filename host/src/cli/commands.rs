@@ -34,6 +34,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init(args).map(|()| ExitCode::SUCCESS),
         Command::Build(args) => build(args).map(|()| ExitCode::SUCCESS),
         Command::Infer(args) => crate::client::run(&args),
+        Command::Convert(args) => super::convert::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Import(args) => super::import::run(&args),
     }
 }
 

@@ -1,7 +1,10 @@
-//! The command line: `mlhost serve`, `init`, `build` and `infer`, their arguments here and what
-//! each command does in [`commands`].
+//! The command line: `mlhost serve`, `init`, `build`, `infer`, `convert` and `import`, their
+//! arguments here and what each command does in [`commands`] (`convert` and `import` in their
+//! own modules).
 
 mod commands;
+mod convert;
+mod import;
 
 pub use commands::run_cli;
 
@@ -29,6 +32,11 @@ pub(crate) enum Command {
     Build(BuildArgs),
     /// Send inference requests to a running server and print the outputs.
     Infer(crate::client::InferArgs),
+    /// Convert a pickled scikit-learn model to model.onnx beside it (skl2onnx, checked against
+    /// the pickle's answers).
+    Convert(convert::ConvertArgs),
+    /// Write an mlhost repository from an MLServer one, and report how each model was imported.
+    Import(import::ImportArgs),
 }
 
 /// Options of `mlhost init`.

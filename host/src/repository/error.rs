@@ -115,6 +115,9 @@ pub enum LoadError {
     /// `implementation` names no runtime mlhost can serve.
     #[error("{0}")]
     Implementation(String),
+    /// An MLflow model folder cannot be served.
+    #[error(transparent)]
+    Mlflow(#[from] super::mlflow::MlflowError),
     /// A warm-up request (`warmup.json`) failed, or the file cannot be used.
     #[error(transparent)]
     WarmUp(#[from] super::warmup::WarmUpError),

@@ -17,6 +17,7 @@ mod error;
 mod external;
 mod lifecycle;
 mod loader;
+pub(crate) mod mlflow;
 mod operations;
 mod overrides;
 mod slots;

@@ -30,12 +30,17 @@ const MAX_INTRA_OP_THREADS: usize = 256;
 const MAX_WORKERS: usize = 1024;
 
 /// Checks the model's settings (in this order: implementation, uri, inputs, outputs, limits)
-/// and works out what its load needs.
+/// and works out what its load needs; an MLflow model folder's settings first become those of
+/// the runtime serving its flavour ([`crate::repository::mlflow`]).
 pub(super) fn plan(
     settings: &ModelSettings,
     folder: &Path,
     server: &Settings,
 ) -> Result<LoadPlan, LoadError> {
+    // An MLflow folder (or a converted MLServer scikit-learn one) is served by a built-in
+    // runtime, its signature declared.
+    let adapted = crate::repository::mlflow::adapt(settings, folder)?;
+    let settings = adapted.as_ref().unwrap_or(settings);
     Ok(LoadPlan {
         source: resolve_implementation(settings, folder, server)?,
         guest_uri: resolve_uri(settings.parameters.uri.as_deref(), folder)?,
