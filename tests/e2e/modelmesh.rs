@@ -161,6 +161,18 @@ async fn load_infer_by_mm_model_id_size_and_unload() {
     grpc.model_infer(iris_request("iris-mm", None))
         .await
         .unwrap();
+    // An id that is not ASCII comes in mm-model-id-bin.
+    mesh.load_model(load("iris-módelo", "", &iris))
+        .await
+        .unwrap();
+    let mut request = iris_request("elsewhere", None);
+    request.metadata_mut().insert_bin(
+        "mm-model-id-bin",
+        tonic::metadata::MetadataValue::from_bytes("iris-módelo".as_bytes()),
+    );
+    let answer = grpc.model_infer(request).await.unwrap().into_inner();
+    assert_eq!(answer.model_name, "iris-módelo");
+    unload(&mut mesh, "iris-módelo").await;
 
     unload(&mut mesh, "iris-mm").await;
     unload(&mut mesh, "iris-mm").await;
