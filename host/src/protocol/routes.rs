@@ -237,7 +237,7 @@ pub(crate) const ROUTES: &[Route] = &[
         "/v2/repository/models/{model}/load",
         RepositoryLoad,
         "repository",
-        "Loads (or reloads) a model from disk",
+        "Loads (or reloads) a model from disk, or with the configuration and files sent",
     ),
     route(
         Post,

@@ -70,6 +70,18 @@ fn request_body(operation: Operation) -> Option<Value> {
         Operation::RepositoryIndex => Some(
             json!({"required": false, "content": json_content(reference("RepositoryIndexRequest"))}),
         ),
+        Operation::RepositoryLoad => Some(json!({
+            "required": false,
+            "description": "Triton's repository extension: `config`, the model's configuration as JSON text (Triton's fields or model-settings.json's), overrides its settings for this load; `file:<path>` parameters, each a file's base64 content, form a fresh folder the model is loaded from",
+            "content": json_content(json!({
+                "type": "object",
+                "properties": {"parameters": {
+                    "type": "object",
+                    "properties": {"config": {"type": "string"}},
+                    "additionalProperties": {"type": "string", "format": "byte"},
+                }},
+            })),
+        })),
         Operation::LogSettings | Operation::TraceSettings => Some(json!({
             "required": false,
             "description": "POST: the settings to change, as a JSON object (the others stay as they are)",
