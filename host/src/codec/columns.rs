@@ -5,8 +5,8 @@
 //! A model takes columns when its runtime describes exactly one input of rank 2
 //! (`[rows, features]`). The columns' names, in the matrix's order, are (first that applies):
 //!
-//! 1. the inputs model-settings.json declares in place of the matrix (several inputs, one per
-//!    feature, none named as the runtime's input);
+//! 1. the inputs model-settings.json declares in place of the matrix (one per feature, each a
+//!    column: `[-1]` or `[-1, 1]`, none named as the runtime's input);
 //! 2. the [`FEATURE_NAMES`] parameter of the runtime's input: a JSON array of strings (the
 //!    `trees` runtime reports the names XGBoost and LightGBM models store, `linear` those of
 //!    `linear.json`);
@@ -57,8 +57,12 @@ impl ColumnLayout {
             names: None,
             problem: None,
         };
-        let columns_declared =
-            !declared.is_empty() && declared.iter().all(|input| input.name != matrix.name);
+        // Declared inputs are the matrix's columns when each is one column and none is the
+        // matrix itself (a declared `[-1, F]` input of another name is the matrix, renamed).
+        let columns_declared = !declared.is_empty()
+            && declared.iter().all(|input| {
+                input.name != matrix.name && matches!(input.shape.as_slice(), [_] | [_, 1])
+            });
         let named = if columns_declared {
             let names = declared.iter().map(|input| input.name.clone()).collect();
             layout.checked_names(names, "model-settings.json declares")

@@ -163,9 +163,12 @@ fn declared_inputs_name_the_columns() {
         .collect();
     assert_eq!(values, vec![1.0, 2.0]);
 
-    // Declaring the matrix itself names no columns.
-    let same = [matrix("float_input", DataType::Fp32, 2, None)];
-    assert_eq!(ColumnLayout::of(&runtime, &same).unwrap().names, None);
+    // Declaring the matrix itself, or renamed, names no columns.
+    for name in ["float_input", "features"] {
+        let same = [matrix(name, DataType::Fp32, 2, None)];
+        let layout = ColumnLayout::of(&runtime, &same).unwrap();
+        assert_eq!((layout.names, layout.problem), (None, None), "{name}");
+    }
     // Declarations that do not fit are not used, and say why.
     let layout = ColumnLayout::of(&runtime, &declared[..1]).unwrap();
     assert_eq!(layout.names, None);
