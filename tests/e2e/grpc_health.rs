@@ -252,3 +252,33 @@ async fn reflection_lists_and_describes_the_services() {
             .any(|m| m.name() == "ModelInferRequest")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reflection_stream_may_pause_between_requests() {
+    // Tools keep a reflection stream open and ask as they need: it is not held to the pace of
+    // request bodies (here 0.5 s without data), as ModelStreamInfer is not.
+    let dir = repository();
+    let settings = r#"{"body_read_timeout_seconds": 0.5}"#;
+    std::fs::write(dir.path().join("settings.json"), settings).unwrap();
+    let server = Server::start(dir.path());
+    let mut client =
+        v1::server_reflection_client::ServerReflectionClient::new(channel(&server).await);
+    let (requests, receiver) = tokio::sync::mpsc::channel(4);
+    let list = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    requests.send(list.clone()).await.unwrap();
+    let mut answers = client
+        .server_reflection_info(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answers.message().await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    requests.send(list).await.unwrap();
+    let later = answers.message().await;
+    assert!(matches!(later, Ok(Some(_))), "{later:?}");
+}

@@ -60,12 +60,17 @@ impl tonic::transport::server::Connected for TrackedIo {
     }
 }
 
-/// The one method whose request is a stream a client may leave quiet between messages.
-const STREAMING_METHOD: &str = "/inference.GRPCInferenceService/ModelStreamInfer";
+/// The methods whose request is a stream a client may leave quiet between messages:
+/// ModelStreamInfer, and server reflection's (a client keeps it open and asks as it needs).
+const STREAMING_METHODS: &[&str] = &[
+    "/inference.GRPCInferenceService/ModelStreamInfer",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
 
 /// Keeps each call open on its connection's tracker until its response ends (so that a
-/// connection with a call open is not idle), and fails a unary call whose request arrives
-/// slower than `pace` with DEADLINE_EXCEEDED.
+/// connection with a call open is not idle), and fails a call whose request arrives slower than
+/// `pace` with DEADLINE_EXCEEDED (but for [`STREAMING_METHODS`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TrackLayer {
     pace: BodyPace,
@@ -116,7 +121,7 @@ where
             .extensions()
             .get::<ConnectionInfo>()
             .map(|info| info.tracker.begin());
-        let request = if request.uri().path() == STREAMING_METHOD {
+        let request = if STREAMING_METHODS.contains(&request.uri().path()) {
             request
         } else {
             let pace = self.pace;
