@@ -151,6 +151,9 @@ tokio::task_local! {
 pub(crate) struct Recording {
     started: Instant,
     started_at: SystemTime,
+    /// Whether it was chosen to be traced when it began (else it is decided when it ends,
+    /// once its model is known).
+    decided: bool,
     /// The remote parent from `traceparent`, when valid.
     parent: Option<SpanContext>,
     /// The request's span name, e.g. `POST /v2/models/{model_name}/infer`.
@@ -176,10 +179,19 @@ impl Recording {
         if !active() {
             return None;
         }
+        let parent = spans::parent(headers);
+        let sampling = &TRACING.get()?.sampling;
+        // Decided now when no model has settings of its own: a request that is not traced is
+        // not recorded either.
+        let decided = !sampling.per_model();
+        if decided && !sampling.decide(None, parent.as_ref().map(SpanContext::is_sampled)) {
+            return None;
+        }
         Some(Recording {
             started: Instant::now(),
             started_at: SystemTime::now(),
-            parent: spans::parent(headers),
+            decided,
+            parent,
             name: name(),
             attributes: attributes(),
             received: None,
@@ -217,7 +229,7 @@ impl Recording {
         let Some(queue) = &tracing.export else { return };
         let model = self.model.as_ref().map(|(name, _)| name.as_str());
         let parent_sampled = self.parent.as_ref().map(SpanContext::is_sampled);
-        if tracing.sampling.decide(model, parent_sampled) {
+        if self.decided || tracing.sampling.decide(model, parent_sampled) {
             queue.send(spans::build(self, Instant::now(), attributes, failed));
         }
     }

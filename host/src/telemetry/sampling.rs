@@ -77,6 +77,8 @@ pub(crate) struct Sampling {
     initial: Effective,
     /// Whether any setting traces: checked first for each request (an atomic load).
     any_on: AtomicBool,
+    /// Whether a model has settings of its own.
+    per_model: AtomicBool,
 }
 
 impl Sampling {
@@ -101,12 +103,19 @@ impl Sampling {
             }),
             initial,
             any_on: on.into(),
+            per_model: false.into(),
         }
     }
 
     /// Whether some request may be traced at all.
     pub(crate) fn any_on(&self) -> bool {
         self.any_on.load(Ordering::Relaxed)
+    }
+
+    /// Whether some model has settings of its own (then a request's model must be known
+    /// before deciding).
+    pub(crate) fn per_model(&self) -> bool {
+        self.per_model.load(Ordering::Relaxed)
     }
 
     /// The server's rules and `model`'s own, if it has any.
@@ -196,6 +205,8 @@ impl Sampling {
         let any = state.server.on == Some(true)
             || state.models.values().any(|rules| rules.on == Some(true));
         self.any_on.store(any, Ordering::Relaxed);
+        self.per_model
+            .store(!state.models.is_empty(), Ordering::Relaxed);
     }
 }
 
