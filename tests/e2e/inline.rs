@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 /// (host/src/workers/inline.rs).
 const SHORT_STREAK: usize = 32;
 
+/// The server under test, its short calls up to 5 ms (the tests' debug build, on a machine
+/// busy with other tests, may take longer than the default 200 µs for a tiny model's call).
+fn start(dir: &tempfile::TempDir) -> Server {
+    Server::start_with(dir.path(), &[], &[("MLHOST_INLINE_CALL_MAX_US", "5000")])
+}
+
 fn hostile_component() -> Vec<u8> {
     let path = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
     std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
@@ -82,7 +88,7 @@ fn earn_inline(server: &Server, model: &str) -> u64 {
 #[test]
 fn a_short_model_runs_inline_after_its_streak() {
     let dir = repository();
-    let server = Server::start(dir.path());
+    let server = start(&dir);
     let first = infer(&server, "linear", "");
     assert_eq!(first.status, 200, "{}", first.error());
     for _ in 0..SHORT_STREAK + 50 {
@@ -102,7 +108,7 @@ fn a_short_model_runs_inline_after_its_streak() {
 #[test]
 fn a_call_that_turns_long_inline_leaves_the_server_responsive_and_bars_the_model() {
     let dir = repository();
-    let server = Arc::new(Server::start(dir.path()));
+    let server = Arc::new(start(&dir));
     let before = earn_inline(&server, "hostile");
     // While the hostile model loops (inline, until its 2 s deadline), the server keeps
     // answering on every other connection.
@@ -147,4 +153,15 @@ fn a_call_that_turns_long_inline_leaves_the_server_responsive_and_bars_the_model
         assert_eq!(infer(&server, "hostile", "").status, 200);
     }
     assert!(queued(&server, "hostile") >= before + 5);
+}
+
+#[test]
+fn inline_calls_off_keeps_every_call_on_the_workers() {
+    let dir = repository();
+    let server = Server::start_with(dir.path(), &[], &[("MLHOST_INLINE_CALLS", "false")]);
+    let calls = SHORT_STREAK as u64 + 40;
+    for _ in 0..calls {
+        assert_eq!(infer(&server, "linear", "").status, 200);
+    }
+    assert_eq!(queued(&server, "linear"), calls);
 }

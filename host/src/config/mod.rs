@@ -161,6 +161,11 @@ pub(crate) struct Settings {
     /// Requests a model's queue holds before new ones are refused with 503 / UNAVAILABLE
     /// "model overloaded" (a model-settings.json may set its own).
     pub max_queue_size: usize,
+    /// Whether a model whose calls are short may run them inline, on the async thread that
+    /// decoded the request (see `workers::inline`); false: every call goes to a worker thread.
+    pub inline_calls: bool,
+    /// The longest call, in microseconds, that counts as short for inline calls.
+    pub inline_call_max_us: u64,
     /// Model instances the pooling allocator keeps slots for (0: allocate on demand instead).
     pub instance_pool_size: u32,
     /// Where compiled components are cached: `null` for the platform's cache folder, `""` for
@@ -269,6 +274,8 @@ impl Default for Settings {
             max_tensor_elements: 1 << 28,
             guest_log_limit_kb: 64,
             max_queue_size: 1024,
+            inline_calls: true,
+            inline_call_max_us: 200,
             instance_pool_size: 256,
             compilation_cache_dir: None,
             native_backends: true,

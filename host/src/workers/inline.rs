@@ -3,7 +3,7 @@
 //! than its own compute).
 //!
 //! A model earns inline calls by its record: [`SHORT_STREAK`] calls in a row, on its workers,
-//! each shorter than [`SHORT_CALL`], none running a native backend session (which the epoch
+//! each shorter than the server's `inline_call_max_us`, none running a native backend session (which the epoch
 //! cannot interrupt). A longer call starts the count again. An inline call that runs past its
 //! budget (see [`crate::wasm::CallMode::Inline`]) hands the async thread's other work to
 //! another thread, finishes, and bars the model from inline calls for as long as it stays
@@ -11,9 +11,6 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-
-/// The longest call that counts as short: under tokio's guidance for work between two awaits.
-pub(super) const SHORT_CALL: Duration = Duration::from_micros(200);
 
 /// How many short calls in a row earn a model inline calls.
 pub(super) const SHORT_STREAK: u32 = 32;
@@ -26,31 +23,32 @@ const BARRED: u32 = u32::MAX;
 pub(super) struct InlinePolicy {
     /// Short calls in a row, or [`BARRED`].
     streak: AtomicU32,
-    /// Whether inline calls are allowed at all for this model.
-    enabled: bool,
+    /// The longest call that counts as short; `None`: no inline calls for this model.
+    short_call: Option<Duration>,
 }
 
 impl InlinePolicy {
-    /// A policy; with `enabled` false, no call ever runs inline.
-    pub(super) fn new(enabled: bool) -> Self {
+    /// A policy where calls up to `short_call` count as short; with `None`, no call ever runs
+    /// inline.
+    pub(super) fn new(short_call: Option<Duration>) -> Self {
         InlinePolicy {
             streak: AtomicU32::new(0),
-            enabled,
+            short_call,
         }
     }
 
     /// Whether the next call may run inline.
     pub(super) fn allows_inline(&self) -> bool {
         let streak = self.streak.load(Ordering::Relaxed);
-        self.enabled && (SHORT_STREAK..BARRED).contains(&streak)
+        self.short_call.is_some() && (SHORT_STREAK..BARRED).contains(&streak)
     }
 
     /// Records a call that ran on a worker: `took` long, and whether it ran a native session.
     pub(super) fn record_worker_call(&self, took: Duration, native: bool) {
-        if !self.enabled {
+        let Some(short_call) = self.short_call else {
             return;
-        }
-        let short = took < SHORT_CALL && !native;
+        };
+        let short = took < short_call && !native;
         let _ = self.streak.fetch_update(
             Ordering::Relaxed,
             Ordering::Relaxed,
@@ -62,12 +60,12 @@ impl InlinePolicy {
         );
     }
 
-    /// Records an inline call: one that overran its budget bars the model; one longer than
-    /// [`SHORT_CALL`] sends its calls back to the workers until a new streak.
+    /// Records an inline call: one that overran its budget bars the model; one that was not
+    /// short sends its calls back to the workers until a new streak.
     pub(super) fn record_inline_call(&self, took: Duration, overran: bool) {
         if overran {
             self.streak.store(BARRED, Ordering::Relaxed);
-        } else if took >= SHORT_CALL {
+        } else if self.short_call.is_some_and(|short_call| took >= short_call) {
             let _ = self
                 .streak
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |streak| {
@@ -82,10 +80,11 @@ mod tests {
     use super::*;
 
     const QUICK: Duration = Duration::from_micros(20);
+    const SHORT_CALL: Duration = Duration::from_micros(200);
 
     #[test]
     fn a_streak_of_short_calls_earns_inline_calls() {
-        let policy = InlinePolicy::new(true);
+        let policy = InlinePolicy::new(Some(SHORT_CALL));
         for _ in 0..SHORT_STREAK - 1 {
             policy.record_worker_call(QUICK, false);
         }
@@ -96,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_long_or_native_call_starts_the_count_again() {
-        let policy = InlinePolicy::new(true);
+        let policy = InlinePolicy::new(Some(SHORT_CALL));
         for _ in 0..SHORT_STREAK {
             policy.record_worker_call(QUICK, false);
         }
@@ -112,7 +111,7 @@ mod tests {
 
     #[test]
     fn an_overrun_bars_the_model_for_good() {
-        let policy = InlinePolicy::new(true);
+        let policy = InlinePolicy::new(Some(SHORT_CALL));
         for _ in 0..SHORT_STREAK {
             policy.record_worker_call(QUICK, false);
         }
@@ -132,7 +131,7 @@ mod tests {
 
     #[test]
     fn disabled_never_allows_inline() {
-        let policy = InlinePolicy::new(false);
+        let policy = InlinePolicy::new(None);
         for _ in 0..SHORT_STREAK {
             policy.record_worker_call(QUICK, false);
         }

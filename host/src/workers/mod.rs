@@ -121,7 +121,8 @@ struct Shared {
 
 impl WorkerPool {
     /// Starts `workers` threads, each instantiating the runtime and loading the model, and waits
-    /// until all have loaded. Returns the model's metadata as the runtime describes it. Every
+    /// until all have loaded; with `inline_calls` (the longest call that counts as short), a
+    /// model whose calls are short may run them inline (see [`inline`]). Returns the model's metadata as the runtime describes it. Every
     /// run of the runtime is recorded in `stats`.
     ///
     /// Blocking: call it off the async threads.
@@ -130,6 +131,7 @@ impl WorkerPool {
         context: Arc<ModelContext>,
         workers: usize,
         queues: QueueSettings,
+        inline_calls: Option<Duration>,
         stats: Arc<ModelStats>,
         metrics: Arc<ModelMetrics>,
     ) -> Result<(Self, ModelMetadata), InstanceError> {
@@ -141,7 +143,7 @@ impl WorkerPool {
             .unzip();
         let shared = Arc::new(Shared {
             instances: Instances::new(Vec::with_capacity(workers)),
-            policy: InlinePolicy::new(true),
+            policy: InlinePolicy::new(inline_calls),
             component,
             context,
             stats,

@@ -114,6 +114,8 @@ pub(super) fn check_settings(settings: &Settings) -> Result<(), RangeError> {
         MAX_GUEST_LOG_KB,
     )?;
     within("max_queue_size", settings.max_queue_size, 1, MAX_QUEUE_SIZE)?;
+    // Short calls must end well within an inline call's budget (5-10 ms).
+    within("inline_call_max_us", settings.inline_call_max_us, 1, 5_000)?;
     within(
         "instance_pool_size",
         settings.instance_pool_size,

@@ -187,6 +187,9 @@ fn start_serving(
         context,
         workers,
         queue_settings(settings, queue_capacity),
+        server
+            .inline_calls
+            .then(|| std::time::Duration::from_micros(server.inline_call_max_us)),
         stats.clone(),
         metrics.clone(),
     )?;
