@@ -508,3 +508,36 @@ fn triton_s_log_settings_change_the_log_at_run_time() {
         "refused changes change nothing"
     );
 }
+
+#[test]
+fn unusable_tracing_settings_stop_the_server_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (variable, value, expected) in [
+        (
+            "MLHOST_TRACING_SAMPLE_RATIO",
+            "1.5",
+            "`tracing_sample_ratio`: 1.5 is not between 0 and 1",
+        ),
+        (
+            "MLSERVER_TRACING_SERVER",
+            "https://collector:4317",
+            "TLS is not supported",
+        ),
+        (
+            "MLHOST_TRACING_SERVER",
+            "not a host",
+            "cannot export traces to tracing_server",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mlhost"))
+            .args(["serve", "--host", "127.0.0.1", "--http-port", "0"])
+            .args(["--grpc-port", "0", "--metrics-port", "0", "--models"])
+            .arg(dir.path())
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{variable}={value}: {stderr}");
+    }
+}
