@@ -198,7 +198,6 @@ async fn run(
     };
     let output = dispatch(model, request, spec).await?;
     crate::telemetry::record_call(&output.timings);
-    crate::telemetry::record_call(&output.timings);
     let reply = respond(model, &id, output.outputs, output.parameters)?;
     Ok((reply, output.timings))
 }
