@@ -55,7 +55,7 @@ fn a_broken_model_is_unavailable_and_the_others_serve() {
     for (model, reason) in [
         ("bad-coefficients", "0 intercepts for 1 rows"),
         ("typo", "field `max_batch_size`"),
-        ("sklearn", "export the model to ONNX"),
+        ("sklearn", "mlhost convert model.joblib"),
         ("missing-uri", "invalid uri"),
         ("escaping-uri", "outside the model's folder"),
     ] {

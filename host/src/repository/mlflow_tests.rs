@@ -197,3 +197,23 @@ fn a_converted_mlserver_sklearn_folder_serves_on_onnx() {
             .ends_with("model.onnx")
     );
 }
+
+#[test]
+fn tree_flavours_serve_on_trees_with_their_data_file() {
+    for (flavour, file) in [
+        ("lightgbm", "model.lgb"),
+        ("catboost", "model.cb"),
+        ("xgboost", "model.xgb"),
+    ] {
+        let mlmodel = format!(
+            "flavors:\n  python_function:\n    data: {file}\n    loader_module: mlflow.{flavour}\n  {flavour}:\n    data: {file}\n"
+        );
+        let dir = folder_with(&[("MLmodel", &mlmodel)]);
+        let model = read(dir.path()).unwrap();
+        assert_eq!(
+            (model.flavour.as_str(), model.runtime, model.file.as_str()),
+            (flavour, "trees", file)
+        );
+        assert!(model.inputs.is_empty() && model.outputs.is_empty());
+    }
+}

@@ -12,8 +12,9 @@ const MLSERVER_IMPLEMENTATIONS: &[(&str, Option<&str>, &str)] = &[
     (
         "mlserver_sklearn.SKLearnModel",
         None,
-        "scikit-learn pickles (joblib) cannot be loaded safely outside Python: export the model to ONNX \
-         with skl2onnx",
+        "scikit-learn pickles (joblib) cannot be loaded safely outside Python: convert the model once \
+         with `mlhost convert model.joblib` (skl2onnx writes model.onnx beside it, and this folder then \
+         serves on the onnx runtime), or a whole repository with `mlhost import`",
     ),
     (
         "mlserver_xgboost.XGBoostModel",
@@ -34,7 +35,8 @@ const MLSERVER_IMPLEMENTATIONS: &[(&str, Option<&str>, &str)] = &[
     (
         "mlserver_mlflow.MLflowRuntime",
         None,
-        "MLflow models run Python: export the model to ONNX, or write a runtime with the guest SDK",
+        "MLflow model folders are served by their flavour: `parameters.uri` must name the folder \
+         holding the MLmodel file",
     ),
     (
         "mlserver_huggingface.HuggingFaceRuntime",
