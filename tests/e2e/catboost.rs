@@ -1,9 +1,8 @@
 //! CatBoost models end to end: every fixture of `runtimes/trees/fixtures/catboost` (models
 //! trained by the catboost package, with its answers) served from a folder written as for
 //! MLServer (`implementation: mlserver_catboost.CatboostModel`, `model.cbm` found by name), asked
-//! over REST with its rows — missing values included — as binary tensor data; the models mlhost
-//! refuses (CTR features, non-symmetric trees) are unavailable with their reason while the
-//! others serve.
+//! over REST with its rows — missing values included — as binary tensor data; the model mlhost
+//! refuses (CTR features) is unavailable with its reason while the others serve.
 
 use crate::support::{Server, workspace};
 use serde_json::{Value, json};

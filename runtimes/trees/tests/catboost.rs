@@ -231,20 +231,23 @@ fn load_bytes(name: &str, file: &str, bytes: &[u8]) -> Result<Trees, Error> {
 #[test]
 fn corrupt_cbm_files_are_invalid_models_never_panics() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/catboost");
+    // Oblivious trees with one-hot splits, and non-symmetric trees: every truncation, and every
+    // byte of the core's first part changed, loads or fails cleanly (each offset is checked).
+    for name in ["one-hot", "lossguide"] {
+        let bytes = std::fs::read(fixture.join(name).join("model.cbm")).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(
+                Trees::from_bytes(&bytes[..cut], None).is_err(),
+                "{name} cut at {cut}"
+            );
+        }
+        for at in 8..bytes.len().min(1000) {
+            let mut changed = bytes.clone();
+            changed[at] ^= 0xa5;
+            let _ = Trees::from_bytes(&changed, None);
+        }
+    }
     let bytes = std::fs::read(fixture.join("one-hot/model.cbm")).unwrap();
-    // Every truncation, and every byte of the core's first part changed, loads or fails
-    // cleanly: each offset is checked.
-    for cut in 0..bytes.len() {
-        assert!(
-            Trees::from_bytes(&bytes[..cut], None).is_err(),
-            "truncated at {cut}"
-        );
-    }
-    for at in 8..bytes.len().min(1000) {
-        let mut changed = bytes.clone();
-        changed[at] ^= 0xa5;
-        let _ = Trees::from_bytes(&changed, None);
-    }
     match load_bytes("cut-core", "model.cbm", &bytes[..100]) {
         Err(Error::InvalidModel(message)) => assert!(message.contains("truncated"), "{message}"),
         other => panic!("{other:?}"),

@@ -5,7 +5,7 @@
 //!
 //! The FlatBuffers reader here is just enough for that schema, every offset bounds-checked.
 
-use super::description::{self, CatFeature, Description, FloatFeature, Split};
+use super::description::{self, CatFeature, Description, FloatFeature, STOP, Split, TreeNode};
 use serde_json::Value;
 
 /// The first bytes of a `.cbm` file.
@@ -154,12 +154,14 @@ mod slot {
     pub const CORE_INFO: usize = 2;
     pub const TREE_SPLITS: usize = 1;
     pub const TREE_SIZES: usize = 2;
+    pub const TREE_STARTS: usize = 3;
     pub const CAT_FEATURES: usize = 4;
     pub const FLOAT_FEATURES: usize = 5;
     pub const ONE_HOT_FEATURES: usize = 6;
     pub const CTR_FEATURES: usize = 7;
     pub const LEAF_VALUES: usize = 8;
     pub const NON_SYMMETRIC_STEPS: usize = 10;
+    pub const NODE_TO_LEAF: usize = 11;
     pub const TEXT_FEATURES: usize = 12;
     pub const ESTIMATED_FEATURES: usize = 13;
     pub const SCALE: usize = 14;
@@ -193,13 +195,6 @@ pub fn read(file: &[u8]) -> Result<(Description, usize), String> {
             model.unsupported.push(what.to_string());
         }
     }
-    if trees.vector(slot::NON_SYMMETRIC_STEPS, 4)?.1 > 0 {
-        model.unsupported.push(
-            "non-symmetric trees (grow_policy Depthwise or Lossguide); only CatBoost's default \
-             grow_policy, SymmetricTree, is supported"
-                .to_string(),
-        );
-    }
     model.scale = trees.f64(slot::SCALE, 1.0)?;
     let multi_bias = trees.scalars(slot::MULTI_BIAS, f64::from_le_bytes)?;
     model.bias = if multi_bias.is_empty() {
@@ -208,7 +203,11 @@ pub fn read(file: &[u8]) -> Result<(Description, usize), String> {
         multi_bias
     };
     if model.unsupported.is_empty() && ctrs == 0 {
-        read_trees(&trees, &binary, &mut model)?;
+        if trees.vector(slot::NON_SYMMETRIC_STEPS, 4)?.1 > 0 {
+            read_node_trees(&trees, &binary, &mut model)?;
+        } else {
+            read_trees(&trees, &binary, &mut model)?;
+        }
     }
     Ok((model, ctrs))
 }
@@ -335,5 +334,53 @@ fn read_trees(trees: &Table, binary: &[Split], model: &mut Description) -> Resul
         ));
     }
     model.dimension = dimension;
+    Ok(())
+}
+
+/// Non-symmetric trees: tree `t`'s nodes are `TreeSizes[t]` entries from `TreeStartOffsets[t]`
+/// of `TreeSplits` (the condition), `NonSymmetricStepNodes` (how far ahead the false and true
+/// children are; 0: the walk stops at this node) and `NonSymmetricNodeIdToLeafId` (where the
+/// node's leaf values start).
+fn read_node_trees(trees: &Table, binary: &[Split], model: &mut Description) -> Result<(), String> {
+    let splits = trees.scalars(slot::TREE_SPLITS, i32::from_le_bytes)?;
+    let sizes = trees.scalars(slot::TREE_SIZES, i32::from_le_bytes)?;
+    let starts = trees.scalars(slot::TREE_STARTS, i32::from_le_bytes)?;
+    let steps = trees.scalars(slot::NON_SYMMETRIC_STEPS, |b: [u8; 4]| {
+        let left = usize::from(u16::from_le_bytes([b[0], b[1]]));
+        (left, usize::from(u16::from_le_bytes([b[2], b[3]])))
+    })?;
+    let leaves = trees.scalars(slot::NODE_TO_LEAF, u32::from_le_bytes)?;
+    model.leaf_values = trees.scalars(slot::LEAF_VALUES, f64::from_le_bytes)?;
+    model.dimension = usize::try_from(trees.i32(0, 1)?)
+        .ok()
+        .filter(|&d| d > 0)
+        .ok_or("the model's approx dimension is not positive")?;
+    for (number, (&start, &size)) in starts.iter().zip(&sizes).enumerate() {
+        let bad = || format!("tree {number}'s nodes are out of range");
+        let start = usize::try_from(start).map_err(|_| bad())?;
+        let size = usize::try_from(size).map_err(|_| bad())?;
+        let mut nodes = Vec::with_capacity(size.min(steps.len()));
+        for node in start..start.checked_add(size).ok_or_else(bad)? {
+            let (&(left, right), &leaf) = steps.get(node).zip(leaves.get(node)).ok_or_else(bad)?;
+            let child = |diff: usize| match diff {
+                0 => Ok(STOP),
+                diff if node - start + diff < size => Ok(node - start + diff),
+                _ => Err(bad()),
+            };
+            let split = if left == 0 && right == 0 {
+                None
+            } else {
+                let index = splits.get(node).and_then(|&i| usize::try_from(i).ok());
+                Some(*index.and_then(|i| binary.get(i)).ok_or_else(bad)?)
+            };
+            nodes.push(TreeNode {
+                split,
+                left: child(left)?,
+                right: child(right)?,
+                leaf: leaf as usize,
+            });
+        }
+        model.node_trees.push(nodes);
+    }
     Ok(())
 }

@@ -40,6 +40,22 @@ pub enum Split {
     OneHot { feature: usize, value: u32 },
 }
 
+/// Where a non-symmetric tree's walk stops: at the node itself, whose leaf is the answer.
+pub const STOP: usize = usize::MAX;
+
+/// A node of a non-symmetric tree (`grow_policy` `Depthwise` or `Lossguide`).
+#[derive(Debug, Clone, Copy)]
+pub struct TreeNode {
+    /// The condition: true goes right. `None` for a leaf.
+    pub split: Option<Split>,
+    /// The child a false condition goes to (an index in the tree), or [`STOP`].
+    pub left: usize,
+    /// The child a true condition goes to, or [`STOP`].
+    pub right: usize,
+    /// Where the node's leaf values start in `leaf_values`, when a walk stops here.
+    pub leaf: usize,
+}
+
 /// The class labels, as `class_params` records them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Classes {
@@ -71,13 +87,16 @@ pub struct Description {
     pub floats: Vec<FloatFeature>,
     /// The categorical features.
     pub cats: Vec<CatFeature>,
-    /// What the model uses that mlhost does not evaluate (CTRs, text and embedding features,
-    /// non-symmetric trees), said for the error.
+    /// What the model uses that mlhost does not evaluate (text and embedding features), said
+    /// for the error.
     pub unsupported: Vec<String>,
     /// Each tree's splits, level 0 first (level `l` is bit `l` of the leaf index).
     pub trees: Vec<Vec<Split>>,
-    /// Leaf values, tree after tree: leaf `i` of a tree holds `dimension` values at
-    /// `i * dimension`.
+    /// The non-symmetric trees (a model has these or oblivious ones), each node's children
+    /// after it.
+    pub node_trees: Vec<Vec<TreeNode>>,
+    /// Leaf values, tree after tree: leaf `i` of an oblivious tree holds `dimension` values at
+    /// `i * dimension`; a non-symmetric tree's nodes say where theirs start.
     pub leaf_values: Vec<f64>,
     /// The number of values a leaf holds (classes of a multiclass model, targets).
     pub dimension: usize,

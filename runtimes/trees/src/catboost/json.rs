@@ -1,6 +1,6 @@
 //! CatBoost's JSON export (`save_model(path, format="json")`) read into a [`Description`].
 
-use super::description::{self, CatFeature, Description, FloatFeature, Split};
+use super::description::{self, CatFeature, Description, FloatFeature, STOP, Split, TreeNode};
 use serde_json::Value;
 
 /// Whether a JSON document is CatBoost's export rather than XGBoost's.
@@ -76,13 +76,6 @@ pub fn read(document: &Value) -> Result<(Description, usize), String> {
         }
     }
     model.columns = description::columns(&flat)?;
-    if document.get("trees").is_some() {
-        model.unsupported.push(
-            "non-symmetric trees (grow_policy Depthwise or Lossguide); only CatBoost's default \
-             grow_policy, SymmetricTree, is supported"
-                .to_string(),
-        );
-    }
     let ctrs = array(features, "ctrs").len();
     let info = document.get("model_info");
     model.read_info(
@@ -92,6 +85,11 @@ pub fn read(document: &Value) -> Result<(Description, usize), String> {
     read_scale_and_bias(document, &mut model)?;
     if model.unsupported.is_empty() && ctrs == 0 {
         read_trees(document, &mut model)?;
+        for (number, tree) in array(document, "trees").iter().enumerate() {
+            let mut nodes = Vec::new();
+            read_node(tree, &mut nodes, &mut model).map_err(|e| format!("tree {number}: {e}"))?;
+            model.node_trees.push(nodes);
+        }
     }
     Ok((model, ctrs))
 }
@@ -152,10 +150,64 @@ fn read_trees(document: &Value, model: &mut Description) -> Result<(), String> {
         }
         model.trees.push(splits);
     }
-    if trees.is_empty() {
+    if trees.is_empty() && document.get("trees").is_none() {
         model.dimension = model.bias.len().max(1);
     }
     Ok(())
+}
+
+/// A node of a non-symmetric tree (`{"split", "left", "right"}` or a leaf `{"value"}`) and its
+/// subtree, appended to `nodes` in pre-order; returns its index.
+fn read_node(
+    value: &Value,
+    nodes: &mut Vec<TreeNode>,
+    model: &mut Description,
+) -> Result<usize, String> {
+    let index = nodes.len();
+    if let Some(condition) = value.get("split") {
+        nodes.push(TreeNode {
+            split: Some(split(condition)?),
+            left: STOP,
+            right: STOP,
+            leaf: 0,
+        });
+        let child = |side| {
+            value
+                .get(side)
+                .ok_or(format!("a split node without '{side}'"))
+        };
+        let left = read_node(child("left")?, nodes, model)?;
+        let right = read_node(child("right")?, nodes, model)?;
+        (nodes[index].left, nodes[index].right) = (left, right);
+        return Ok(index);
+    }
+    let leaf = model.leaf_values.len();
+    match value.get("value") {
+        Some(Value::Array(values)) => {
+            for value in values {
+                model
+                    .leaf_values
+                    .push(value.as_f64().ok_or("a leaf value is not a number")?);
+            }
+        }
+        Some(value) => model
+            .leaf_values
+            .push(value.as_f64().ok_or("a leaf value is not a number")?),
+        None => return Err("a node with neither a split nor a value".to_string()),
+    }
+    let dimension = model.leaf_values.len() - leaf;
+    if model.dimension == 0 {
+        model.dimension = dimension;
+    } else if dimension != model.dimension {
+        return Err("leaves with different numbers of values".to_string());
+    }
+    nodes.push(TreeNode {
+        split: None,
+        left: STOP,
+        right: STOP,
+        leaf,
+    });
+    Ok(index)
 }
 
 fn split(split: &Value) -> Result<Split, String> {

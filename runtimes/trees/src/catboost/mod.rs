@@ -2,14 +2,15 @@
 //! (`.cbm`, MLServer's `model.cbm` / `model.bin`) — evaluated as CatBoost evaluates them and
 //! answered as MLServer's `mlserver_catboost` runtime answers.
 //!
-//! Supported: oblivious (symmetric) trees, CatBoost's default; float features with every
+//! Supported: oblivious (symmetric) trees, CatBoost's default, and non-symmetric ones
+//! (`grow_policy` `Depthwise`, `Lossguide`); float features with every
 //! `nan_mode`; categorical features one-hot encoded (`one_hot_max_size`), whose values in a
 //! request are integers; `scale_and_bias`; classifiers (`Logloss`, `CrossEntropy`, `MultiClass`,
 //! `MultiClassOneVsAll`) and regressors (`RMSE` and the other regression losses; `Poisson` and
 //! `Tweedie` through `exp`, as `CatBoostRegressor.predict`; `MultiRMSE`). Refused, with the
 //! reason: CTR features (categorical features with more values than `one_hot_max_size`: their
-//! statistics tables are not read), text, embedding and estimated features, non-symmetric trees
-//! (`grow_policy` `Depthwise` / `Lossguide`), `RMSEWithUncertainty`.
+//! statistics tables are not read), text, embedding and estimated features,
+//! `RMSEWithUncertainty`.
 //!
 //! MLServer's runtime loads every file as a `CatBoostClassifier` and answers `predict` only:
 //!

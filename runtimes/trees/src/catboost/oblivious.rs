@@ -8,9 +8,13 @@
 //! reads `d` bins, and bit `l` of its leaf index is level `l`'s condition; leaf values are
 //! `f64`, added tree after tree. Rows go in blocks of [`BLOCK_ROWS`], every tree over the
 //! block, so that a tree's splits and leaves stay in cache.
+//!
+//! Non-symmetric trees (`Depthwise`, `Lossguide`) read the same bins: a row walks from the root,
+//! a true condition going right, until the side it takes has no child; that node's leaf values
+//! are added.
 
 use super::cityhash::category_hash;
-use super::description::{Description, Split};
+use super::description::{Description, STOP, Split, TreeNode};
 use mlhost_guest::Error;
 
 /// Rows binarized and evaluated together.
@@ -39,6 +43,20 @@ struct Level {
     threshold: u16,
 }
 
+/// A node of a non-symmetric tree: its level (a threshold of 0 is a leaf: always true, so the
+/// walk takes `right`, which is [`NO_CHILD`]), its children's indices in the model's nodes, and
+/// where its leaf values start.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    level: Level,
+    left: u32,
+    right: u32,
+    leaf: u32,
+}
+
+/// A child that is not there: the walk stops.
+const NO_CHILD: u32 = u32::MAX;
+
 /// The compiled trees of a model.
 #[derive(Debug)]
 pub struct Oblivious {
@@ -48,6 +66,8 @@ pub struct Oblivious {
     one_hot: Vec<OneHotBin>,
     levels: Vec<Level>,
     depths: Vec<u8>,
+    nodes: Vec<Node>,
+    roots: Vec<u32>,
     leaf_values: Vec<f64>,
     dimension: usize,
     scale: f64,
@@ -64,6 +84,8 @@ impl Oblivious {
             one_hot: Vec::new(),
             levels: Vec::new(),
             depths: Vec::new(),
+            nodes: Vec::new(),
+            roots: Vec::new(),
             leaf_values: model.leaf_values.clone(),
             dimension: model.dimension,
             scale: model.scale,
@@ -75,8 +97,13 @@ impl Oblivious {
         };
         // Bins: every float feature a split uses, with the borders splits use.
         let mut float_bins: Vec<Option<usize>> = Vec::new();
-        for split in model.trees.iter().flatten() {
-            if let Split::Float { feature, border } = *split {
+        let node_splits = model
+            .node_trees
+            .iter()
+            .flatten()
+            .filter_map(|node| node.split);
+        for split in model.trees.iter().flatten().copied().chain(node_splits) {
+            if let Split::Float { feature, border } = split {
                 let spec = model
                     .floats
                     .iter()
@@ -113,7 +140,53 @@ impl Oblivious {
             }
             compiled.depths.push(tree.len() as u8);
         }
+        for tree in &model.node_trees {
+            compiled.add_node_tree(model, &float_bins, tree)?;
+        }
         Ok(compiled)
+    }
+
+    /// Compiles a non-symmetric tree's nodes, checking where its walks can stop.
+    fn add_node_tree(
+        &mut self,
+        model: &Description,
+        float_bins: &[Option<usize>],
+        tree: &[TreeNode],
+    ) -> Result<(), String> {
+        let base = self.nodes.len();
+        for (position, node) in tree.iter().enumerate() {
+            // A child after its parent: every walk ends.
+            let child = |index: usize| match index {
+                STOP => Ok(NO_CHILD),
+                index if index > position && index < tree.len() => {
+                    u32::try_from(base + index).map_err(|_| "too many nodes")
+                }
+                _ => Err("a node's child is not after it in its tree"),
+            };
+            let level = match node.split {
+                Some(split) => self.level(model, float_bins, split)?,
+                None => Level {
+                    bin: 0,
+                    threshold: 0,
+                },
+            };
+            let (left, right) = match node.split {
+                Some(_) => (child(node.left)?, child(node.right)?),
+                None => (NO_CHILD, NO_CHILD),
+            };
+            let stops = left == NO_CHILD || right == NO_CHILD;
+            if stops && node.leaf.saturating_add(self.dimension) > self.leaf_values.len() {
+                return Err("a leaf's values are out of range".to_string());
+            }
+            self.nodes.push(Node {
+                level,
+                left,
+                right,
+                leaf: u32::try_from(node.leaf).map_err(|_| "a leaf's values are out of range")?,
+            });
+        }
+        self.roots.push(base as u32);
+        Ok(())
     }
 
     /// The level of `split`: its bin and threshold (adding a one-hot bin if it is new).
@@ -255,6 +328,33 @@ impl Oblivious {
             }
             level += usize::from(depth);
             leaf += dimension << depth;
+        }
+        for &root in &self.roots {
+            for (row_bins, row_sums) in bins
+                .chunks_exact(per_row)
+                .zip(sums.chunks_exact_mut(dimension))
+            {
+                let leaf = self.walk(root, row_bins) as usize;
+                for (sum, value) in row_sums.iter_mut().zip(&self.leaf_values[leaf..]) {
+                    *sum += value;
+                }
+            }
+        }
+    }
+
+    /// Where the leaf values a row's walk down a non-symmetric tree ends at start. Children
+    /// come after their parent, so every walk ends.
+    #[inline]
+    fn walk(&self, root: u32, bins: &[u16]) -> u32 {
+        let mut node = &self.nodes[root as usize];
+        loop {
+            let level = node.level;
+            let on = level.threshold == 0 || bins[level.bin as usize] >= level.threshold;
+            let next = if on { node.right } else { node.left };
+            if next == NO_CHILD {
+                return node.leaf;
+            }
+            node = &self.nodes[next as usize];
         }
     }
 }
