@@ -19,6 +19,7 @@ const MODEL_SETTINGS_FILE: &str = "model-settings.json";
 pub(super) const MODEL_TYPES: &[(&str, Option<&str>)] = &[
     ("xgboost", Some("xgboost")),
     ("lightgbm", Some("lightgbm")),
+    ("catboost", Some("catboost")),
     ("onnx", Some("onnx")),
     ("linear", Some("linear")),
     ("trees", Some("trees")),
@@ -193,6 +194,7 @@ fn runtime_of_extension(file: Option<&str>) -> Option<Option<&'static str>> {
     match extension.as_str() {
         "onnx" => Some(Some("onnx")),
         "ubj" => Some(Some("xgboost")),
+        "cbm" => Some(Some("catboost")),
         "wasm" => Some(None),
         _ => None,
     }

@@ -10,7 +10,7 @@ use crate::config::ModelSettings;
 use serde_json::{Map, Value};
 
 /// The built-in runtimes a Triton `backend` may name.
-const RUNTIMES: [&str; 5] = ["linear", "trees", "xgboost", "lightgbm", "onnx"];
+const RUNTIMES: [&str; 6] = ["linear", "trees", "xgboost", "lightgbm", "catboost", "onnx"];
 
 /// The values of mlhost's own `backend` setting (the `onnx` runtime's graph backend).
 const GRAPH_BACKENDS: [&str; 3] = ["native", "sandboxed", "auto"];
