@@ -5,6 +5,7 @@
 //! it (as wasmtime-wasi's host implementations depend on its `WasiCtx`).
 
 use super::answer::Answer;
+use super::epoch::EPOCH_TICK;
 use super::guest_log::GuestLog;
 use crate::native::NativeOptions;
 use std::path::PathBuf;
@@ -124,15 +125,18 @@ impl InstanceState {
     /// At each epoch tick during a call: stop it at its deadline or when its caller cancelled
     /// it; an inline call's second tick ends its budget.
     pub(super) fn at_tick(&mut self, inline_budget_ticks: u64) -> TickVerdict {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return TickVerdict::Stop;
+        }
         if self
             .cancel
             .as_ref()
             .is_some_and(|cancel| cancel.load(Ordering::Relaxed))
         {
-            self.cancelled = true;
-            return TickVerdict::Stop;
-        }
-        if Instant::now() >= self.deadline {
+            // A caller that gives up within a tick of the deadline gave up at the deadline (a
+            // gRPC client's `grpc-timeout`, say): the call ran out of time, it was not cancelled.
+            self.cancelled = self.deadline.saturating_duration_since(now) > EPOCH_TICK;
             return TickVerdict::Stop;
         }
         match self.inline.as_mut() {
