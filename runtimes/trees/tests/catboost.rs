@@ -275,3 +275,26 @@ fn a_categorical_value_must_be_an_integer() {
     let b = model.predict(request(floats, &["predict_proba"])).unwrap();
     assert_eq!(a.outputs[0].data, b.outputs[0].data);
 }
+
+#[test]
+fn the_columns_names_a_model_records_are_described() {
+    let names = |fixture: &str| {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/catboost")
+            .join(fixture);
+        let metadata = Trees::load(settings(&folder)).unwrap().metadata();
+        match mlhost_guest::find_parameter(
+            &metadata.inputs[0].parameters,
+            mlhost_guest::FEATURE_NAMES,
+        ) {
+            Some(ParameterValue::String(json)) => {
+                Some(serde_json::from_str::<Vec<String>>(json).unwrap())
+            }
+            None => None,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Trained on a DataFrame: float columns f0-f2, categorical k3 and k4 (both formats keep them).
+    assert_eq!(names("one-hot").unwrap(), ["f0", "f1", "f2", "k3", "k4"]);
+    assert_eq!(names("binary-cbm"), None, "trained on an array");
+}
