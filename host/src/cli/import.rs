@@ -121,9 +121,10 @@ fn report(repo: &Path, out: &Path, rows: &[(String, PathBuf, Outcome)]) -> ExitC
     }
     let served = rows.len() - needs_work;
     println!(
-        "{served} of {} models served by mlhost from {}; {needs_work} need work",
+        "{served} of {} models served by mlhost from {}; {needs_work} {} work",
         rows.len(),
-        out.display()
+        out.display(),
+        if needs_work == 1 { "needs" } else { "need" }
     );
     if needs_work > 0 {
         ExitCode::FAILURE
@@ -183,10 +184,10 @@ fn import_model(
             .as_object_mut()
             .and_then(|object| object.remove("outputs"))
             .is_some();
-        convert_pickle(folder, target, &pickle, &settings, args, python)?;
+        let check = convert_pickle(folder, target, &pickle, &settings, args, python)?;
         Outcome::Converted(format!(
             "scikit-learn pickle {} converted to model.onnx (onnx runtime; outputs `label`, \
-             `probabilities` for a classifier){}",
+             `probabilities` for a classifier){check}{}",
             pickle.display(),
             if dropped {
                 "; the declared outputs were dropped"
@@ -250,9 +251,9 @@ fn import_mlflow(
             std::fs::copy(source.join(&pickle), &copied)?;
             let converted = convert::convert(&copied, converter(args, python)?, 200);
             std::fs::remove_file(&copied).ok();
-            converted?;
+            let check = checked(&converted?);
             Ok(Outcome::Converted(format!(
-                "MLflow sklearn flavour: {pickle} converted to model.onnx (onnx runtime)"
+                "MLflow sklearn flavour: {pickle} converted to model.onnx (onnx runtime){check}"
             )))
         }
         Err(error) => Ok(Outcome::NeedsWork(error.to_string())),
@@ -298,7 +299,7 @@ fn convert_pickle(
     settings: &Value,
     args: &ImportArgs,
     python: &mut Option<PathBuf>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let settings_file = PathBuf::from("model-settings.json");
     copy_folder(
         folder,
@@ -310,7 +311,17 @@ fn convert_pickle(
     std::fs::copy(folder.join(pickle), &copied)?;
     let converted = convert::convert(&copied, converter(args, python)?, 200);
     std::fs::remove_file(&copied).ok();
-    converted.map(|_| ())
+    Ok(checked(&converted?))
+}
+
+/// The converter's account of its check (`checked on 200 random rows: ...`).
+fn checked(converted: &convert::Converted) -> String {
+    converted
+        .summary
+        .lines()
+        .find(|line| line.trim_start().starts_with("checked on"))
+        .map(|line| format!("; {}", line.trim()))
+        .unwrap_or_default()
 }
 
 /// The converter's Python, found once.
