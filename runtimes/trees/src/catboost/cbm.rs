@@ -212,10 +212,11 @@ pub fn read(file: &[u8]) -> Result<(Description, usize), String> {
     Ok((model, ctrs))
 }
 
-/// `InfoMap`'s `params` and `class_params` (JSON text).
+/// `InfoMap`'s `params`, `class_params` and `binclass_probability_threshold` (JSON text).
 fn read_info(root: &Table, model: &mut Description) -> Result<(), String> {
     let mut params = None;
     let mut class_params = None;
+    let mut threshold = None;
     for entry in root.tables(slot::CORE_INFO)? {
         let parsed = || -> Result<Option<Value>, String> {
             Ok(entry
@@ -225,10 +226,11 @@ fn read_info(root: &Table, model: &mut Description) -> Result<(), String> {
         match entry.string(0)? {
             Some("params") => params = parsed()?,
             Some("class_params") => class_params = parsed()?,
+            Some("binclass_probability_threshold") => threshold = parsed()?,
             _ => {}
         }
     }
-    model.read_info(params.as_ref(), class_params.as_ref());
+    model.read_info(params.as_ref(), class_params.as_ref(), threshold.as_ref());
     Ok(())
 }
 

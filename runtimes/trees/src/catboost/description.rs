@@ -108,12 +108,24 @@ pub struct Description {
     pub loss: String,
     /// The class labels of a classifier.
     pub classes: Option<Classes>,
+    /// `binclass_probability_threshold` (`set_probability_threshold`): a binary classifier's
+    /// label is 1 above it (default 0.5).
+    pub threshold: Option<f64>,
 }
 
 impl Description {
     /// The loss function and classes from the model's `params` and `class_params` (as JSON
     /// values: objects in the JSON export, JSON text in a `.cbm` file's info map).
-    pub fn read_info(&mut self, params: Option<&Value>, class_params: Option<&Value>) {
+    pub fn read_info(
+        &mut self,
+        params: Option<&Value>,
+        class_params: Option<&Value>,
+        threshold: Option<&Value>,
+    ) {
+        self.threshold = threshold.and_then(|value| match value {
+            Value::String(text) => text.trim().parse().ok(),
+            other => other.as_f64(),
+        });
         self.loss = params
             .and_then(|params| params.pointer("/loss_function/type"))
             .and_then(Value::as_str)

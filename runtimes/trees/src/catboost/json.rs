@@ -81,6 +81,7 @@ pub fn read(document: &Value) -> Result<(Description, usize), String> {
     model.read_info(
         info.and_then(|info| info.get("params")),
         info.and_then(|info| info.get("class_params")),
+        info.and_then(|info| info.get("binclass_probability_threshold")),
     );
     read_scale_and_bias(document, &mut model)?;
     if model.unsupported.is_empty() && ctrs == 0 {

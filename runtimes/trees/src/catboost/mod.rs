@@ -16,7 +16,7 @@
 //!
 //! | model | `predict` | `predict_proba` (mlhost only) |
 //! |---|---|---|
-//! | binary classifier | labels `[N, 1]`: INT64 (integer labels), BYTES (strings), FP64 (floats) | FP64 `[N, 2]` |
+//! | binary classifier | labels `[N, 1]`: INT64 (integer labels), BYTES (strings), FP64 (floats); class 1 above `binclass_probability_threshold` (0.5) | FP64 `[N, 2]` |
 //! | multiclass classifier | labels `[N, 1]`, as above | FP64 `[N, classes]` (softmax; one sigmoid per class for `MultiClassOneVsAll`) |
 //! | regressor | FP64 `[N, targets]`: `CatBoostRegressor.predict` (MLServer's runtime fails on regressors) | refused |
 
@@ -54,6 +54,9 @@ pub struct CbModel {
     loss: Loss,
     loss_name: String,
     classes: Option<Classes>,
+    /// A binary classifier's label is 1 where the raw value is above this (the logit of
+    /// `binclass_probability_threshold`, 0 by default).
+    margin_threshold: f64,
     feature_names: Vec<String>,
 }
 
@@ -113,6 +116,15 @@ impl CbModel {
             loss,
             loss_name: model.loss,
             classes,
+            margin_threshold: match model.threshold {
+                Some(p) if p > 0.0 && p < 1.0 => (p / (1.0 - p)).ln(),
+                Some(p) => {
+                    return Err(format!(
+                        "binclass_probability_threshold {p} is not in (0, 1)"
+                    ));
+                }
+                None => 0.0,
+            },
             feature_names,
         })
     }
@@ -205,7 +217,7 @@ impl CbModel {
         let shape = [rows as u64, 1];
         let winners: Vec<usize> = if self.loss == Loss::Binary {
             raw.iter()
-                .map(|&margin| usize::from(margin > 0.0))
+                .map(|&margin| usize::from(margin > self.margin_threshold))
                 .collect()
         } else {
             raw.chunks_exact(self.trees.dimension())
