@@ -198,3 +198,33 @@ fn mlflow_folders_serve_by_flavour_with_their_signatures() {
         assert!(reason.contains(words), "{name}: {reason}");
     }
 }
+
+#[test]
+fn an_mlflow_folder_serves_from_mlserver_s_single_model_variables() {
+    // KServe's MLServer deployment: the folder at MLSERVER_MODEL_URI, no model-settings.json.
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("mnt-models");
+    copy_fixture("onnx-named", &models);
+    let uri = models.to_str().unwrap();
+    let server = Server::start_with(
+        &models,
+        &[],
+        &[
+            ("MLSERVER_MODEL_NAME", "classifier"),
+            (
+                "MLSERVER_MODEL_IMPLEMENTATION",
+                "mlserver_mlflow.MLflowRuntime",
+            ),
+            ("MLSERVER_MODEL_URI", uri),
+        ],
+    );
+    let metadata = server.get("/v2/models/classifier").json();
+    assert_eq!(metadata["inputs"][0]["name"], json!("X"), "{metadata}");
+    let onnx = expected("onnx-named");
+    let flat: Vec<f64> = rows(&onnx).concat();
+    let request =
+        json!({"inputs": [{"name": "X", "datatype": "FP32", "shape": [5, 3], "data": flat}]});
+    let response = server.post_json("/v2/models/classifier/infer", &request);
+    assert_eq!(response.status, 200, "{}", response.error());
+    assert_eq!(output(&response.json(), "label")["data"], onnx["label"]);
+}
