@@ -30,7 +30,7 @@ MODELMESH_PORTS = {8080, 8033, 8086, 8090, 2112, 8008}
 # The folder the controller mounts in every container of the pod (controllers/modelmesh/runtime.go).
 MODELS_DIR = "/models"
 # The model types host/src/modelmesh/model_path.rs serves.
-MESH_TYPES = {"xgboost", "lightgbm", "onnx", "linear", "trees", "wasm"}
+MESH_TYPES = {"xgboost", "lightgbm", "catboost", "onnx", "linear", "trees", "wasm"}
 ENDPOINT = re.compile(r"^port:([0-9]+)$")
 
 
