@@ -1,7 +1,8 @@
 //! MLflow model folders end to end: the folders of `tests/fixtures/mlflow` (written by the
 //! mlflow package, with the libraries' answers) served by the flavour's runtime, their
-//! signatures as the models' metadata, a DataFrame signature's columns taken by name; the
-//! pickle and python_function folders refused with what to do.
+//! signatures as the models' metadata, a DataFrame signature's columns taken by name, a folder
+//! without model-settings.json served under its folder's name; the pickle and python_function
+//! folders refused with what to do.
 
 use crate::support::{Server, workspace};
 use serde_json::{Value, json};
@@ -60,6 +61,8 @@ fn repository() -> tempfile::TempDir {
         }
         std::fs::write(folder.join("model-settings.json"), settings.to_string()).unwrap();
     }
+    // An MLflow folder alone, no model-settings.json: a model named after its folder.
+    copy_fixture("lightgbm-tensor", &dir.path().join("runs/bare-lgb"));
     dir
 }
 
@@ -160,6 +163,13 @@ fn mlflow_folders_serve_by_flavour_with_their_signatures() {
         &output(&response.json(), "predict")["data"],
         &lgb["predict"],
         "lgb",
+    );
+    let response = server.post_json("/v2/models/bare-lgb/infer", &request);
+    assert_eq!(response.status, 200, "{}", response.error());
+    assert_close(
+        &output(&response.json(), "predict")["data"],
+        &lgb["predict"],
+        "bare",
     );
 
     // ONNX, named tensors: inputs and outputs as the signature names them.

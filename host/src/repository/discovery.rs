@@ -1,4 +1,5 @@
-//! Finding models: every `model-settings.json` below the repository root, as MLServer does.
+//! Finding models: every `model-settings.json` below the repository root, as MLServer does, and
+//! every MLflow model folder (`MLmodel`) no `model-settings.json` speaks for.
 
 use crate::config::{
     ConfigError, EnvModel, ModelSettings, check_model_settings, env_model, parse_model_settings,
@@ -69,6 +70,20 @@ fn discover_with(
             models.push(read_env_model(from_env));
         }
     }
+    // MLflow folders no model-settings.json speaks for are models of their own.
+    let mut mlflow_dirs = Vec::new();
+    collect_mlflow_folders(root, &mut mlflow_dirs)?;
+    mlflow_dirs.sort();
+    for dir in mlflow_dirs {
+        let dir_canonical = canonical(&dir);
+        let claimed = models.iter().any(|model| {
+            let folder = canonical(&model.folder);
+            dir_canonical.starts_with(&folder) || folder.starts_with(&dir_canonical)
+        });
+        if !claimed {
+            models.push(read_mlflow_folder(dir));
+        }
+    }
     if models.is_empty() {
         warn_once(&format!(
             "nothing to serve: no model-settings.json below {} and no MLSERVER_MODEL_NAME (or MLHOST_MODEL_NAME) set",
@@ -120,6 +135,35 @@ fn collect_settings_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Resu
         }
     }
     Ok(())
+}
+
+/// Every folder below `dir` holding an MLflow `MLmodel` file (hidden folders skipped).
+fn collect_mlflow_folders(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if dir.join(super::mlflow::MLMODEL_FILE).is_file() {
+        found.push(dir.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if entry.file_type()?.is_dir() && !hidden {
+            collect_mlflow_folders(&entry.path(), found)?;
+        }
+    }
+    Ok(())
+}
+
+/// An MLflow folder without a `model-settings.json`: named after its folder, every setting at
+/// its default (its flavour picks the runtime when it loads).
+fn read_mlflow_folder(folder: PathBuf) -> DiscoveredModel {
+    let origin = format!("the MLflow model {}", folder.display());
+    DiscoveredModel {
+        name: file_name(&folder),
+        version: None,
+        settings: parse_model_settings(Map::new(), &origin),
+        folder,
+        problem: None,
+    }
 }
 
 /// The model the environment defines, in no `model-settings.json`'s folder.
@@ -302,6 +346,26 @@ mod tests {
             "{problems:?}"
         );
         assert_eq!(problem("inner"), "");
+    }
+
+    #[test]
+    fn mlflow_folders_without_settings_are_models_of_their_own() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        write(&root.join("runs/wine/MLmodel"), "flavors: {}");
+        write(&root.join("m/model-settings.json"), r#"{"name": "m"}"#);
+        write(&root.join("m/model/MLmodel"), "flavors: {}");
+        write(&root.join("env/MLmodel"), "flavors: {}");
+        let env = |name: &str| match name {
+            "MLSERVER_MODEL_NAME" => Some("from-env".to_string()),
+            "MLSERVER_MODEL_URI" => Some(root.join("env").display().to_string()),
+            _ => None,
+        };
+        let found = discover_with(root, env).unwrap();
+        let names: Vec<_> = found.iter().map(|model| model.name.as_str()).collect();
+        assert_eq!(names, ["m", "from-env", "wine"]);
+        assert!(found[2].settings.is_ok() && found[2].problem.is_none());
+        assert_eq!(found[2].folder, root.join("runs/wine"));
     }
 
     #[test]
