@@ -161,6 +161,13 @@ class ConvertAndImport(unittest.TestCase):
             with open(os.path.join(custom, "model-settings.json"), "w") as file:
                 json.dump({"name": "custom", "implementation": "models.MyCustomRuntime"}, file)
 
+            # A model file outside its folder: a runtime reads its own folder only.
+            outside = os.path.join(repo, "outside")
+            os.makedirs(outside)
+            with open(os.path.join(outside, "model-settings.json"), "w") as file:
+                json.dump({"name": "outside", "implementation": "xgboost",
+                           "parameters": {"uri": "../xgb/model.json"}}, file)
+
             out = os.path.join(scratch, "mlhost")
             imported = mlhost("import", repo, out)
             report = imported.stdout
@@ -174,7 +181,10 @@ class ConvertAndImport(unittest.TestCase):
             self.assertIn("converted: MLflow sklearn flavour", lines["mlflow-sklearn"])
             self.assertIn("needs work", lines["custom"])
             self.assertIn("mlhost init custom --lang python", lines["custom"])
-            self.assertIn("5 of 6 models served", report)
+            self.assertIn("needs work", lines["outside"])
+            self.assertIn("outside the model's folder", lines["outside"])
+            self.assertIn("5 of 7 models served", report)
+            self.assertIn("2 need work", report)
             # No pickle reaches the mlhost repository; the MLServer one is unchanged.
             for dirpath, _, files in os.walk(out):
                 self.assertFalse([f for f in files if f.endswith((".joblib", ".pkl"))], dirpath)

@@ -167,6 +167,9 @@ fn import_model(
         .unwrap_or("")
         .to_string();
     let uri = settings["parameters"]["uri"].as_str().map(str::to_string);
+    if let Some(outside) = uri.as_deref().and_then(|uri| outside_folder(folder, uri)) {
+        return Ok((name, Outcome::NeedsWork(outside)));
+    }
     let outcome = if let Some((_, runtime)) = SERVED_AS_IS
         .iter()
         .find(|(known, _)| *known == implementation)
@@ -209,6 +212,23 @@ fn import_model(
         ))
     };
     Ok((name, outcome))
+}
+
+/// Why `uri` cannot be served from the model's folder, if it names a file outside it (a
+/// runtime reads its own folder only) or nothing.
+fn outside_folder(folder: &Path, uri: &str) -> Option<String> {
+    let Ok(target) = folder.join(uri).canonicalize() else {
+        return Some(format!("parameters.uri {uri} names no file"));
+    };
+    let inside = folder
+        .canonicalize()
+        .is_ok_and(|folder| target.starts_with(folder));
+    (!inside).then(|| {
+        format!(
+            "parameters.uri {uri} is outside the model's folder: an mlhost runtime reads its own \
+             folder only; move the file into it"
+        )
+    })
 }
 
 /// An MLflow folder: copied, its sklearn pickle converted when that is its flavour.
