@@ -106,7 +106,13 @@ fn mlflow_folders_serve_by_flavour_with_their_signatures() {
     let repository = repository();
     let server = Server::start(repository.path());
 
-    // XGBoost, a DataFrame signature: the columns are the inputs, sent by name in any order.
+    serves_xgboost_columns(&server);
+    serves_lightgbm_tensors(&server);
+    serves_onnx_named_tensors(&server);
+}
+
+/// XGBoost, a DataFrame signature: the columns are the inputs, sent by name in any order.
+fn serves_xgboost_columns(server: &Server) {
     let metadata = server.get("/v2/models/xgb").json();
     let inputs: Vec<_> = metadata["inputs"]
         .as_array()
@@ -144,8 +150,11 @@ fn mlflow_folders_serve_by_flavour_with_their_signatures() {
         &xgb["predict_proba"],
         "xgb proba",
     );
+}
 
-    // LightGBM, an unnamed tensor signature: `input-0`, as MLServer names it.
+/// LightGBM, an unnamed tensor signature: `input-0`, as MLServer names it; and the same folder
+/// without model-settings.json.
+fn serves_lightgbm_tensors(server: &Server) {
     let metadata = server.get("/v2/models/lgb").json();
     assert_eq!(
         metadata["inputs"][0]["name"],
@@ -171,8 +180,11 @@ fn mlflow_folders_serve_by_flavour_with_their_signatures() {
         &lgb["predict"],
         "bare",
     );
+}
 
-    // ONNX, named tensors: inputs and outputs as the signature names them.
+/// ONNX, named tensors: inputs and outputs as the signature names them; a pickle and Python
+/// code refused, saying how to serve them.
+fn serves_onnx_named_tensors(server: &Server) {
     let metadata = server.get("/v2/models/onnx-named").json();
     assert_eq!(metadata["inputs"][0]["name"], json!("X"), "{metadata}");
     assert_eq!(metadata["inputs"][0]["datatype"], json!("FP32"));

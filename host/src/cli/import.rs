@@ -8,7 +8,8 @@
 //!   `sklearn` flavour) converted to `model.onnx` as `mlhost convert` does; the pickle is not
 //!   copied;
 //! - **needs work**: a custom Python runtime (to be written as a runtime: `mlhost init --lang
-//!   python`), a flavour or file mlhost cannot serve, or a conversion that failed; not written.
+//!   python`), a flavour or file mlhost cannot serve, a `parameters.uri` outside the model's
+//!   folder, or a conversion that failed; not written.
 //!
 //! The server's `settings.json` is copied. The command prints a report of every model and exits
 //! non-zero when any needs work.
