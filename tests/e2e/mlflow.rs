@@ -1,8 +1,8 @@
 //! MLflow model folders end to end: the folders of `tests/fixtures/mlflow` (written by the
-//! mlflow package, with the libraries' answers) served by the flavour's runtime, their
-//! signatures as the models' metadata, a DataFrame signature's columns taken by name, a folder
-//! without model-settings.json served under its folder's name; the pickle and python_function
-//! folders refused with what to do.
+//! mlflow package, with the libraries' answers: XGBoost, CatBoost, LightGBM, ONNX) served by the
+//! flavour's runtime, their signatures as the models' metadata, a DataFrame signature's columns
+//! taken by name, a folder without model-settings.json served under its folder's name; the
+//! pickle and python_function folders refused with what to do.
 
 use crate::support::{Server, workspace};
 use serde_json::{Value, json};
@@ -36,6 +36,7 @@ fn repository() -> tempfile::TempDir {
             Some("mlserver_mlflow.MLflowRuntime"),
             Some("./model"),
         ),
+        ("cat", "catboost-columns", Some("mlflow"), None),
         ("lgb", "lightgbm-tensor", None, None),
         ("onnx-named", "onnx-named", Some("mlflow"), None),
         (
@@ -106,14 +107,16 @@ fn mlflow_folders_serve_by_flavour_with_their_signatures() {
     let repository = repository();
     let server = Server::start(repository.path());
 
-    serves_xgboost_columns(&server);
+    serves_columns(&server, "xgb", "xgboost-columns");
+    serves_columns(&server, "cat", "catboost-columns");
     serves_lightgbm_tensors(&server);
     serves_onnx_named_tensors(&server);
 }
 
-/// XGBoost, a DataFrame signature: the columns are the inputs, sent by name in any order.
-fn serves_xgboost_columns(server: &Server) {
-    let metadata = server.get("/v2/models/xgb").json();
+/// XGBoost and CatBoost, DataFrame signatures: the columns are the inputs, sent by name in any
+/// order.
+fn serves_columns(server: &Server, model: &str, fixture_name: &str) {
+    let metadata = server.get(&format!("/v2/models/{model}")).json();
     let inputs: Vec<_> = metadata["inputs"]
         .as_array()
         .unwrap()
@@ -131,8 +134,8 @@ fn serves_xgboost_columns(server: &Server) {
         ["age", "income", "score"].map(|name| (json!(name), json!("FP64"), json!([-1, 1]))),
         "{metadata}"
     );
-    let xgb = expected("xgboost-columns");
-    let table = rows(&xgb);
+    let expected = expected(fixture_name);
+    let table = rows(&expected);
     let columns: Vec<Vec<f64>> = (0..3)
         .map(|j| table.iter().map(|r| r[j]).collect())
         .collect();
@@ -141,14 +144,17 @@ fn serves_xgboost_columns(server: &Server) {
         "inputs": [column("score", &columns[2]), column("age", &columns[0]), column("income", &columns[1])],
         "outputs": [{"name": "predict"}, {"name": "predict_proba"}]
     });
-    let response = server.post_json("/v2/models/xgb/infer", &request);
-    assert_eq!(response.status, 200, "{}", response.error());
+    let response = server.post_json(&format!("/v2/models/{model}/infer"), &request);
+    assert_eq!(response.status, 200, "{model}: {}", response.error());
     let answer = response.json();
-    assert_eq!(output(&answer, "predict")["data"], xgb["predict"]);
+    let labels: Vec<i64> =
+        serde_json::from_value(output(&answer, "predict")["data"].clone()).unwrap();
+    let wanted: Vec<i64> = serde_json::from_value(expected["predict"].clone()).unwrap();
+    assert_eq!(labels, wanted, "{model}");
     assert_close(
         &output(&answer, "predict_proba")["data"],
-        &xgb["predict_proba"],
-        "xgb proba",
+        &expected["predict_proba"],
+        model,
     );
 }
 
