@@ -126,6 +126,9 @@ class ConvertAndImport(unittest.TestCase):
             self.assertIn("the model takes 4", refused.stderr)
             self.assertFalse(os.path.exists(os.path.join(bad, "model.onnx")))
             shutil.rmtree(bad)
+            missing = mlhost("convert", os.path.join(root, "missing.joblib"))
+            self.assertNotEqual(missing.returncode, 0)
+            self.assertIn("no such file", missing.stderr)
 
             server = Server(root)
             try:

@@ -55,6 +55,9 @@ pub(crate) struct Converted {
 
 /// `mlhost convert`.
 pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
+    if !args.model.is_file() {
+        bail!("{}: no such file", args.model.display());
+    }
     let python = python(args.python.as_deref())?;
     let converted = convert(&args.model, &python, args.rows)?;
     print!("{}", converted.summary);
