@@ -77,6 +77,21 @@ mod tests {
     fn compilations_run_one_at_a_time_smallest_first() {
         let queue = Arc::new(CompileQueue::default());
         let order = Arc::new(Mutex::new(Vec::new()));
+        // A first compilation holds the turn until the four others wait (however slowly their
+        // threads start on a busy machine).
+        let (running, started) = std::sync::mpsc::channel();
+        let blocker = {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                queue.clone().run(0, || {
+                    running.send(()).unwrap();
+                    while queue.lock().waiting.len() < 4 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+        };
+        started.recv().unwrap();
         let threads: Vec<_> = [300, 10, 200, 20]
             .into_iter()
             .map(|size| {
@@ -89,6 +104,7 @@ mod tests {
                 })
             })
             .collect();
+        blocker.join().unwrap();
         for thread in threads {
             thread.join().unwrap();
         }
