@@ -98,10 +98,10 @@ where
 /// REST: reserves a request's announced body before it is read (refusing it with 503 when the
 /// budget has no room), counts an unannounced one as it arrives, and holds the bytes until the
 /// request is answered.
-pub(crate) async fn rest(
-    budget: Arc<ByteBudget>,
+pub(crate) async fn rest<Fut: Future<Output = axum::response::Response>>(
+    budget: &Arc<ByteBudget>,
     request: axum::extract::Request,
-    next: axum::middleware::Next,
+    next: impl FnOnce(axum::extract::Request) -> Fut,
 ) -> axum::response::Response {
     let announced = request
         .headers()
@@ -123,7 +123,7 @@ pub(crate) async fn rest(
             refusal: |over| Box::new(over),
         })
     });
-    let response = next.run(request).await;
+    let response = next(request).await;
     match hold.refused() {
         Some(over) => busy(&over),
         None => response,

@@ -8,35 +8,43 @@ use crate::protocol::error::error_response;
 use crate::protocol::request_id;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 /// Counts and times a request by its route, and runs it in a span named after its request id
 /// (the client's `x-request-id`, or a new one), which the response carries back. As MLServer's
 /// exporter, requests no route matched and the server's health probes are not counted.
-pub(super) async fn observe(
-    metrics: Arc<Metrics>,
+pub(super) async fn observe<Fut: Future<Output = Response>>(
+    metrics: &Metrics,
     request: axum::extract::Request,
-    next: axum::middleware::Next,
+    next: impl FnOnce(axum::extract::Request) -> Fut,
 ) -> Response {
     let started = std::time::Instant::now();
+    // The route's template (a shared string: no copy per request).
     let path = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|path| path.as_str().to_string())
-        .filter(|path| !path.ends_with("/v2/health/live") && !path.ends_with("/v2/health/ready"));
+        .filter(|path| {
+            let path = path.as_str();
+            !path.ends_with("/v2/health/live") && !path.ends_with("/v2/health/ready")
+        })
+        .cloned();
     // Methods the API does not use share one label: no series per method a client invents.
-    let method = match request.method().as_str() {
-        known @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => known,
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
         _ => "OTHER",
-    }
-    .to_string();
+    };
     let id = request_id::of(request.headers());
     let span = tracing::info_span!("request", id = %id);
-    let recording = path
-        .as_deref()
-        .and_then(|path| crate::telemetry::rest::begin(request.headers(), &method, path, &id));
-    let route = path.map(|path| metrics.rest_started(&method, &path));
-    let handled = tracing::Instrument::instrument(next.run(request), span);
+    let recording = path.as_ref().and_then(|path| {
+        crate::telemetry::rest::begin(request.headers(), method, path.as_str(), &id)
+    });
+    let route = path.map(|path| metrics.rest_started(method, path.as_str()));
+    let handled = tracing::Instrument::instrument(next(request), span);
     let (mut response, recording) = crate::telemetry::Recording::record(recording, handled).await;
     if let Some(recording) = recording {
         crate::telemetry::rest::finish(recording, response.status());
@@ -52,10 +60,10 @@ pub(super) async fn observe(
 
 /// Refuses a body whose announced length is over the limit before reading any of it (a body
 /// without a length is cut off at the limit by `DefaultBodyLimit`).
-pub(super) async fn reject_oversized(
+pub(super) async fn reject_oversized<Fut: Future<Output = Response>>(
     max_body_bytes: usize,
     request: axum::extract::Request,
-    next: axum::middleware::Next,
+    next: impl FnOnce(axum::extract::Request) -> Fut,
 ) -> Response {
     let announced = request
         .headers()
@@ -69,23 +77,23 @@ pub(super) async fn reject_oversized(
                 "the request body of {length} bytes is over the limit of {max_body_bytes} bytes"
             ),
         ),
-        _ => next.run(request).await,
+        _ => next(request).await,
     }
 }
 
 /// A path with a trailing slash that matches a route without it is redirected there (307, as
 /// Starlette's router does for MLServer), with its query; no route ends with a slash, so such a
 /// path is otherwise 404.
-pub(super) async fn redirect_trailing_slash(
-    root_path: std::sync::Arc<str>,
+pub(super) async fn redirect_trailing_slash<Fut: Future<Output = Response>>(
+    root_path: &str,
     request: axum::extract::Request,
-    next: axum::middleware::Next,
+    next: impl FnOnce(axum::extract::Request) -> Fut,
 ) -> Response {
     let uri = request.uri();
     let path = uri.path();
     let trimmed = path.trim_end_matches('/');
-    if !path.ends_with('/') || trimmed.is_empty() || !is_route(trimmed, &root_path) {
-        return next.run(request).await;
+    if !path.ends_with('/') || trimmed.is_empty() || !is_route(trimmed, root_path) {
+        return next(request).await;
     }
     let query = uri
         .query()
@@ -106,7 +114,7 @@ pub(super) async fn redirect_trailing_slash(
             [(header::LOCATION, location)],
         )
             .into_response(),
-        Err(_) => next.run(request).await,
+        Err(_) => next(request).await,
     }
 }
 

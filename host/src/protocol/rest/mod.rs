@@ -97,24 +97,24 @@ pub(crate) fn router(
     } else {
         Router::new().nest(root, routes.clone()).merge(routes)
     };
-    // Before routing, which no path ending in a slash passes: MLServer's redirect of it.
-    let root_path: Arc<str> = root.into();
-    let routes = routes.layer(axum::middleware::from_fn(move |request, next| {
-        middleware::redirect_trailing_slash(root_path.clone(), request, next)
-    }));
-    let max_body_bytes = options.max_body_bytes;
-    let budget = state_budget;
+    // One layer for what every request goes through (each layer of its own would box a
+    // future and clone the stack below it per request): its metrics and span, the refusal of a
+    // body announced over the limit, the byte budget, and — before routing, which no path
+    // ending in a slash passes — MLServer's redirect of a trailing slash.
+    let front = Arc::new(Front {
+        metrics,
+        budget: state_budget,
+        max_body_bytes: options.max_body_bytes,
+        root_path: root.into(),
+    });
     let routes = routes
-        .layer(axum::middleware::from_fn(move |request, next| {
-            crate::protocol::budget::rest(budget.clone(), request, next)
-        }))
-        .layer(axum::middleware::from_fn(move |request, next| {
-            middleware::reject_oversized(max_body_bytes, request, next)
-        }))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::middleware::from_fn(move |request, next| {
-            middleware::observe(metrics.clone(), request, next)
-        }));
+        .layer(axum::middleware::from_fn(
+            move |request, next: axum::middleware::Next| {
+                let front = front.clone();
+                async move { front.serve(request, next).await }
+            },
+        ))
+        .layer(DefaultBodyLimit::max(options.max_body_bytes));
     let routes = if options.gzip_enabled {
         routes.layer(compression::CompressionLayer)
     } else {
@@ -130,6 +130,35 @@ pub(crate) fn router(
                 }))
         }
         None => routes,
+    }
+}
+
+/// What the front layer of every REST request needs.
+struct Front {
+    metrics: Arc<Metrics>,
+    budget: Arc<crate::core::budget::ByteBudget>,
+    max_body_bytes: usize,
+    root_path: Arc<str>,
+}
+
+impl Front {
+    /// Observes the request (metrics, span, request id), refuses an announced body over the
+    /// limit, holds its bytes in the budget, redirects a trailing slash, and routes it.
+    async fn serve(
+        &self,
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        middleware::observe(&self.metrics, request, |request| {
+            middleware::reject_oversized(self.max_body_bytes, request, |request| {
+                crate::protocol::budget::rest(&self.budget, request, |request| {
+                    middleware::redirect_trailing_slash(&self.root_path, request, |request| {
+                        next.run(request)
+                    })
+                })
+            })
+        })
+        .await
     }
 }
 
