@@ -5,25 +5,12 @@
 //! refuses (CTR features) is unavailable with its reason while the others serve.
 
 use crate::support::{Server, workspace};
+use crate::trees::{expected, fixtures_in, infer};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-
-const BINARY_HEADER: &str = "Inference-Header-Content-Length";
+use std::path::PathBuf;
 
 fn fixtures() -> Vec<PathBuf> {
-    let root = workspace().join("runtimes/trees/fixtures/catboost");
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.join("expected.json").is_file())
-        .collect();
-    folders.sort();
-    assert!(folders.len() >= 8, "fixtures in {}", root.display());
-    folders
-}
-
-fn expected(folder: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(folder.join("expected.json")).unwrap()).unwrap()
+    fixtures_in(&workspace().join("runtimes/trees/fixtures/catboost"), 8)
 }
 
 /// Each fixture's model file beside a model-settings.json naming MLServer's CatBoost runtime;
@@ -48,39 +35,6 @@ fn repository() -> tempfile::TempDir {
         std::fs::write(model.join("model-settings.json"), settings.to_string()).unwrap();
     }
     dir
-}
-
-/// The fixture's rows as little-endian bytes of its datatype ("nan" is a missing value).
-fn row_bytes(expected: &Value) -> Vec<u8> {
-    let values = expected["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| row.as_array().unwrap().iter())
-        .map(|value| value.as_str().unwrap().parse::<f64>().unwrap());
-    match expected["datatype"].as_str().unwrap() {
-        "FP32" => values.flat_map(|v| (v as f32).to_le_bytes()).collect(),
-        "FP64" => values.flat_map(|v| v.to_le_bytes()).collect(),
-        other => panic!("fixture datatype {other}"),
-    }
-}
-
-fn infer(server: &Server, name: &str, expected: &Value, output: &str) -> (u16, Value) {
-    let binary = row_bytes(expected);
-    let header = serde_json::to_vec(&json!({
-        "inputs": [{"name": "input-0", "datatype": expected["datatype"], "shape": expected["shape"],
-                    "parameters": {"binary_data_size": binary.len()}}],
-        "outputs": [{"name": output}],
-    }))
-    .unwrap();
-    let length = header.len().to_string();
-    let response = server.connect().request(
-        "POST",
-        &format!("/v2/models/{name}/infer"),
-        &[(BINARY_HEADER, &length)],
-        &[header, binary].concat(),
-    );
-    (response.status, response.json())
 }
 
 fn assert_matches(name: &str, actual: &Value, answer: &Value) {

@@ -10,18 +10,23 @@ use std::path::{Path, PathBuf};
 const BINARY_HEADER: &str = "Inference-Header-Content-Length";
 
 fn fixtures() -> Vec<PathBuf> {
-    let root = workspace().join("runtimes/trees/fixtures");
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)
+    fixtures_in(&workspace().join("runtimes/trees/fixtures"), 10)
+}
+
+/// The fixture folders (those with an `expected.json`) of `root`: at least `at_least` of them.
+pub(crate) fn fixtures_in(root: &Path, at_least: usize) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.join("expected.json").is_file())
         .collect();
     folders.sort();
-    assert!(folders.len() >= 10, "fixtures in {}", root.display());
+    assert!(folders.len() >= at_least, "fixtures in {}", root.display());
     folders
 }
 
-fn expected(folder: &Path) -> Value {
+/// A fixture's inputs and the reference library's answers.
+pub(crate) fn expected(folder: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(folder.join("expected.json")).unwrap()).unwrap()
 }
 
@@ -79,7 +84,8 @@ fn row_bytes(expected: &Value) -> Vec<u8> {
     }
 }
 
-fn infer(server: &Server, name: &str, expected: &Value, output: &str) -> (u16, Value) {
+/// Asks `name` for `output` on the fixture's rows, as binary tensor data.
+pub(crate) fn infer(server: &Server, name: &str, expected: &Value, output: &str) -> (u16, Value) {
     let binary = row_bytes(expected);
     let header = serde_json::to_vec(&json!({
         "inputs": [{"name": "input-0", "datatype": expected["datatype"], "shape": expected["shape"],
