@@ -194,6 +194,14 @@ impl GrpcMetrics {
         Arc::new(GrpcSeries::new(labels, self.families.clone()))
     }
 
+    /// The series resolved ahead for `service`'s `method`, without building its labels.
+    pub(super) fn resolved(&self, service: &str, method: &str) -> Option<Arc<GrpcSeries>> {
+        self.methods
+            .get(method)
+            .filter(|series| series.labels.grpc_service == service)
+            .cloned()
+    }
+
     /// Makes the slots of `service`'s `methods` (name, gRPC type).
     pub(super) fn resolve_methods<'a>(
         &mut self,

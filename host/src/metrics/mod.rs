@@ -167,6 +167,11 @@ impl Metrics {
         self.grpc.method(labels)
     }
 
+    /// The series of a gRPC method resolved ahead (see [`Metrics::resolve_grpc_methods`]).
+    pub(crate) fn grpc_resolved(&self, service: &str, method: &str) -> Option<Arc<GrpcSeries>> {
+        self.grpc.resolved(service, method)
+    }
+
     /// Makes room ahead for the handles of the service's gRPC methods.
     pub(crate) fn resolve_grpc_methods<'a>(
         &mut self,

@@ -41,8 +41,7 @@ pub(super) async fn decode(
         decode_request(message, max_tensor_elements).map_err(ServiceError::malformed)
     })
     .await?;
-    let headers = metadata.clone().into_headers();
-    let context = RequestContext::new(&mut request, request_headers(&headers), timeout);
+    let context = RequestContext::new(&mut request, request_headers(metadata.as_ref()), timeout);
     Ok(Decoded {
         name,
         version,

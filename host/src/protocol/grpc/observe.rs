@@ -64,7 +64,9 @@ where
         // The ready service handles this call; a fresh clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let labels = labels(request.uri().path());
+        let metrics = self.metrics.clone();
+        let series = series(&metrics, request.uri().path());
+        let labels = series.labels();
         let id = request_id::of(request.headers());
         let recording = crate::telemetry::grpc::begin(
             request.headers(),
@@ -76,11 +78,9 @@ where
         let timeout = super::grpc_timeout(request.headers());
         let deadline = timeout.map(tokio::time::sleep);
         let span = tracing::info_span!("request", id = %id, method = %labels.grpc_method);
-        let metrics = self.metrics.clone();
-        let series = metrics.grpc_method(labels);
         // A unary call holds one message; a stream's messages are counted each way (as
         // py-grpc-prometheus counts them, for streams only).
-        let streaming = series.labels().grpc_type != "UNARY";
+        let streaming = labels.grpc_type != "UNARY";
         let request = if streaming {
             let received = series.received();
             request.map(|body| Body::new(CountMessages::new(body, received)))
@@ -176,6 +176,17 @@ const OTHER_METHODS: &[(&str, &str, &str)] = &[
         "BIDI_STREAMING",
     ),
 ];
+
+/// The series of the call to `/package.Service/Method`: one resolved ahead for the server's
+/// methods (no labels built per call), else made from its labels.
+fn series(metrics: &Metrics, path: &str) -> Arc<crate::metrics::GrpcSeries> {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let service = parts.next().unwrap_or_default();
+    let method = parts.next().unwrap_or_default();
+    metrics
+        .grpc_resolved(service, method)
+        .unwrap_or_else(|| metrics.grpc_method(labels(path)))
+}
 
 /// `/package.Service/Method` → the labels of the call.
 /// Paths outside the service's methods share one set of labels, so that a client cannot make
