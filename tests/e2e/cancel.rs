@@ -1,7 +1,7 @@
 //! Cancellation: a client that goes away (a closed connection, a cancelled gRPC call) stops its
 //! request's call, so the model's instance is free again long before the call's deadline.
 
-use crate::support::{Server, model_folder};
+use crate::support::{Server, hostile_component, model_folder};
 use mlhost::pb;
 use pb::grpc_inference_service_client::GrpcInferenceServiceClient;
 use serde_json::json;
@@ -11,11 +11,6 @@ use std::time::{Duration, Instant};
 
 /// The model's deadline: a call nobody stops runs this long.
 const TIMEOUT_SECONDS: u64 = 30;
-
-fn hostile_component() -> Vec<u8> {
-    let path = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
 
 /// The hostile runtime with one instance and a long deadline; `batching` turns adaptive
 /// batching on.

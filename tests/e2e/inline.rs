@@ -2,7 +2,7 @@
 //! request (no hop to a worker thread and back); one that turns long there is moved off the
 //! async runtime at once and goes back to its workers for good.
 
-use crate::support::{Response, Server, model_folder};
+use crate::support::{Response, Server, hostile_component, model_folder};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,11 +16,6 @@ const SHORT_STREAK: usize = 32;
 /// busy with other tests, may take longer than the default 200 µs for a tiny model's call).
 fn start(dir: &tempfile::TempDir) -> Server {
     Server::start_with(dir.path(), &[], &[("MLHOST_INLINE_CALL_MAX_US", "5000")])
-}
-
-fn hostile_component() -> Vec<u8> {
-    let path = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
 /// A repository with a linear model and the hostile runtime (2 s timeout).

@@ -1,7 +1,7 @@
 //! Hostile guests: each attack is contained, answered clearly and in time, and costs the healthy
 //! model beside it nothing.
 
-use crate::support::{Connection, LinearLoad, Response, Server, model_folder};
+use crate::support::{Connection, LinearLoad, Response, Server, hostile_component, model_folder};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -9,11 +9,6 @@ use std::time::{Duration, Instant};
 const HOSTILE_TIMEOUT: Duration = Duration::from_secs(2);
 /// What an answer may take beyond its deadline.
 const MARGIN: Duration = Duration::from_millis(1500);
-
-fn hostile_component() -> Vec<u8> {
-    let path = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
 
 /// A repository with a healthy linear model and the hostile runtime under tight limits.
 fn repository(settings: &str) -> tempfile::TempDir {

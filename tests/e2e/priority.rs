@@ -1,15 +1,10 @@
 //! Priorities, as Triton's: a model's `priority_levels`, a request's `priority` parameter; a
 //! free worker takes the highest level first, and each level's queue is bounded on its own.
 
-use crate::support::{Response, Server, model_folder};
+use crate::support::{Response, Server, hostile_component, model_folder};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn hostile_component() -> Vec<u8> {
-    let path = crate::support::linear_component().with_file_name("mlhost_test_hostile.wasm");
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
 
 /// The hostile runtime on one worker, with two priority levels (the default the lowest).
 fn repository(extra: &str) -> tempfile::TempDir {

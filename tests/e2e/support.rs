@@ -32,6 +32,12 @@ pub fn linear_component() -> PathBuf {
     path
 }
 
+/// The hostile test runtime's component (tests/guests/hostile), built beside the built-in ones.
+pub fn hostile_component() -> Vec<u8> {
+    let path = linear_component().with_file_name("mlhost_test_hostile.wasm");
+    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
 /// A running `mlhost serve`, killed on drop.
 pub struct Server {
     child: Child,
