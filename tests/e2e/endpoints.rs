@@ -25,7 +25,8 @@ fn server_metadata_names_the_server() {
     assert_eq!(
         response.json(),
         json!({"name": "mlhost", "version": env!("CARGO_PKG_VERSION"),
-               "extensions": ["model_repository", "binary_tensor_data", "statistics", "model_configuration"]})
+               "extensions": ["model_repository", "binary_tensor_data", "statistics", "model_configuration",
+                              "schedule_policy", "parameters", "trace", "logging"]})
     );
 }
 

@@ -215,6 +215,10 @@ fn the_server_lists_its_extensions() {
         "statistics",
         "model_configuration",
         "model_repository",
+        "schedule_policy",
+        "parameters",
+        "trace",
+        "logging",
     ] {
         assert!(
             extensions.as_array().unwrap().contains(&json!(extension)),

@@ -107,7 +107,11 @@ async fn health_and_metadata_rpcs() {
             "model_repository",
             "binary_tensor_data",
             "statistics",
-            "model_configuration"
+            "model_configuration",
+            "schedule_policy",
+            "parameters",
+            "trace",
+            "logging"
         ]
     );
 

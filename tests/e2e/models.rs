@@ -168,7 +168,7 @@ fn settings_json_and_environment_configure_the_server() {
     let server = Server::start(dir.path());
     assert_eq!(
         server.get("/v2").json(),
-        json!({"name": "from-file", "version": "9.9", "extensions": ["model_repository", "binary_tensor_data", "statistics", "model_configuration", "x"]})
+        json!({"name": "from-file", "version": "9.9", "extensions": ["model_repository", "binary_tensor_data", "statistics", "model_configuration", "schedule_policy", "parameters", "trace", "logging", "x"]})
     );
     assert!(
         server

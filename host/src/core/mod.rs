@@ -24,12 +24,20 @@ use crate::repository::{IndexEntry, LoadedModel, LookupError, Repository};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The protocol extensions mlhost implements, as `GET /v2` lists them.
+/// The protocol extensions mlhost implements, as `GET /v2` and gRPC ServerMetadata list them
+/// (Triton's names: `schedule_policy` is the `priority` and `timeout` request parameters,
+/// `parameters` a request's own parameters reaching the runtime, `trace` and `logging` the
+/// settings endpoints). Not listed: Triton's `classification`, `sequence`, the shared-memory
+/// extensions and `model_repository(unload_dependents)`, which mlhost does not implement.
 pub(crate) const EXTENSIONS: &[&str] = &[
     "model_repository",
     "binary_tensor_data",
     "statistics",
     "model_configuration",
+    "schedule_policy",
+    "parameters",
+    "trace",
+    "logging",
 ];
 
 /// What `GET /v2` reports.
