@@ -33,6 +33,7 @@ pub(crate) mod protocol;
 pub(crate) mod repository;
 pub(crate) mod shutdown;
 pub(crate) mod stats;
+pub(crate) mod storage;
 pub(crate) mod telemetry;
 pub(crate) mod wasm;
 pub(crate) mod workers;

@@ -174,6 +174,11 @@ pub(crate) struct Settings {
     /// Whether models may run on native backends (ONNX Runtime in the host); `false` keeps every
     /// model's compute inside the sandbox (for operators who serve untrusted models).
     pub native_backends: bool,
+    /// Where models fetched from object storage (`parameters.uri` of `s3://`, `gs://`, `az://`,
+    /// `http(s)://`) are cached: `null` for the platform's cache folder (docs/deployment.md).
+    pub model_cache_dir: Option<String>,
+    /// The most one model may download from object storage, in MiB (all its files together).
+    pub max_model_download_mb: u64,
     /// ONNX Runtime's shared library (`null`: searched; see docs/configuration.md).
     pub onnxruntime_library: Option<String>,
     /// The largest `.wasm` component a model may name as its `implementation`, in MiB.
@@ -279,6 +284,8 @@ impl Default for Settings {
             instance_pool_size: 256,
             compilation_cache_dir: None,
             native_backends: true,
+            model_cache_dir: None,
+            max_model_download_mb: 10240,
             onnxruntime_library: None,
             max_component_size_mb: 256,
             runtimes_dir: None,

@@ -128,6 +128,9 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// A remote `parameters.uri` could not be fetched (see [`crate::storage`]).
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// `parameters.uri` points outside the model's folder.
     #[error(
         "invalid uri: {} is outside the model's folder {}: a runtime can only read its own folder",

@@ -51,21 +51,7 @@ impl CompilationCache {
     /// `~/.cache/...`) on Linux, `~/Library/Caches/mlhost/compiled` on macOS,
     /// `%LOCALAPPDATA%\mlhost\compiled` on Windows, else under the temporary folder.
     pub(crate) fn default_dir() -> PathBuf {
-        let env_dir = |name: &str| {
-            std::env::var_os(name)
-                .filter(|value| !value.is_empty())
-                .map(PathBuf::from)
-        };
-        let base = if cfg!(windows) {
-            env_dir("LOCALAPPDATA")
-        } else if cfg!(target_os = "macos") {
-            env_dir("HOME").map(|home| home.join("Library/Caches"))
-        } else {
-            env_dir("XDG_CACHE_HOME").or_else(|| env_dir("HOME").map(|home| home.join(".cache")))
-        };
-        base.unwrap_or_else(std::env::temp_dir)
-            .join("mlhost")
-            .join("compiled")
+        platform_cache_dir().join("compiled")
     }
 
     /// The compiled form of `bytes`: from the cache when it holds a valid entry, else made by
@@ -136,7 +122,8 @@ fn entry_key(engine: &Engine, content_digest: &[u8; 32]) -> String {
     hex(&hasher.0.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `bytes` as lowercase hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -171,8 +158,27 @@ fn store(
     write(checksum_path, &Sha256::digest(artifact))
 }
 
+/// mlhost's folder in the platform's cache folder: `$XDG_CACHE_HOME/mlhost` (or
+/// `~/.cache/mlhost`) on Linux, `~/Library/Caches/mlhost` on macOS, `%LOCALAPPDATA%\mlhost` on
+/// Windows, else under the temporary folder.
+pub(crate) fn platform_cache_dir() -> PathBuf {
+    let env_dir = |name: &str| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    let base = if cfg!(windows) {
+        env_dir("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        env_dir("HOME").map(|home| home.join("Library/Caches"))
+    } else {
+        env_dir("XDG_CACHE_HOME").or_else(|| env_dir("HOME").map(|home| home.join(".cache")))
+    };
+    base.unwrap_or_else(std::env::temp_dir).join("mlhost")
+}
+
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -181,19 +187,19 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
 #[cfg(unix)]
-fn unsafe_permissions(dir: &Path) -> Option<String> {
+pub(crate) fn unsafe_permissions(dir: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir).ok()?.permissions().mode();
     (mode & 0o022 != 0).then(|| format!("others may write to it (mode {:o})", mode & 0o777))
 }
 
 #[cfg(not(unix))]
-fn unsafe_permissions(_dir: &Path) -> Option<String> {
+pub(crate) fn unsafe_permissions(_dir: &Path) -> Option<String> {
     None
 }
 

@@ -28,7 +28,9 @@ mod stream;
 pub(crate) mod world;
 
 pub use builtin::BUILT_IN_RUNTIMES;
-pub(crate) use cache::CompilationCache;
+pub(crate) use cache::{
+    CompilationCache, create_private_dir, hex, platform_cache_dir, unsafe_permissions,
+};
 pub use convert::GuestSettings;
 pub(crate) use engine::{CompileError, RuntimeComponent};
 pub use engine::{ComponentSource, EngineOptions, WasmEngine};

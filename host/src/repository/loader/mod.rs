@@ -79,10 +79,11 @@ pub(crate) fn load_model(
     // The model's worker threads hold the lease, through their component, until their
     // instances are gone.
     let component = Arc::new(component.holding(lease));
+    // A remote uri's files are the folder the model's instances see.
     let context = instance_context(
         &name,
         &version,
-        folder,
+        plan.model_dir.clone().unwrap_or(folder),
         &settings,
         plan.guest_uri,
         plan.limits,

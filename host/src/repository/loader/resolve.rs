@@ -16,6 +16,9 @@ pub(super) struct LoadPlan {
     pub(super) source: ComponentSource,
     /// `parameters.uri` as the guest sees it.
     pub(super) guest_uri: String,
+    /// The folder the guest sees at `/model` when it is not the model's own: a remote uri's
+    /// files, fetched into the model cache.
+    pub(super) model_dir: Option<PathBuf>,
     pub(super) declared_inputs: Vec<TensorMetadata>,
     pub(super) declared_outputs: Vec<TensorMetadata>,
     pub(super) limits: InstanceLimits,
@@ -41,9 +44,12 @@ pub(super) fn plan(
     // runtime, its signature declared.
     let adapted = crate::repository::mlflow::adapt(settings, folder)?;
     let settings = adapted.as_ref().unwrap_or(settings);
+    let source = resolve_implementation(settings, folder, server)?;
+    let (guest_uri, model_dir) = guest_view(settings, folder, server)?;
     Ok(LoadPlan {
-        source: resolve_implementation(settings, folder, server)?,
-        guest_uri: resolve_uri(settings.parameters.uri.as_deref(), folder)?,
+        source,
+        guest_uri,
+        model_dir,
         declared_inputs: declared_tensors(&settings.inputs, "inputs")?,
         declared_outputs: declared_tensors(&settings.outputs, "outputs")?,
         limits: instance_limits(settings, server)?,
@@ -121,6 +127,34 @@ fn instance_limits(
         log_budget: usize::try_from(server.guest_log_limit_kb.saturating_mul(1024))
             .unwrap_or(usize::MAX),
     })
+}
+
+/// The uri as the guest sees it, and the folder it sees at `/model` when that is not the
+/// model's: a remote uri (`s3://`, `https://`, ...) is fetched first ([`crate::storage`]), and
+/// the guest sees the fetched files.
+fn guest_view(
+    settings: &ModelSettings,
+    folder: &Path,
+    server: &Settings,
+) -> Result<(String, Option<PathBuf>), LoadError> {
+    let uri = settings.parameters.uri.as_deref();
+    let sha256 = settings.parameters.uri_sha256.as_deref();
+    let Some(remote) = uri.filter(|uri| crate::storage::is_remote(uri)) else {
+        if sha256.is_some() {
+            let why = "it checks the object of a remote uri (s3://, https://, ...), not a file of \
+                       the model's folder";
+            return Err(crate::storage::StorageError::Sha256Setting(why.to_string()).into());
+        }
+        return Ok((resolve_uri(uri, folder)?, None));
+    };
+    let options = crate::storage::StorageOptions::of(server);
+    let fetched = crate::storage::fetch_blocking(remote, sha256, &options)?;
+    let mut guest = crate::wasm::GUEST_MODEL_DIR.to_string();
+    if let Some(file) = &fetched.file {
+        guest.push('/');
+        guest.push_str(file);
+    }
+    Ok((guest, Some(fetched.dir)))
 }
 
 /// Works out the uri as the guest sees it: the model's folder is preopened at `/model`, and the
