@@ -1,6 +1,6 @@
 //! Inference results checked against values computed independently of the runtime.
 
-use crate::support::{Server, example_models};
+use crate::support::{Server, example_models, model_folder};
 use serde_json::{Value, json};
 
 /// The iris example's coefficients, read from its file.
@@ -168,5 +168,52 @@ fn many_concurrent_requests_each_get_their_own_answer() {
         .collect();
     for thread in threads {
         thread.join().unwrap();
+    }
+}
+
+#[test]
+fn fp64_values_come_back_bit_exact_through_rest_json() {
+    // y = 1·x + 0: the answer is the input, so any change is the JSON codec's. The values are
+    // Python's repr of doubles (0.1 + 0.2, the smallest normal, the largest, the smallest
+    // subnormal, and full-precision values a parser without correct rounding reads one ULP off).
+    let dir = model_folder(&[
+        (
+            "identity/model-settings.json",
+            r#"{"implementation": "linear"}"#,
+        ),
+        (
+            "identity/linear.json",
+            r#"{"kind": "linear", "coefficients": [[1.0]], "intercepts": [0.0], "input_name": "x"}"#,
+        ),
+    ]);
+    let server = Server::start(dir.path());
+    let texts = [
+        "0.30000000000000004",
+        "2.2250738585072014e-308",
+        "1.7976931348623157e308",
+        "5e-324",
+        "1.9912786788935177",
+        "243.98422522574026",
+        "0.0009067979265841685",
+        "946.0527003294959",
+    ];
+    let body = format!(
+        r#"{{"inputs": [{{"name": "x", "datatype": "FP64", "shape": [{}, 1], "data": [{}]}}]}}"#,
+        texts.len(),
+        texts.join(", ")
+    );
+    let response = server
+        .connect()
+        .post("/v2/models/identity/infer", body.as_bytes());
+    assert_eq!(response.status, 200, "{:?}", response.json());
+    let output = &response.json()["outputs"][0];
+    assert_eq!(output["shape"], json!([texts.len(), 1]));
+    for (text, value) in texts.iter().zip(floats(&output["data"])) {
+        let nearest: f64 = text.parse().unwrap();
+        assert_eq!(
+            value.to_bits(),
+            nearest.to_bits(),
+            "{text} came back as {value:?}"
+        );
     }
 }
