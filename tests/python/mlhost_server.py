@@ -32,9 +32,11 @@ class Server:
     says otherwise), or None when the metrics server is off.
     """
 
-    def __init__(self, models, metrics_endpoint="/metrics"):
-        # One compilation cache for the test run: each runtime compiles once.
+    def __init__(self, models, metrics_endpoint="/metrics", extra_env=None):
+        # One compilation cache for the test run: each runtime compiles once. `extra_env`:
+        # more variables for the server.
         env = dict(os.environ, RUST_LOG="info", MLHOST_COMPILATION_CACHE_DIR=CACHE)
+        env.update(extra_env or {})
         self.port_dir = tempfile.mkdtemp(prefix="mlhost-ports-")
         port_file = os.path.join(self.port_dir, "ports.json")
         self.process = subprocess.Popen(
