@@ -38,6 +38,8 @@ const RUNTIMES: &[(&str, &str, &str)] = &[
 const TEST_GUESTS: &[&str] = &[
     "mlhost-test-hostile",
     "mlhost-test-onnx-custom",
+    "mlhost-test-pipeline-pre",
+    "mlhost-test-pipeline-post",
     "mlhost-test-wit-0-1-0",
 ];
 

@@ -29,6 +29,7 @@ mod fuzz;
 pub(crate) mod metrics;
 pub(crate) mod modelmesh;
 pub(crate) mod native;
+pub(crate) mod pipeline;
 pub(crate) mod protocol;
 pub(crate) mod repository;
 pub(crate) mod shutdown;

@@ -27,6 +27,7 @@ mod models;
 mod native;
 mod observability;
 mod onnx;
+mod pipeline;
 mod priority;
 mod repository;
 mod repository_load;

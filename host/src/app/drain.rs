@@ -1,7 +1,7 @@
 //! The end of a run: once REST has stopped, let gRPC drain, stop the background tasks and then
 //! the models' workers.
 
-use crate::repository::{ModelState, Repository};
+use crate::repository::{ModelState, Repository, Runner};
 use anyhow::Context;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -59,9 +59,10 @@ fn stop_workers(repository: &Repository) {
     for state in repository.drain() {
         if let ModelState::Ready(model) = state
             && let Ok(model) = Arc::try_unwrap(model)
+            && let Runner::Workers { pool, batcher } = model.runner
         {
-            drop(model.batcher);
-            if let Ok(pool) = Arc::try_unwrap(model.pool) {
+            drop(batcher);
+            if let Ok(pool) = Arc::try_unwrap(pool) {
                 pool.shutdown();
             }
         }

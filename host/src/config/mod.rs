@@ -14,6 +14,7 @@ mod connections;
 mod env_model;
 mod load;
 mod model;
+mod pipeline;
 
 pub(crate) use connections::seconds;
 pub(crate) use env_model::{EnvModel, env_model};
@@ -24,6 +25,7 @@ pub(crate) use load::{
     read_model_settings_over, set_strict, warn_once,
 };
 pub(crate) use model::{ModelParameters, ModelSettings, TensorSettings};
+pub(crate) use pipeline::{PipelineSettings, TensorSources};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -51,6 +51,8 @@ pub(crate) struct ModelSettings {
     /// Whether the model's answers are cached, when the server's `cache_enabled` is set too
     /// (MLServer's field and default).
     pub cache_enabled: bool,
+    /// Makes the model a pipeline of other models (docs/pipelines.md): no runtime of its own.
+    pub pipeline: Option<super::PipelineSettings>,
 
     // MLServer fields accepted for compatibility; mlhost does not act on them.
     pub warm_workers: Option<Value>,

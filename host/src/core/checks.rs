@@ -42,6 +42,22 @@ pub(super) fn prepare(
         .fold(model.limits.timeout, Duration::min))
 }
 
+/// Checks a pipeline's request as far as the pipeline can (its steps check the rest) and
+/// returns how long it may run, all steps together: the shortest of the client's timeout, the
+/// request's `timeout` parameter and the pipeline's `timeout_seconds`.
+pub(super) fn prepare_pipeline(
+    model: &LoadedModel,
+    request: &InferenceRequest,
+    context: &RequestContext,
+) -> Result<Duration, ServiceError> {
+    check_request(request)?;
+    let requested = requested_timeout(request)?;
+    Ok([requested, context.timeout]
+        .into_iter()
+        .flatten()
+        .fold(model.limits.timeout, Duration::min))
+}
+
 /// The request's own deadline: the `timeout` parameter, in microseconds as Triton's.
 fn requested_timeout(request: &InferenceRequest) -> Result<Option<Duration>, ServiceError> {
     let Some((_, value)) = request

@@ -56,6 +56,14 @@ pub enum ServiceError {
     /// The server's byte budget of requests in flight has no room for this one (503).
     #[error(transparent)]
     Busy(#[from] super::budget::OverBudget),
+    /// A step of a pipeline failed: its error is the cause, and decides the kind of failure.
+    #[error("{}", capped(&format!("pipeline step '{step}' (model '{model}'): {source}"), MESSAGE_LIMIT))]
+    Step {
+        step: String,
+        model: String,
+        #[source]
+        source: Box<ServiceError>,
+    },
     /// The server failed on its own side.
     #[error("{}", capped(message, MESSAGE_LIMIT))]
     Internal {
@@ -106,6 +114,11 @@ impl ServiceError {
             },
             ServiceError::Busy(_) => ErrorKind::Unavailable,
             ServiceError::Internal { .. } => ErrorKind::Internal,
+            // A step's model missing is the pipeline's trouble, not the client's request.
+            ServiceError::Step { source, .. } => match source.kind() {
+                ErrorKind::NotFound => ErrorKind::Unavailable,
+                kind => kind,
+            },
         }
     }
 

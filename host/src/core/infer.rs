@@ -7,7 +7,7 @@ use super::checks::prepare;
 use super::context::{RequestContext, take_response_headers};
 use super::error::ServiceError;
 use crate::codec::{InferenceRequest, InferenceResponse, Parameters, Tensor, content_type};
-use crate::repository::{BoxError, LoadedModel, WarmUpCall};
+use crate::repository::{BoxError, LoadedModel, Runner, WarmUpCall};
 use crate::stats::CallTimings;
 use crate::workers::headers::Headers;
 use crate::workers::{
@@ -51,6 +51,24 @@ impl InferenceService {
     /// Checks a request against the model and runs it on the model's workers; records the
     /// outcome in the model's statistics.
     pub(crate) async fn infer(
+        &self,
+        model: &LoadedModel,
+        request: InferenceRequest,
+        context: RequestContext,
+    ) -> Result<Reply, ServiceError> {
+        if let Runner::Pipeline { graph, steps } = &model.runner {
+            let mut outcome = Outcome::new(model, &request);
+            let received = outcome.received;
+            let run = self.run_pipeline(model, graph, steps, request, context, received);
+            let (reply, timings) = run.await?;
+            outcome.success(&timings);
+            return Ok(reply);
+        }
+        self.infer_model(model, request, context).await
+    }
+
+    /// [`InferenceService::infer`] for a model with workers of its own.
+    pub(super) async fn infer_model(
         &self,
         model: &LoadedModel,
         request: InferenceRequest,
@@ -284,10 +302,20 @@ pub(crate) fn warm_up_call() -> WarmUpCall {
 /// The queue (priority level) a request waits in: its `priority` parameter's, or the model's
 /// default.
 fn queue_of(model: &LoadedModel, request: &InferenceRequest) -> Result<usize, ServiceError> {
-    model
-        .pool
+    workers(model)?
         .queue_of(&request.parameters)
         .map_err(ServiceError::BadRequest)
+}
+
+/// The model's workers; a pipeline has none (its steps run on theirs).
+fn workers(model: &LoadedModel) -> Result<&Arc<crate::workers::WorkerPool>, ServiceError> {
+    model.pool().ok_or_else(|| {
+        ServiceError::BadRequest(format!(
+            "model '{}' is a pipeline: it answers inference requests, one at a time, and \
+             runs neither streams nor warm-up requests of its own (its steps' models do)",
+            model.name
+        ))
+    })
 }
 
 /// Hands a request to the model's batcher when it has one, else to its workers.
@@ -296,9 +324,13 @@ async fn dispatch(
     request: InferenceRequest,
     spec: CallSpec,
 ) -> Result<crate::workers::CallOutput, PoolError> {
-    match &model.batcher {
-        Some(batcher) => batcher.infer(request, spec).await,
-        None => model.pool.infer(request, spec, None).await,
+    match &model.runner {
+        Runner::Workers {
+            batcher: Some(batcher),
+            ..
+        } => batcher.infer(request, spec).await,
+        Runner::Workers { pool, .. } => pool.infer(request, spec, None).await,
+        Runner::Pipeline { .. } => Err(PoolError::Stopped),
     }
 }
 
@@ -345,7 +377,11 @@ impl Streamed {
         let model = self.outcome.model.clone();
         let (sink, mut partials) = crate::workers::stream_channel();
         let watch: StreamSink = sink.clone();
-        let call = model.pool.infer(request, spec, Some(sink));
+        let Some(pool) = model.pool() else {
+            // infer_stream refused pipelines before starting this.
+            return;
+        };
+        let call = pool.infer(request, spec, Some(sink));
         tokio::pin!(call);
         let mut sent = 0usize;
         let result = loop {

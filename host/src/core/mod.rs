@@ -13,6 +13,7 @@ mod checks;
 mod context;
 mod error;
 mod infer;
+mod pipeline;
 
 pub(crate) use crate::workers::STREAM_CAPACITY;
 pub(crate) use crate::workers::headers::Headers;
@@ -120,7 +121,7 @@ impl InferenceService {
     /// ready — loading, failed or unloaded — (`Some(false)`), or unknown (`None`).
     pub(crate) fn model_health(&self, name: &str, version: Option<&str>) -> Option<bool> {
         match self.repository.get(name, version) {
-            Ok(_) => Some(true),
+            Ok(model) => Some(self.repository.pipeline_problem(&model).is_none()),
             Err(LookupError::Unavailable { .. } | LookupError::Unloaded(_)) => Some(false),
             Err(LookupError::ModelNotFound(_) | LookupError::VersionNotFound { .. }) => None,
         }
@@ -164,7 +165,10 @@ impl InferenceService {
         version: Option<&str>,
     ) -> Result<Readiness, ServiceError> {
         match self.repository.get(name, version) {
-            Ok(_) => Ok(Readiness::Ready),
+            Ok(model) => Ok(match self.repository.pipeline_problem(&model) {
+                None => Readiness::Ready,
+                Some(problem) => Readiness::NotReady(problem),
+            }),
             Err(error @ LookupError::Unavailable { .. }) => {
                 Ok(Readiness::NotReady(error.to_string()))
             }

@@ -24,6 +24,7 @@ mod grpc;
 mod lazy;
 mod messages;
 mod model;
+mod pipeline;
 mod repository;
 mod rest;
 mod summary;
@@ -33,10 +34,12 @@ pub(crate) use exposition::Format;
 pub(crate) use grpc::{GrpcLabels, GrpcSeries};
 pub(crate) use messages::CountMessages;
 pub(crate) use model::ModelMetrics;
+pub(crate) use pipeline::StepMetrics;
 pub(crate) use rest::InFlight;
 
 use grpc::GrpcMetrics;
 use model::ModelFamilies;
+use pipeline::StepFamilies;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -99,6 +102,7 @@ pub(crate) struct Metrics {
     rest: RestMetrics,
     grpc: GrpcMetrics,
     model: ModelFamilies,
+    steps: StepFamilies,
     repository: RepositoryFamilies,
     cache: CacheGauges,
 }
@@ -112,6 +116,7 @@ impl Metrics {
         let rest = RestMetrics::register(&mut registry, rest_prefix);
         let grpc = GrpcMetrics::register(&mut registry);
         let model = ModelFamilies::register(&mut registry);
+        let steps = StepFamilies::register(&mut registry);
         let repository = RepositoryFamilies::register(&mut registry);
         let cache = CacheGauges::register(&mut registry);
         Metrics {
@@ -119,6 +124,7 @@ impl Metrics {
             rest,
             grpc,
             model,
+            steps,
             repository,
             cache,
         }
@@ -132,6 +138,16 @@ impl Metrics {
     /// The metric handles of one model version; its series appear when first used.
     pub(crate) fn model(&self, name: &str, version: Option<&str>) -> ModelMetrics {
         self.model.resolve(name, version)
+    }
+
+    /// The series of each step of pipeline `name` at `version`; each appears when first used.
+    pub(crate) fn pipeline_steps(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        pipeline: &crate::pipeline::Pipeline,
+    ) -> StepMetrics {
+        self.steps.resolve(name, version, pipeline)
     }
 
     /// Records how long a model version took to load.

@@ -65,7 +65,13 @@ impl ModelConfig {
                 })
                 .collect()
         };
-        let batcher = model.batcher.is_some();
+        let batcher = matches!(
+            model.runner,
+            crate::repository::Runner::Workers {
+                batcher: Some(_),
+                ..
+            }
+        );
         ModelConfig {
             name: model.name.clone(),
             platform: metadata.platform.clone(),

@@ -115,6 +115,9 @@ pub enum LoadError {
     /// `implementation` names no runtime mlhost can serve.
     #[error("{0}")]
     Implementation(String),
+    /// A pipeline's declaration or its steps do not make a pipeline that can run.
+    #[error("pipeline: {0}")]
+    Pipeline(String),
     /// An MLflow model folder cannot be served.
     #[error(transparent)]
     Mlflow(#[from] super::mlflow::MlflowError),

@@ -12,9 +12,22 @@ impl Repository {
     /// recorded as unavailable with its reason; the others load regardless.
     pub(crate) async fn load_all(self: &Arc<Self>) -> Result<(), RepositoryError> {
         let discovered = self.discover().await?;
-        let mut names: Vec<String> = discovered.into_iter().map(|model| model.name).collect();
-        names.sort();
-        names.dedup();
+        // Pipelines load once the models they run have: they find them ready.
+        let (mut pipelines, mut models): (Vec<DiscoveredModel>, Vec<DiscoveredModel>) =
+            discovered.into_iter().partition(
+                |model| matches!(&model.settings, Ok(settings) if settings.pipeline.is_some()),
+            );
+        for group in [&mut models, &mut pipelines] {
+            let mut names: Vec<String> = group.drain(..).map(|model| model.name).collect();
+            names.sort();
+            names.dedup();
+            self.load_each(names).await;
+        }
+        Ok(())
+    }
+
+    /// Loads each of `names`, concurrently, logging failures.
+    async fn load_each(self: &Arc<Self>, names: Vec<String>) {
         let mut loads = tokio::task::JoinSet::new();
         for name in names {
             let repository = self.clone();
@@ -27,7 +40,6 @@ impl Repository {
                 Ok(Ok(())) => {}
             }
         }
-        Ok(())
     }
 
     /// Loads model `name` from disk (re-reading its settings): every version found is built
@@ -115,7 +127,10 @@ impl Repository {
             .await
             .unwrap_or_else(|joined| Err(LoadError::from_join(joined)));
         let outcome = match outcome {
-            Ok(loaded) => self.warm_up(loaded, folder).await,
+            Ok(loaded) => match self.link_pipeline(loaded).await {
+                Ok(loaded) => self.warm_up(loaded, folder).await,
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         let elapsed = started.elapsed();

@@ -2,6 +2,7 @@
 //! metadata.
 
 mod implementation;
+mod pipeline;
 mod resolve;
 
 use super::discovery::DiscoveredModel;
@@ -31,10 +32,8 @@ pub(crate) struct LoadedModel {
     pub columns: Option<ColumnLayout>,
     /// The bounds the model's instances run within.
     pub limits: InstanceLimits,
-    /// The workers running the model.
-    pub pool: Arc<WorkerPool>,
-    /// The batcher in front of the workers, when the model batches.
-    pub batcher: Option<Batcher>,
+    /// What runs the model's requests: its workers, or the steps of its pipeline.
+    pub runner: Runner,
     /// `max_batch_size` and `max_batch_time` (seconds) of model-settings.json.
     pub max_batch_size: usize,
     pub max_batch_time: f64,
@@ -49,6 +48,39 @@ pub(crate) struct LoadedModel {
     /// This load's number, unique in the process: a reload never shares its predecessor's
     /// cached answers.
     pub generation: u64,
+}
+
+/// What runs a model's requests.
+pub(crate) enum Runner {
+    /// The model's own workers, with the batcher in front of them when the model batches.
+    Workers {
+        pool: Arc<WorkerPool>,
+        batcher: Option<Batcher>,
+    },
+    /// Other models of the repository, one step after another (docs/pipelines.md).
+    Pipeline {
+        graph: Arc<crate::pipeline::Pipeline>,
+        /// Each step's series.
+        steps: Arc<crate::metrics::StepMetrics>,
+    },
+}
+
+impl LoadedModel {
+    /// The model's workers, unless it is a pipeline.
+    pub(crate) fn pool(&self) -> Option<&Arc<WorkerPool>> {
+        match &self.runner {
+            Runner::Workers { pool, .. } => Some(pool),
+            Runner::Pipeline { .. } => None,
+        }
+    }
+
+    /// The model's pipeline, if it is one.
+    pub(crate) fn pipeline(&self) -> Option<&Arc<crate::pipeline::Pipeline>> {
+        match &self.runner {
+            Runner::Pipeline { graph, .. } => Some(graph),
+            Runner::Workers { .. } => None,
+        }
+    }
 }
 
 /// Numbers the loads of the process (see [`LoadedModel::generation`]).
@@ -72,6 +104,9 @@ pub(crate) fn load_model(
         problem,
     } = model;
     let settings = usable_settings(&name, settings, problem)?;
+    if let Some(declared) = &settings.pipeline {
+        return pipeline::load_pipeline(name, version, &settings, declared, server, metrics);
+    }
     let plan = resolve::plan(&settings, &folder, server)?;
     let workers = settings.parallel_workers.unwrap_or(server.parallel_workers);
     let lease = slots.reserve(&name, version.as_deref(), workers)?;
@@ -109,16 +144,23 @@ pub(crate) fn load_model(
         declared_inputs: plan.declared_inputs,
         columns,
         limits: plan.limits,
-        pool: serving.pool,
-        batcher: serving.batcher,
+        runner: Runner::Workers {
+            pool: serving.pool,
+            batcher: serving.batcher,
+        },
         max_batch_size: settings.max_batch_size,
         max_batch_time: settings.max_batch_time,
         default_content_type: settings.parameters.content_type.clone(),
         stats,
         metrics,
         cache_enabled: settings.cache_enabled,
-        generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        generation: next_generation(),
     })
+}
+
+/// A load's number (see [`LoadedModel::generation`]).
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The model's settings, if it may be loaded with them; warns of the fields mlhost ignores.

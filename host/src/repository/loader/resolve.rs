@@ -86,7 +86,7 @@ fn native_options(settings: &ModelSettings, server: &Settings) -> Result<NativeO
 }
 
 /// The model's limits: its own settings where given, never above the server's.
-fn instance_limits(
+pub(super) fn instance_limits(
     settings: &ModelSettings,
     server: &Settings,
 ) -> Result<InstanceLimits, LoadError> {
@@ -204,7 +204,7 @@ pub(super) fn guest_parameters(settings: &ModelSettings) -> Vec<(String, String)
 }
 
 /// The tensors model-settings.json declares in `field` (`inputs` or `outputs`).
-fn declared_tensors(
+pub(super) fn declared_tensors(
     tensors: &[TensorSettings],
     field: &'static str,
 ) -> Result<Vec<TensorMetadata>, LoadError> {
