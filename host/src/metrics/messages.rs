@@ -2,24 +2,18 @@
 //! `grpc_server_msg_received` / `_sent`), following the framing: each message is a compression
 //! flag, a 4-byte big-endian length and that many bytes.
 
+use crate::codec::grpc::Framing;
 use bytes::Buf;
 use http_body::{Body, Frame};
 use prometheus_client::metrics::counter::Counter;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The bytes of a gRPC message's prefix.
-const PREFIX: usize = 5;
-
 /// Counts, in `counter`, each gRPC message of the wrapped body.
 pub(crate) struct CountMessages<B> {
     inner: B,
     counter: Counter,
-    /// The current message's prefix as read so far.
-    prefix: [u8; PREFIX],
-    prefix_read: usize,
-    /// The payload bytes of the current message still to come, once its prefix is read.
-    remaining: Option<u64>,
+    framing: Framing,
 }
 
 impl<B> CountMessages<B> {
@@ -28,44 +22,17 @@ impl<B> CountMessages<B> {
         CountMessages {
             inner,
             counter,
-            prefix: [0; PREFIX],
-            prefix_read: 0,
-            remaining: None,
+            framing: Framing::default(),
         }
     }
 
     /// Follows the framing through `data`, counting each message whose prefix completes.
-    fn follow(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            match &mut self.remaining {
-                None => {
-                    let take = (PREFIX - self.prefix_read).min(data.len());
-                    self.prefix[self.prefix_read..self.prefix_read + take]
-                        .copy_from_slice(&data[..take]);
-                    self.prefix_read += take;
-                    data = &data[take..];
-                    if self.prefix_read == PREFIX {
-                        let length = [
-                            self.prefix[1],
-                            self.prefix[2],
-                            self.prefix[3],
-                            self.prefix[4],
-                        ];
-                        self.remaining = Some(u64::from(u32::from_be_bytes(length)));
-                        self.prefix_read = 0;
-                        self.counter.inc();
-                    }
-                }
-                Some(0) => self.remaining = None,
-                Some(remaining) => {
-                    let take = (*remaining).min(data.len() as u64);
-                    *remaining -= take;
-                    data = &data[take as usize..];
-                }
-            }
-        }
-        if self.remaining == Some(0) {
-            self.remaining = None;
+    fn follow(&mut self, data: &[u8]) {
+        let before = self.framing.messages();
+        self.framing.follow(data);
+        let begun = self.framing.messages() - before;
+        if begun > 0 {
+            self.counter.inc_by(begun);
         }
     }
 }

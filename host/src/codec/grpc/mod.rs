@@ -7,12 +7,14 @@
 //! - [`response`]: `ModelInferResponse` encoded (server) and decoded (client);
 //! - [`tensors`]: the tensors of either, checked one by one;
 //! - [`contents`]: typed contents ↔ little-endian bytes;
-//! - [`parameters`]: parameter maps in both directions.
+//! - [`parameters`]: parameter maps in both directions;
+//! - [`framing`]: the messages' framing on the wire, followed through a body's data.
 //!
 //! What only the server says (a model's metadata, configuration and statistics) is encoded in
 //! `protocol::grpc`.
 
 mod contents;
+mod framing;
 mod parameters;
 mod request;
 mod response;
@@ -20,6 +22,7 @@ mod tensors;
 
 use crate::codec::TensorError;
 
+pub(crate) use framing::Framing;
 pub(crate) use request::{decode_request, encode_request};
 pub(crate) use response::{decode_response, encode_response};
 
