@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("MLHOST_BIN", os.path.join(ROOT, "target", "debug", "mlhost"))
 # The compilation cache the Rust end-to-end tests fill (tests/e2e/support.rs): each runtime
@@ -35,6 +37,7 @@ class Server:
     def __init__(self, models, metrics_endpoint="/metrics", extra_env=None):
         # One compilation cache for the test run: each runtime compiles once. `extra_env`:
         # more variables for the server.
+        self.owned = None
         env = dict(os.environ, RUST_LOG="info", MLHOST_COMPILATION_CACHE_DIR=CACHE)
         env.update(extra_env or {})
         self.port_dir = tempfile.mkdtemp(prefix="mlhost-ports-")
@@ -102,3 +105,38 @@ class Server:
         self.process.kill()
         self.process.wait()
         shutil.rmtree(self.port_dir, ignore_errors=True)
+        if self.owned is not None:
+            shutil.rmtree(self.owned, ignore_errors=True)
+
+
+def serve_examples(*names, settings=None, **options):
+    """A Server on a temporary copy of examples/models (only the models `names`, when given),
+    with `settings` written as its settings.json; closing it removes the copy. `options` go to
+    Server."""
+    models = tempfile.mkdtemp()
+    examples = os.path.join(ROOT, "examples", "models")
+    try:
+        if names:
+            for name in names:
+                shutil.copytree(os.path.join(examples, name), os.path.join(models, name))
+        else:
+            shutil.copytree(examples, models, dirs_exist_ok=True)
+        if settings is not None:
+            with open(os.path.join(models, "settings.json"), "w") as f:
+                json.dump(settings, f)
+        server = Server(models, **options)
+    except BaseException:
+        shutil.rmtree(models, ignore_errors=True)
+        raise
+    server.owned = models
+    return server
+
+
+def iris_probabilities(rows):
+    """The iris example's class probabilities for `rows`, computed with NumPy from its
+    linear.json (a softmax of the scores): what the server must answer."""
+    with open(os.path.join(ROOT, "examples", "models", "iris", "linear.json")) as f:
+        model = json.load(f)
+    scores = rows @ np.array(model["coefficients"]).T + np.array(model["intercepts"])
+    expected = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return expected / expected.sum(axis=1, keepdims=True)

@@ -6,10 +6,7 @@ grpcio-reflection's descriptor database lists and describes the services as grpc
 call is built from the described types alone. Starts the mlhost binary (MLHOST_BIN) on free ports.
 """
 
-import os
 import queue
-import shutil
-import tempfile
 import threading
 import unittest
 
@@ -22,7 +19,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 import tritonclient.grpc as grpcclient
 
-from mlhost_server import ROOT, Server
+from mlhost_server import serve_examples
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -32,12 +29,7 @@ SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 class GrpcHealthAndReflectionTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.models = tempfile.mkdtemp()
-        shutil.copytree(
-            os.path.join(ROOT, "examples", "models", "house-prices"),
-            os.path.join(cls.models, "house-prices"),
-        )
-        cls.server = Server(cls.models)
+        cls.server = serve_examples("house-prices")
         cls.channel = grpc.insecure_channel(cls.server.grpc)
         cls.health = health_pb2_grpc.HealthStub(cls.channel)
 
@@ -45,7 +37,6 @@ class GrpcHealthAndReflectionTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.channel.close()
         cls.server.close()
-        shutil.rmtree(cls.models, ignore_errors=True)
 
     def check(self, service):
         request = health_pb2.HealthCheckRequest(service=service)

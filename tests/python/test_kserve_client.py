@@ -6,13 +6,11 @@ messages clash with tritonclient's, which the other tests import.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
-from mlhost_server import ROOT, Server
+from mlhost_server import serve_examples
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXPECTED = {"live": True, "ready": True, "model_ready": True, "id": "k1", "outputs": 1}
@@ -21,9 +19,7 @@ EXPECTED = {"live": True, "ready": True, "model_ready": True, "id": "k1", "outpu
 class KserveClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.models = tempfile.mkdtemp()
-        shutil.copytree(os.path.join(ROOT, "examples", "models"), cls.models, dirs_exist_ok=True)
-        cls.server = Server(cls.models)
+        cls.server = serve_examples()
         run = subprocess.run([sys.executable, os.path.join(HERE, "kserve_checks.py"),
                               cls.server.http, cls.server.grpc],
                              capture_output=True, text=True, timeout=120)
@@ -33,7 +29,6 @@ class KserveClientTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.close()
-        shutil.rmtree(cls.models, ignore_errors=True)
 
     def test_the_rest_client_reads_health_and_infers(self):
         self.assertIsNone(self.failure)

@@ -3,7 +3,6 @@ Prometheus' own parser, an OpenAPI validator, and headless Chromium.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -14,7 +13,7 @@ from openapi_spec_validator import validate
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families as text_parser
 
-from mlhost_server import ROOT, Server
+from mlhost_server import serve_examples
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -34,15 +33,12 @@ def scrape(url, accept=None):
 class ObservabilityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.models = tempfile.mkdtemp()
-        shutil.copytree(os.path.join(ROOT, "examples", "models"), cls.models, dirs_exist_ok=True)
-        cls.server = Server(cls.models)
+        cls.server = serve_examples()
         cls.base = "http://" + cls.server.http
 
     @classmethod
     def tearDownClass(cls):
         cls.server.close()
-        shutil.rmtree(cls.models, ignore_errors=True)
 
     def infer(self, model, body):
         request = urllib.request.Request(

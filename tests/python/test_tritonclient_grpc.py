@@ -5,31 +5,25 @@ example models, then infers, reads metadata and drives the repository RPCs as a 
 Run with `python -m unittest discover tests/python` from the workspace root.
 """
 
-import os
-import shutil
-import tempfile
 import unittest
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from mlhost_server import ROOT, Server
+from mlhost_server import iris_probabilities, serve_examples
 
 
 class TritonGrpcClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.models = tempfile.mkdtemp()
-        shutil.copytree(os.path.join(ROOT, "examples", "models"), cls.models, dirs_exist_ok=True)
-        cls.server = Server(cls.models)
+        cls.server = serve_examples()
         cls.client = grpcclient.InferenceServerClient(url=cls.server.grpc)
 
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
         cls.server.close()
-        shutil.rmtree(cls.models, ignore_errors=True)
 
     def test_health_and_metadata(self):
         self.assertTrue(self.client.is_server_live())
@@ -53,19 +47,12 @@ class TritonGrpcClientTest(unittest.TestCase):
         self.assertEqual(result.get_response().id, "py-1")
 
     def test_infer_probabilities_against_numpy(self):
-        import json
-        with open(os.path.join(ROOT, "examples", "models", "iris", "linear.json")) as f:
-            model = json.load(f)
         rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float64)
-        scores = rows @ np.array(model["coefficients"]).T + np.array(model["intercepts"])
-        expected = np.exp(scores - scores.max(axis=1, keepdims=True))
-        expected /= expected.sum(axis=1, keepdims=True)
-
         inputs = [grpcclient.InferInput("input-0", list(rows.shape), "FP64")]
         inputs[0].set_data_from_numpy(rows)
         outputs = [grpcclient.InferRequestedOutput("predict_proba"), grpcclient.InferRequestedOutput("predict")]
         result = self.client.infer("iris", inputs, model_version="1", outputs=outputs)
-        np.testing.assert_allclose(result.as_numpy("predict_proba"), expected, rtol=1e-12)
+        np.testing.assert_allclose(result.as_numpy("predict_proba"), iris_probabilities(rows), rtol=1e-12)
         np.testing.assert_array_equal(result.as_numpy("predict"), np.array([0, 2]))
 
     def test_errors_are_raised_with_the_servers_message(self):

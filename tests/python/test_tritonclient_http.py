@@ -5,17 +5,13 @@ outputs by default (MLServer fails there: its issue #324); these tests use it wi
 and with JSON (`binary_data=False`) for comparison.
 """
 
-import json
-import os
-import shutil
-import tempfile
 import unittest
 
 import numpy as np
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from mlhost_server import ROOT, Server
+from mlhost_server import iris_probabilities, serve_examples
 
 HOUSES = np.array([[1.0, 2.0, 4.0], [0.5, 0.0, -8.0]], dtype=np.float32)
 # 150·x₀ + 12.5·x₁ − 0.75·x₂ + 20
@@ -25,16 +21,13 @@ PRICES = np.array([[192.0], [101.0]])
 class TritonHttpClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.models = tempfile.mkdtemp()
-        shutil.copytree(os.path.join(ROOT, "examples", "models"), cls.models, dirs_exist_ok=True)
-        cls.server = Server(cls.models)
+        cls.server = serve_examples()
         cls.client = httpclient.InferenceServerClient(url=cls.server.http)
 
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
         cls.server.close()
-        shutil.rmtree(cls.models, ignore_errors=True)
 
     def houses(self, binary_data=True):
         inputs = [httpclient.InferInput("features", list(HOUSES.shape), "FP32")]
@@ -68,17 +61,12 @@ class TritonHttpClientTest(unittest.TestCase):
         self.assertIn("data", result.get_response()["outputs"][0])
 
     def test_probabilities_against_numpy(self):
-        with open(os.path.join(ROOT, "examples", "models", "iris", "linear.json")) as f:
-            model = json.load(f)
         rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float64)
-        scores = rows @ np.array(model["coefficients"]).T + np.array(model["intercepts"])
-        expected = np.exp(scores - scores.max(axis=1, keepdims=True))
-        expected /= expected.sum(axis=1, keepdims=True)
         inputs = [httpclient.InferInput("input-0", list(rows.shape), "FP64")]
         inputs[0].set_data_from_numpy(rows)
         outputs = [httpclient.InferRequestedOutput("predict_proba"), httpclient.InferRequestedOutput("predict")]
         result = self.client.infer("iris", inputs, model_version="1", outputs=outputs)
-        np.testing.assert_allclose(result.as_numpy("predict_proba"), expected, rtol=1e-12)
+        np.testing.assert_allclose(result.as_numpy("predict_proba"), iris_probabilities(rows), rtol=1e-12)
         np.testing.assert_array_equal(result.as_numpy("predict"), np.array([0, 2]))
 
     def test_errors_are_raised_with_the_servers_message(self):

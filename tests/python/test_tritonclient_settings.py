@@ -3,18 +3,14 @@ get_log_settings / update_log_settings and get_trace_settings / update_trace_set
 Triton user makes them against mlhost (whose traces go over OpenTelemetry to tracing_server).
 """
 
-import json
-import os
-import shutil
 import socket
-import tempfile
 import unittest
 
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from mlhost_server import ROOT, Server
+from mlhost_server import serve_examples
 
 
 def free_port():
@@ -27,14 +23,8 @@ def free_port():
 class TritonSettingsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.models = tempfile.mkdtemp()
-        shutil.copytree(
-            os.path.join(ROOT, "examples", "models", "house-prices"),
-            os.path.join(cls.models, "house-prices"),
-        )
-        with open(os.path.join(cls.models, "settings.json"), "w") as f:
-            json.dump({"tracing_server": "127.0.0.1:%d" % free_port()}, f)
-        cls.server = Server(cls.models)
+        cls.server = serve_examples(
+            "house-prices", settings={"tracing_server": "127.0.0.1:%d" % free_port()})
         cls.http = httpclient.InferenceServerClient(url=cls.server.http)
         cls.grpc = grpcclient.InferenceServerClient(url=cls.server.grpc)
 
@@ -43,7 +33,6 @@ class TritonSettingsTest(unittest.TestCase):
         cls.http.close()
         cls.grpc.close()
         cls.server.close()
-        shutil.rmtree(cls.models, ignore_errors=True)
 
     def test_log_settings_over_http(self):
         settings = self.http.get_log_settings()

@@ -4,10 +4,7 @@ protocols), ModelReady of unknown models, and the empty final response of stream
 Starts the mlhost binary (MLHOST_BIN) on free ports with the house-prices example.
 """
 
-import os
 import queue
-import shutil
-import tempfile
 import unittest
 
 import numpy as np
@@ -15,7 +12,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from mlhost_server import ROOT, Server
+from mlhost_server import serve_examples
 
 SHARED_MEMORY = "shared memory is not supported by mlhost"
 
@@ -30,12 +27,7 @@ def features(module):
 class TritonClientUnsupportedTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.models = tempfile.mkdtemp()
-        shutil.copytree(
-            os.path.join(ROOT, "examples", "models", "house-prices"),
-            os.path.join(cls.models, "house-prices"),
-        )
-        cls.server = Server(cls.models)
+        cls.server = serve_examples("house-prices")
         cls.grpc = grpcclient.InferenceServerClient(url=cls.server.grpc)
         cls.http = httpclient.InferenceServerClient(url=cls.server.http)
 
@@ -44,7 +36,6 @@ class TritonClientUnsupportedTest(unittest.TestCase):
         cls.grpc.close()
         cls.http.close()
         cls.server.close()
-        shutil.rmtree(cls.models, ignore_errors=True)
 
     def assert_unsupported(self, call, *args):
         with self.assertRaises(InferenceServerException) as raised:
