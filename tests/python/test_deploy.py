@@ -48,10 +48,10 @@ def k8s_version():
     return PREFERRED_K8S_VERSION if PREFERRED_K8S_VERSION in versions else versions[-1]
 
 
-def load_objects():
-    """Every YAML document under deploy/kserve, as (file name, object)."""
+def load_objects(folder=KSERVE_DIR):
+    """Every YAML document under `folder` (deploy/kserve by default), as (file name, object)."""
     objects = []
-    for path in sorted(KSERVE_DIR.rglob("*.y*ml")):
+    for path in sorted(folder.rglob("*.y*ml")):
         with open(path, encoding="utf-8") as handle:
             for document in yaml.safe_load_all(handle):
                 if document is not None:

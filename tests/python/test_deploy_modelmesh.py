@@ -16,9 +16,10 @@ import re
 import unittest
 
 import jsonschema
-import yaml
 
-from test_deploy import SCHEMA_PATH, env_of, k8s_errors, mlhost_setting, pod_of, schema_errors
+from test_deploy import (
+    SCHEMA_PATH, env_of, k8s_errors, load_objects, mlhost_setting, pod_of, schema_errors,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODELMESH_DIR = ROOT / "deploy" / "modelmesh"
@@ -34,16 +35,6 @@ MESH_TYPES = {"xgboost", "lightgbm", "catboost", "onnx", "linear", "trees", "was
 ENDPOINT = re.compile(r"^port:([0-9]+)$")
 
 
-def load_objects():
-    objects = []
-    for path in sorted(MODELMESH_DIR.glob("*.y*ml")):
-        with open(path, encoding="utf-8") as handle:
-            for document in yaml.safe_load_all(handle):
-                if document is not None:
-                    objects.append((path.relative_to(ROOT).as_posix(), document))
-    return objects
-
-
 def port_of(endpoint):
     match = ENDPOINT.match(endpoint)
     if not match:
@@ -56,7 +47,7 @@ class ModelMeshManifests(unittest.TestCase):
     def setUpClass(cls):
         with open(SCHEMA_PATH, encoding="utf-8") as handle:
             cls.validator = jsonschema.Draft202012Validator(json.load(handle))
-        cls.objects = load_objects()
+        cls.objects = load_objects(MODELMESH_DIR)
         runtimes = [o for _, o in cls.objects if o.get("kind") == "ServingRuntime"]
         cls.runtime = runtimes[0] if runtimes else None
         cls.services = [(f, o) for f, o in cls.objects if o.get("kind") == "InferenceService"]
