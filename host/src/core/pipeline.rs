@@ -53,17 +53,14 @@ impl InferenceService {
             deadline: received + timeout,
             timeout,
         };
-        let inputs = std::mem::take(&mut request.inputs);
-        let answers = self.run_steps(graph, metrics, &inputs, &shared).await?;
+        let mut tensors = Tensors::new(graph, std::mem::take(&mut request.inputs));
+        self.run_steps(graph, metrics, &mut tensors, &shared)
+            .await?;
         let mut outputs = Vec::new();
         for binding in &graph.outputs {
-            outputs.extend(gather(binding, &inputs, &answers, graph)?);
+            outputs.extend(tensors.take(binding, graph)?);
         }
         let outputs = requested(outputs, &request.outputs, &model.name)?;
-        let headers = answers
-            .into_iter()
-            .flatten()
-            .flat_map(|reply| reply.headers);
         let reply = Reply {
             response: InferenceResponse {
                 model_name: model.name.clone(),
@@ -72,7 +69,7 @@ impl InferenceService {
                 outputs,
                 parameters: Parameters::new(),
             },
-            headers: headers.collect(),
+            headers: tensors.headers,
         };
         // The pipeline's compute is its steps' time, queues included.
         let timings = CallTimings {
@@ -82,35 +79,34 @@ impl InferenceService {
         Ok((reply, timings))
     }
 
-    /// Runs every step once the steps it depends on have answered; the replies by step.
+    /// Runs every step once the steps it depends on have answered, keeping their answers.
     async fn run_steps(
         &self,
         graph: &Pipeline,
         metrics: &StepMetrics,
-        inputs: &[Tensor],
+        tensors: &mut Tensors,
         shared: &Shared,
-    ) -> Result<Vec<Option<Reply>>, ServiceError> {
-        let mut answers: Vec<Option<Reply>> = vec![None; graph.steps.len()];
+    ) -> Result<(), ServiceError> {
         let mut started = vec![false; graph.steps.len()];
         let mut running = FuturesUnordered::new();
         loop {
             for (index, step) in graph.steps.iter().enumerate() {
-                if started[index] || !step.after.iter().all(|&before| answers[before].is_some()) {
+                if started[index] || !step.after.iter().all(|&before| tensors.answered(before)) {
                     continue;
                 }
                 started[index] = true;
                 let mut step_inputs = Vec::new();
                 for binding in &step.inputs {
-                    step_inputs.extend(gather(binding, inputs, &answers, graph)?);
+                    step_inputs.extend(tensors.take(binding, graph)?);
                 }
                 running.push(self.run_step(index, step, step_inputs, shared, metrics));
             }
             match running.next().await {
                 Some(result) => {
                     let (index, reply) = result?;
-                    answers[index] = Some(reply);
+                    tensors.keep(index, reply);
                 }
-                None => return Ok(answers),
+                None => return Ok(()),
             }
         }
     }
@@ -188,37 +184,91 @@ fn forwarded(parameters: &Parameters) -> Parameters {
         .collect()
 }
 
-/// The tensors `binding` takes, from the request's inputs or a step's answer, named as the
-/// binding names them.
-fn gather(
-    binding: &Binding,
-    inputs: &[Tensor],
-    answers: &[Option<Reply>],
-    graph: &Pipeline,
-) -> Result<Vec<Tensor>, ServiceError> {
-    let answered = |step: usize| {
-        answers[step]
-            .as_ref()
-            .map(|reply| reply.response.outputs.as_slice())
-            .unwrap_or_default()
-    };
-    let (tensors, wanted): (&[Tensor], Option<&str>) = match &binding.source {
-        Source::AllInputs => (inputs, None),
-        Source::Input(name) => (inputs, Some(name)),
-        Source::AllOutputs(step) => (answered(*step), None),
-        Source::Output { step, name } => (answered(*step), Some(name)),
-    };
-    let Some(wanted) = wanted else {
-        return Ok(tensors.to_vec());
-    };
-    let Some(found) = tensors.iter().find(|tensor| tensor.name == wanted) else {
-        return Err(missing(binding, wanted, tensors, graph));
-    };
-    let mut tensor = found.clone();
-    if let Some(name) = &binding.name {
-        tensor.name = name.clone();
+/// The tensors of a pipeline's request so far: the request's inputs and each answered step's
+/// outputs. Each is copied to the bindings that take it but the last, which it is handed to.
+struct Tensors {
+    inputs: Vec<Tensor>,
+    /// Each step's outputs, once it has answered.
+    outputs: Vec<Option<Vec<Tensor>>>,
+    /// The bindings yet to take from the request's inputs (last) and from each step.
+    uses: Vec<usize>,
+    /// The headers the steps' runtimes set, in the order they answered.
+    headers: Headers,
+}
+
+impl Tensors {
+    fn new(graph: &Pipeline, inputs: Vec<Tensor>) -> Self {
+        let steps = graph.steps.len();
+        let mut uses = vec![0; steps + 1];
+        let bindings = (graph.steps.iter().flat_map(|step| &step.inputs)).chain(&graph.outputs);
+        for binding in bindings {
+            uses[slot(&binding.source, steps)] += 1;
+        }
+        Tensors {
+            inputs,
+            outputs: vec![None; steps],
+            uses,
+            headers: Headers::new(),
+        }
     }
-    Ok(vec![tensor])
+
+    fn answered(&self, step: usize) -> bool {
+        self.outputs[step].is_some()
+    }
+
+    /// Keeps step `step`'s answer.
+    fn keep(&mut self, step: usize, reply: Reply) {
+        self.outputs[step] = Some(reply.response.outputs);
+        self.headers.extend(reply.headers);
+    }
+
+    /// The tensors `binding` takes, named as it names them.
+    fn take(&mut self, binding: &Binding, graph: &Pipeline) -> Result<Vec<Tensor>, ServiceError> {
+        let at = slot(&binding.source, graph.steps.len());
+        self.uses[at] = self.uses[at].saturating_sub(1);
+        let last = self.uses[at] == 0;
+        let tensors = match &binding.source {
+            Source::AllInputs | Source::Input(_) => &mut self.inputs,
+            Source::AllOutputs(step) | Source::Output { step, .. } => {
+                match self.outputs[*step].as_mut() {
+                    Some(outputs) => outputs,
+                    None => {
+                        let message = format!("step {step} was read before it answered");
+                        return Err(ServiceError::internal(message, None));
+                    }
+                }
+            }
+        };
+        let wanted = match &binding.source {
+            Source::Input(name) | Source::Output { name, .. } => name,
+            Source::AllInputs | Source::AllOutputs(_) => {
+                return Ok(match last {
+                    true => std::mem::take(tensors),
+                    false => tensors.clone(),
+                });
+            }
+        };
+        let Some(found) = tensors.iter().position(|tensor| tensor.name == *wanted) else {
+            return Err(missing(binding, wanted, tensors, graph));
+        };
+        let mut tensor = match last {
+            true => tensors.swap_remove(found),
+            false => tensors[found].clone(),
+        };
+        if let Some(name) = &binding.name {
+            tensor.name = name.clone();
+        }
+        Ok(vec![tensor])
+    }
+}
+
+/// Where a source's tensors are counted in [`Tensors::uses`]: its step, or after the steps for
+/// the request's inputs.
+fn slot(source: &Source, steps: usize) -> usize {
+    match source {
+        Source::Output { step, .. } | Source::AllOutputs(step) => *step,
+        Source::Input(_) | Source::AllInputs => steps,
+    }
 }
 
 /// The error of a tensor a binding names that its source does not have.
