@@ -276,8 +276,17 @@ impl WasmEngine {
 
 /// Hands the memory the compiler freed back to the system. Cranelift compiles on several
 /// threads, and glibc keeps what each thread freed in its own arena: without this a server that
-/// compiled a large component at start holds hundreds of MB it no longer uses.
+/// compiled a large component at start holds hundreds of MB it no longer uses. The binary's
+/// allocator on Linux is mimalloc (host/src/main.rs), which returns freed memory only some time
+/// after it was freed and only when the program allocates again (an idle server does not):
+/// its collection purges now.
 fn return_freed_memory() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: mi_collect only returns free memory (harmless when mimalloc is not the global
+    // allocator, as in the tests' builds of the library).
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
     unsafe {
