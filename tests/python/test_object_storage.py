@@ -63,7 +63,8 @@ def corrupting(app, requests):
     flipped on GET (the same length: only a checksum can tell)."""
     def wrapped(environ, start_response):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
-        requests.add(method, path)
+        query = environ.get("QUERY_STRING")
+        requests.add(method, path + ("?" + query if query else ""))
         body = app(environ, start_response)
         if method == "GET" and "/corrupt/" in path:
             return [bytes(byte ^ 0xFF for byte in b"".join(body))]
@@ -169,10 +170,12 @@ def write_model(root, name, settings):
         json.dump(dict(settings, name=name), f)
 
 
+# Models load concurrently, and pinned content already in the cache is not asked for: each model
+# whose requests the test counts has content of its own (the same model, a space or line more).
 XGBOOST = read("xgboost-classifier", "model.json")
-# The corrupt web file's content differs from the good one's: a pinned SHA-256 already in the
-# cache is served from it without asking the server.
-OTHER_XGBOOST = XGBOOST + b"\n"
+CORRUPT_XGBOOST = XGBOOST + b"\n"
+TLS_XGBOOST = XGBOOST + b" "
+IRIS_PINNED = read("iris", "linear.json") + b"\n"
 
 
 def start_s3():
@@ -191,18 +194,22 @@ def start_s3():
                       ("half/linear.json", json.dumps(HALF).encode()),
                       ("corrupt/linear.json", house_prices),
                       ("iris/linear.json", read("iris", "linear.json")),
+                      ("iris-pinned/linear.json", IRIS_PINNED),
                       # Over the 1 MiB limit the tests' server has.
                       ("big/linear.json", b" " * (3 << 19))]:
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     return {"AWS_ENDPOINT_URL": s3_url, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+            # The test's servers are reached directly, whatever proxy the machine has.
+            "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
 
 
 def start_web():
     """The web server over HTTP and over HTTPS (its CA in TLS/ca.pem); their base URLs."""
     global WEB, WEB_TLS, TLS
     WebFiles.files = {"/xgb/model.json": XGBOOST, "/truncated/model.json": XGBOOST,
-                      "/corrupt/model.json": OTHER_XGBOOST}
+                      "/corrupt/model.json": CORRUPT_XGBOOST}
+    TlsWebFiles.files = {"/xgb/model.json": TLS_XGBOOST}
     WEB = serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebFiles))
     TLS = tempfile.mkdtemp(prefix="mlhost-storage-tls-")
     _, certificate, key = tls_files(TLS)
@@ -231,6 +238,9 @@ def write_models(web, web_tls):
     for name, settings in [
         ("s3-file", dict(linear, parameters={"uri": "s3://models/house-prices/linear.json"})),
         ("s3-folder", {"implementation": "linear", "parameters": {"uri": "s3://models/iris/"}}),
+        ("s3-folder-pinned", {"implementation": "linear", "parameters": {
+            "uri": "s3://models/iris-pinned/",
+            "uri_sha256": {"linear.json": hashlib.sha256(IRIS_PINNED).hexdigest()}}}),
         ("s3-corrupt", dict(linear, parameters={"uri": "s3://models/corrupt/linear.json"})),
         ("s3-too-big", dict(linear, parameters={"uri": "s3://models/big/linear.json"})),
         ("s3-missing", dict(linear, parameters={"uri": "s3://models/nothing/"})),
@@ -240,7 +250,7 @@ def write_models(web, web_tls):
         ("web-https", dict(xgb, parameters={"uri": web_tls + "/xgb/model.json"})),
         ("web-truncated", dict(xgb, parameters={"uri": web + "/truncated/model.json"})),
         ("web-corrupt", dict(xgb, parameters={"uri": web + "/corrupt/model.json",
-                                               "uri_sha256": hashlib.sha256(OTHER_XGBOOST).hexdigest()})),
+                                               "uri_sha256": hashlib.sha256(CORRUPT_XGBOOST).hexdigest()})),
     ]:
         write_model(MODELS, name, settings)
 
@@ -256,9 +266,9 @@ def setUpModule():
 
 
 def tearDownModule():
-    S3.shutdown()
-    WEB.shutdown()
-    WEB_TLS.shutdown()
+    for server in [S3, WEB, WEB_TLS]:
+        server.shutdown()
+        server.server_close()
     shutil.rmtree(TLS, ignore_errors=True)
     shutil.rmtree(MODELS, ignore_errors=True)
     shutil.rmtree(CACHE, ignore_errors=True)
@@ -304,11 +314,12 @@ class ObjectStorageTest(unittest.TestCase):
         finally:
             server.close()
         self.assertIn("/models/house-prices/linear.json", S3_REQUESTS.gets())
+        self.assertIn("/models/iris-pinned/linear.json", S3_REQUESTS.gets())
         self.assertIn("/xgb/model.json", WebFiles.requests.gets())
         self.assertIn("/xgb/model.json", TlsWebFiles.requests.gets())
-        # Nothing of the refused downloads is cached: two objects from S3 (the linear models),
-        # one from the web server, and no temporary file left.
-        self.assertEqual(len(os.listdir(os.path.join(CACHE, "blobs"))), 3)
+        # Nothing of the refused downloads is cached: three objects from S3 (the linear
+        # models), one from each web server, and no temporary file left.
+        self.assertEqual(len(os.listdir(os.path.join(CACHE, "blobs"))), 5)
         self.assertEqual(os.listdir(os.path.join(CACHE, "tmp")), [])
 
         S3_REQUESTS.clear()
@@ -321,8 +332,10 @@ class ObjectStorageTest(unittest.TestCase):
             # The second start downloads nothing: S3 is asked whether the objects changed
             # (HEAD, a listing), the pinned web file is not asked for at all.
             downloads = [path for path in S3_REQUESTS.gets()
-                         if path.rstrip("/") != "/models" and "/corrupt/" not in path]
+                         if path.split("?")[0].rstrip("/") != "/models" and "/corrupt/" not in path]
             self.assertEqual(downloads, [])
+            # The pinned folder's files are all in the cache: the store is not even listed.
+            self.assertEqual([path for _, path in S3_REQUESTS.seen if "iris-pinned" in path], [])
             self.assertNotIn("/xgb/model.json", [path for _, path in WebFiles.requests.seen])
             self.assertEqual(TlsWebFiles.requests.gets(), [])
             self.check_load_call(server)
@@ -331,7 +344,7 @@ class ObjectStorageTest(unittest.TestCase):
 
     def check_served(self, server):
         models = index(server)
-        for name in ["s3-file", "s3-folder", "web-file", "web-https", "house-prices-disk",
+        for name in ["s3-file", "s3-folder", "s3-folder-pinned", "web-file", "web-https", "house-prices-disk",
                      "xgboost-classifier-disk"]:
             self.assertEqual(models[name]["state"], "READY", models[name])
         rows = [[1.0, 2.0, 4.0], [3.0, 0.0, 1.0]]
@@ -342,6 +355,7 @@ class ObjectStorageTest(unittest.TestCase):
         self.assertEqual(infer(server, "web-https", rows), infer(server, "xgboost-classifier-disk", rows))
         flowers = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
         self.assertEqual(infer(server, "s3-folder", flowers)["predict"], [0, 2])
+        self.assertEqual(infer(server, "s3-folder-pinned", flowers)["predict"], [0, 2])
 
     def check_refusals(self, server):
         models = index(server)

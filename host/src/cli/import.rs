@@ -218,6 +218,10 @@ fn import_model(
 /// Why `uri` cannot be served from the model's folder, if it names a file outside it (a
 /// runtime reads its own folder only) or nothing.
 fn outside_folder(folder: &Path, uri: &str) -> Option<String> {
+    // Object storage (s3://, https://, ...) is fetched when the model loads.
+    if crate::storage::is_remote(uri) {
+        return None;
+    }
     let Ok(target) = folder.join(uri).canonicalize() else {
         return Some(format!("parameters.uri {uri} names no file"));
     };

@@ -85,9 +85,10 @@ impl ModelSettings {
 pub(crate) struct ModelParameters {
     /// Where the model's artefacts are: a file or folder, relative to the model's folder.
     pub uri: Option<String>,
-    /// The SHA-256 (hex) of the object a remote `uri` names: checked on download, and a
-    /// cached copy with it is used without asking the store (docs/deployment.md).
-    pub uri_sha256: Option<String>,
+    /// The SHA-256 (hex) of the object a remote `uri` names, or an object of them by path for
+    /// a remote folder: checked on download, and cached content with them is used without
+    /// asking the store (docs/deployment.md).
+    pub uri_sha256: Option<Value>,
     /// The model's version.
     pub version: Option<String>,
     /// The artefacts' format.

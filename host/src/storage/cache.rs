@@ -55,6 +55,14 @@ impl Entry {
     }
 }
 
+/// Whether `name` (`/` between folders) can be a file's path inside a view on every platform:
+/// no empty part, no `.` or `..`, no `\`, `:` or NUL.
+pub(super) fn is_file_path(name: &str) -> bool {
+    name.split('/').all(|part| {
+        !(part.is_empty() || part == "." || part == ".." || part.contains(['\\', ':', '\0']))
+    })
+}
+
 impl Cache {
     /// Opens the cache in `dir`, creating it (owner-only on Unix); refused when others may
     /// write to it, since what it holds is served as the models.

@@ -4,6 +4,7 @@
 
 use super::cache::{Cache, Entry, Record};
 use super::location::Location;
+use super::pin::Pin;
 use super::{Fetched, StorageError};
 use crate::wasm::hex;
 use futures_util::StreamExt;
@@ -16,34 +17,22 @@ use std::time::{Duration, Instant};
 /// How often a download in progress is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
-/// Fetches `location` into `cache` (at most `limit` bytes), checking a single object against
-/// `pinned` (its SHA-256) when given: a cached copy of pinned content is used without asking
-/// the store.
+/// Fetches `location` into `cache` (at most `limit` bytes), its files checked against `pin`
+/// when given: content pinned and already cached is used without asking the store.
 pub(super) async fn fetch(
     location: &Location,
-    pinned: Option<&str>,
+    pin: Option<&Pin>,
     cache: &Cache,
     limit: u64,
 ) -> Result<Fetched, StorageError> {
-    if let Some(pinned) = pinned {
-        if location.folder {
-            return Err(StorageError::Sha256Setting(format!(
-                "it checks a single object, and the uri {} is a folder",
-                location.uri
-            )));
-        }
-        if let Some(name) = location.path.filename()
-            && cache.blob(pinned, None).is_some()
-        {
-            tracing::info!(uri = %location.uri, "model files found in the cache by their SHA-256");
-            let dir = cache.view(&[(name.to_string(), pinned.to_string())])?;
-            return Ok(Fetched {
-                dir,
-                file: Some(name.to_string()),
-            });
-        }
+    if let Some(fetched) = pinned_in_cache(location, pin, cache)? {
+        return Ok(fetched);
     }
     let (objects, single) = list(location).await?;
+    if let Some(pin) = pin {
+        let names = objects.iter().map(|(name, _)| name.as_str());
+        pin.check_listing(&location.uri, single, names)?;
+    }
     let total: u64 = objects.iter().map(|(_, meta)| meta.size).sum();
     if total > limit {
         return Err(StorageError::TooLarge {
@@ -52,10 +41,74 @@ pub(super) async fn fetch(
             limit,
         });
     }
+    let started = Instant::now();
+    let (entries, downloaded) = fetch_objects(location, objects, pin, cache).await?;
+    let files: Vec<(String, String)> = entries
+        .iter()
+        .map(|entry| (entry.name.clone(), entry.sha256.clone()))
+        .collect();
+    let dir = cache.view(&files)?;
+    cache.save_record(&Record {
+        uri: location.uri.clone(),
+        objects: entries,
+    })?;
+    tracing::info!(
+        uri = %location.uri,
+        files = files.len(),
+        bytes = total,
+        downloaded_bytes = downloaded,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "model files ready"
+    );
+    let file = single.then(|| files[0].0.clone());
+    Ok(Fetched { dir, file })
+}
+
+/// The folder of the pinned files, if the cache holds every one of them.
+fn pinned_in_cache(
+    location: &Location,
+    pin: Option<&Pin>,
+    cache: &Cache,
+) -> Result<Option<Fetched>, StorageError> {
+    let (files, file) = match pin {
+        None => return Ok(None),
+        Some(Pin::Object(_)) if location.folder => {
+            // A uri written as a folder is one: the listing says what is wrong.
+            return Ok(None);
+        }
+        Some(Pin::Object(digest)) => match location.path.filename() {
+            Some(name) => (vec![(name.to_string(), digest.clone())], Some(name)),
+            None => return Ok(None),
+        },
+        Some(Pin::Files(files)) => (files.clone().into_iter().collect(), None),
+    };
+    if files
+        .iter()
+        .any(|(_, digest)| cache.blob(digest, None).is_none())
+    {
+        return Ok(None);
+    }
+    tracing::info!(uri = %location.uri, "model files found in the cache by their SHA-256");
+    let dir = cache.view(&files)?;
+    Ok(Some(Fetched {
+        dir,
+        file: file.map(str::to_string),
+    }))
+}
+
+/// Each object's entry: from the record of the uri's last fetch when the object has not
+/// changed (and its blob is there), else downloaded; and the bytes downloaded.
+async fn fetch_objects(
+    location: &Location,
+    objects: Vec<(String, ObjectMeta)>,
+    pin: Option<&Pin>,
+    cache: &Cache,
+) -> Result<(Vec<Entry>, u64), StorageError> {
     let record = cache.record(&location.uri);
     let mut entries = Vec::with_capacity(objects.len());
-    let (started, mut downloaded) = (Instant::now(), 0u64);
+    let mut downloaded = 0u64;
     for (name, meta) in objects {
+        let pinned = pin.and_then(|pin| pin.of(&name));
         let cached = record
             .objects
             .iter()
@@ -78,25 +131,7 @@ pub(super) async fn fetch(
             name,
         });
     }
-    let files: Vec<(String, String)> = entries
-        .iter()
-        .map(|entry| (entry.name.clone(), entry.sha256.clone()))
-        .collect();
-    let dir = cache.view(&files)?;
-    cache.save_record(&Record {
-        uri: location.uri.clone(),
-        objects: entries,
-    })?;
-    tracing::info!(
-        uri = %location.uri,
-        files = files.len(),
-        bytes = total,
-        downloaded_bytes = downloaded,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "model files ready"
-    );
-    let file = single.then(|| files[0].0.clone());
-    Ok(Fetched { dir, file })
+    Ok((entries, downloaded))
 }
 
 /// The objects of `location`, each with its name in the runtime's folder, and whether the uri
@@ -160,10 +195,7 @@ fn relative_name(
 
 /// `name` if it can be a file's path in the runtime's folder on every platform.
 fn checked_name(location: &Location, name: String) -> Result<String, StorageError> {
-    let bad = name.split('/').any(|part| {
-        part.is_empty() || part == "." || part == ".." || part.contains(['\\', ':', '\0'])
-    });
-    if bad {
+    if !super::cache::is_file_path(&name) {
         return Err(StorageError::BadUri {
             uri: location.uri.clone(),
             reason: format!("the object {name} has a name that cannot be a file's"),

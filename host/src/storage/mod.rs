@@ -12,6 +12,7 @@ mod cache;
 mod error;
 mod fetch;
 mod location;
+mod pin;
 
 use crate::config::Settings;
 pub(crate) use error::StorageError;
@@ -63,18 +64,18 @@ pub(crate) fn is_remote(uri: &str) -> bool {
     })
 }
 
-/// Fetches `uri` (its single object checked against `sha256`, when given) into the cache and
-/// returns the folder the runtime sees. Blocking: call it off the async threads.
+/// Fetches `uri` into the cache, its files checked against `sha256` (`parameters.uri_sha256`)
+/// when given, and returns the folder the runtime sees. Blocking: call it off the async threads.
 pub(crate) fn fetch_blocking(
     uri: &str,
-    sha256: Option<&str>,
+    sha256: Option<&serde_json::Value>,
     options: &StorageOptions,
 ) -> Result<Fetched, StorageError> {
-    let sha256 = sha256.map(checked_sha256).transpose()?;
+    let pin = sha256.map(pin::Pin::parse).transpose()?;
     let fetch = async {
         let location = location::locate(uri)?;
         let cache = cache::Cache::open(&options.cache_dir)?;
-        fetch::fetch(&location, sha256.as_deref(), &cache, options.max_bytes).await
+        fetch::fetch(&location, pin.as_ref(), &cache, options.max_bytes).await
     };
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle.block_on(fetch),
@@ -86,18 +87,6 @@ pub(crate) fn fetch_blocking(
                 source,
             })?
             .block_on(fetch),
-    }
-}
-
-/// `parameters.uri_sha256`, lowercase, if it is a SHA-256 in hexadecimal.
-fn checked_sha256(text: &str) -> Result<String, StorageError> {
-    let text = text.trim().to_ascii_lowercase();
-    if text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        Ok(text)
-    } else {
-        Err(StorageError::Sha256Setting(format!(
-            "{text:?} is not a SHA-256 (64 hexadecimal digits)"
-        )))
     }
 }
 
@@ -124,7 +113,5 @@ mod tests {
         ] {
             assert!(!is_remote(uri), "{uri}");
         }
-        assert!(checked_sha256(&"A".repeat(64)).is_ok());
-        assert!(checked_sha256("abc").is_err());
     }
 }

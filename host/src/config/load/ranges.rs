@@ -33,6 +33,9 @@ const MAX_GRPC_MESSAGE_LENGTH: u64 = (1 << 31) - 1;
 /// The largest component file, in MiB (16 GiB).
 const MAX_COMPONENT_SIZE_MB: u64 = 1 << 14;
 
+/// The most one model may download from object storage, in MiB (16 TiB).
+const MAX_MODEL_DOWNLOAD_MB: u64 = 1 << 24;
+
 /// The most answers the response cache may hold.
 const MAX_CACHE_SIZE: usize = 1 << 24;
 /// The most output data the response cache may hold, in MiB (1 TiB).
@@ -127,6 +130,12 @@ pub(super) fn check_settings(settings: &Settings) -> Result<(), RangeError> {
         settings.max_component_size_mb,
         1,
         MAX_COMPONENT_SIZE_MB,
+    )?;
+    within(
+        "max_model_download_mb",
+        settings.max_model_download_mb,
+        1,
+        MAX_MODEL_DOWNLOAD_MB,
     )?;
     within("cache_size", settings.cache_size, 0, MAX_CACHE_SIZE)?;
     within("max_cache_mb", settings.max_cache_mb, 1, MAX_CACHE_MB)?;
@@ -268,6 +277,13 @@ mod tests {
                 "timeout_seconds",
                 Settings {
                     timeout_seconds: -1.0,
+                    ..Settings::default()
+                },
+            ),
+            (
+                "max_model_download_mb",
+                Settings {
+                    max_model_download_mb: 0,
                     ..Settings::default()
                 },
             ),

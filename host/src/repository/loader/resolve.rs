@@ -138,7 +138,7 @@ fn guest_view(
     server: &Settings,
 ) -> Result<(String, Option<PathBuf>), LoadError> {
     let uri = settings.parameters.uri.as_deref();
-    let sha256 = settings.parameters.uri_sha256.as_deref();
+    let sha256 = settings.parameters.uri_sha256.as_ref();
     let Some(remote) = uri.filter(|uri| crate::storage::is_remote(uri)) else {
         if sha256.is_some() {
             let why = "it checks the object of a remote uri (s3://, https://, ...), not a file of \
