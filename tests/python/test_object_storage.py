@@ -314,6 +314,9 @@ class ObjectStorageTest(unittest.TestCase):
         finally:
             server.close()
         self.assertIn("/models/house-prices/linear.json", S3_REQUESTS.gets())
+        # Each fetch logs one line when its files are ready.
+        self.assertTrue(any("model files ready" in line and "s3://models/iris/" in line
+                            for line in server.lines), server.lines)
         self.assertIn("/models/iris-pinned/linear.json", S3_REQUESTS.gets())
         self.assertIn("/xgb/model.json", WebFiles.requests.gets())
         self.assertIn("/xgb/model.json", TlsWebFiles.requests.gets())
