@@ -237,6 +237,31 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_matches_the_same_object_by_etag_else_by_date() {
+        let meta = |size, e_tag: Option<&str>| ObjectMeta {
+            location: "m/m.json".into(),
+            last_modified: Default::default(),
+            size,
+            e_tag: e_tag.map(str::to_string),
+            version: None,
+        };
+        let entry = Entry {
+            name: "m.json".into(),
+            size: 3,
+            e_tag: Some("a".into()),
+            version: None,
+            last_modified: meta(3, None).last_modified.to_rfc3339(),
+            sha256: "00".into(),
+        };
+        assert!(entry.matches("m.json", &meta(3, Some("a"))));
+        assert!(!entry.matches("m.json", &meta(3, Some("b"))));
+        assert!(!entry.matches("m.json", &meta(4, Some("a"))));
+        assert!(!entry.matches("other.json", &meta(3, Some("a"))));
+        // No ETag (a web server without one): the date decides.
+        assert!(entry.matches("m.json", &meta(3, None)));
+    }
+
+    #[test]
     fn records_round_trip_per_uri() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
