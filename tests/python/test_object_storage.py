@@ -345,6 +345,20 @@ class ObjectStorageTest(unittest.TestCase):
         finally:
             server.close()
 
+    def test_a_single_model_from_variables_by_uri(self):
+        """MLServer's single-model variables with MLSERVER_MODEL_URI in S3 (a cache of its own)."""
+        models, cache = tempfile.mkdtemp(), tempfile.mkdtemp()
+        env = dict(ENV, MLHOST_MODEL_CACHE_DIR=cache, MLSERVER_MODEL_NAME="from-variables",
+                   MLSERVER_MODEL_IMPLEMENTATION="linear",
+                   MLSERVER_MODEL_URI="s3://models/half/linear.json")
+        server = Server(models, extra_env=env)
+        try:
+            self.assertEqual(infer(server, "from-variables", [[1.0, 2.0, 4.0]])["predict"], [96.0])
+        finally:
+            server.close()
+            shutil.rmtree(models, ignore_errors=True)
+            shutil.rmtree(cache, ignore_errors=True)
+
     def check_served(self, server):
         models = index(server)
         for name in ["s3-file", "s3-folder", "s3-folder-pinned", "web-file", "web-https", "house-prices-disk",

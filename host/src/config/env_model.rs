@@ -96,6 +96,8 @@ pub(crate) fn env_model(root: &Path, env: impl Fn(&str) -> Option<String>) -> Op
         variables.push(variable);
     }
     let folder = match parameters.get("uri").and_then(Value::as_str) {
+        // Object storage (s3://, https://, ...): fetched when the model loads.
+        Some(uri) if crate::storage::is_remote(uri) => root.to_path_buf(),
         Some(uri) => {
             let uri = std::env::current_dir()
                 .map(|cwd| cwd.join(uri))
@@ -157,5 +159,20 @@ mod tests {
             })
         );
         assert!(env_model(Path::new("."), |_| None).is_none());
+    }
+
+    #[test]
+    fn a_uri_in_object_storage_is_kept_as_written() {
+        let env = |name: &str| match name {
+            "MLSERVER_MODEL_NAME" => Some("m".to_string()),
+            "MLSERVER_MODEL_URI" => Some("s3://models/m/model.json".to_string()),
+            _ => None,
+        };
+        let model = env_model(Path::new("/root"), env).unwrap();
+        assert_eq!(model.folder, Path::new("/root"));
+        assert_eq!(
+            model.fields["parameters"]["uri"],
+            json!("s3://models/m/model.json")
+        );
     }
 }
