@@ -403,3 +403,35 @@ async fn grpc_clients_call_a_pipeline_as_any_model() {
         .collect();
     assert_eq!(contents(1).fp32_contents, expected);
 }
+
+#[test]
+fn a_repository_load_may_send_a_pipeline_of_its_own() {
+    let dir = repository();
+    let server = Server::start(dir.path());
+    let body = json!({"inputs": [rows_input(&rows())]});
+    let load = |parameters: Value| {
+        server.post_json(
+            "/v2/repository/models/scoring/load",
+            &json!({ "parameters": parameters }),
+        )
+    };
+    // Triton's `config` replaces the pipeline: here, answering the label only.
+    let config = json!({"pipeline": {"steps": [
+        {"name": "pre"},
+        {"name": "model", "model": "xgb", "inputs": {"input-0": "pre.outputs.features"}},
+        {"name": "post", "inputs": {"scores": "model.outputs.predict_proba"}}],
+        "outputs": {"answer": "post.outputs.label"}}});
+    let response = load(json!({"config": config.to_string()}));
+    assert_eq!(response.status, 200, "{}", response.error());
+    let answer = infer(&server, "scoring", body.clone());
+    assert_eq!(answer.keys().collect::<Vec<_>>(), ["answer"]);
+    // One that cannot run is refused, and the serving one keeps serving.
+    let cycle = json!({"pipeline": {"steps": [{"name": "a", "model": "pre", "inputs": ["a"]}]}});
+    let response = load(json!({"config": cycle.to_string()}));
+    assert_eq!(response.status, 400);
+    assert!(response.error().contains("cycle"), "{}", response.error());
+    assert_eq!(infer(&server, "scoring", body.clone()).len(), 1);
+    // A plain load reads the folder's settings again.
+    assert_eq!(load(json!({})).status, 200);
+    assert_eq!(infer(&server, "scoring", body).len(), 3);
+}

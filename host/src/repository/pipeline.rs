@@ -26,15 +26,24 @@ impl Repository {
         };
         let mut described = Vec::with_capacity(graph.steps.len());
         for step in &graph.steps {
-            let model = self.step_model(&step.model, step.version.as_deref()).await;
-            let model = model
-                .map_err(|error| LoadError::Pipeline(format!("step '{}': {error}", step.name)))?;
+            let model = match self.step_model(&step.model, step.version.as_deref()).await {
+                Ok(model) => model,
+                // Pipelines load side by side, after the other models: one not found yet may
+                // be another pipeline.
+                Err(LookupError::ModelNotFound(_))
+                    if self.is_pipeline_on_disk(&step.model).await =>
+                {
+                    return Err(nested(&step.name, &step.model));
+                }
+                Err(error) => {
+                    return Err(LoadError::Pipeline(format!(
+                        "step '{}': {error}",
+                        step.name
+                    )));
+                }
+            };
             if model.pipeline().is_some() {
-                return Err(LoadError::Pipeline(format!(
-                    "step '{}': model '{}' is a pipeline; pipelines do not nest (name its \
-                     steps instead)",
-                    step.name, step.model
-                )));
+                return Err(nested(&step.name, &step.model));
             }
             described.push(model);
         }
@@ -42,6 +51,15 @@ impl Repository {
         let derived = derive(&graph, &metadata).map_err(LoadError::Pipeline)?;
         loaded.metadata = merge(std::mem::take(&mut loaded.metadata), derived);
         Ok(loaded)
+    }
+
+    /// Whether a model folder on disk declares a pipeline named `name`.
+    async fn is_pipeline_on_disk(&self, name: &str) -> bool {
+        let found = self.discover().await.unwrap_or_default();
+        found.iter().any(|model| {
+            model.name == name
+                && matches!(&model.settings, Ok(settings) if settings.pipeline.is_some())
+        })
     }
 
     /// Model `name` at `version` once it is ready, waiting while it loads.
@@ -86,6 +104,14 @@ impl Repository {
             Some(format!("step '{}': {error}", step.name))
         })
     }
+}
+
+/// The error of a step whose model is a pipeline.
+fn nested(step: &str, model: &str) -> LoadError {
+    LoadError::Pipeline(format!(
+        "step '{step}': model '{model}' is a pipeline; pipelines do not nest (name its steps \
+         instead)"
+    ))
 }
 
 /// The pipeline's metadata: what its settings declare (platform, inputs, outputs), the rest
