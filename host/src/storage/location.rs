@@ -177,6 +177,10 @@ mod tests {
         assert_eq!(s3.path.as_ref(), "models/iris");
         assert!(s3.folder && s3.md5_etags && !s3.web);
 
+        let gcs = locate("gs://bucket/models/m.onnx").unwrap();
+        assert_eq!(gcs.path.as_ref(), "models/m.onnx");
+        assert!(!gcs.folder && !gcs.md5_etags && !gcs.web);
+
         let error = refusal("ftp://host/model.json");
         assert!(error.contains("not ftp://"), "{error}");
         assert!(error.contains("s3://"), "{error}");
