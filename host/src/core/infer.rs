@@ -117,8 +117,8 @@ impl InferenceService {
                 let _ = streamed.replies.try_send(stalled(timeout).into());
             }
         };
-        // The request's span: what the call logs names the request.
-        tokio::spawn(tracing::Instrument::in_current_span(task));
+        // As the request: what the call logs names it.
+        tokio::spawn(crate::telemetry::request_log::propagate(task));
         Ok(stream)
     }
 }

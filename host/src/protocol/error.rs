@@ -34,13 +34,13 @@ pub(crate) fn grpc_code(kind: ErrorKind) -> tonic::Code {
 /// is unavailable or overloaded, the deadline passed) with its causes; a client's mistake is
 /// the client's to read, not the log's.
 pub(crate) fn log_server_error(error: &ServiceError) {
-    match error.kind() {
+    crate::telemetry::request_log::in_span(|| match error.kind() {
         ErrorKind::Internal => tracing::error!(error = %error.chain(), "request failed"),
         ErrorKind::Unavailable | ErrorKind::DeadlineExceeded => {
             tracing::warn!(error = %error.chain(), "request failed")
         }
         ErrorKind::BadRequest | ErrorKind::NotFound | ErrorKind::TooLarge => {}
-    }
+    })
 }
 
 /// An error answer: the status and `{"error": "..."}`.

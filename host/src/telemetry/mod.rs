@@ -11,6 +11,7 @@
 pub(crate) mod export;
 pub(crate) mod grpc;
 pub(crate) mod logging;
+pub(crate) mod request_log;
 pub(crate) mod rest;
 pub(crate) mod sampling;
 mod spans;

@@ -51,14 +51,16 @@ impl GuestLog {
             self.emit(&line);
         }
         if state.dropped > 0 {
-            tracing::warn!(
-                target: "mlhost::guest",
-                model = %self.model,
-                stream = self.stream,
-                "dropped {} bytes of output over the limit of {} bytes per call",
-                state.dropped,
-                state.budget
-            );
+            crate::telemetry::request_log::in_span(|| {
+                tracing::warn!(
+                    target: "mlhost::guest",
+                    model = %self.model,
+                    stream = self.stream,
+                    "dropped {} bytes of output over the limit of {} bytes per call",
+                    state.dropped,
+                    state.budget
+                )
+            });
             state.dropped = 0;
         }
         state.remaining = state.budget;
@@ -94,7 +96,10 @@ impl GuestLog {
                     .chain((!escape).then_some(c))
             })
             .collect();
-        tracing::info!(target: "mlhost::guest", model = %self.model, stream = self.stream, "{text}");
+        // In the request's span: the line names the request the call serves.
+        crate::telemetry::request_log::in_span(
+            || tracing::info!(target: "mlhost::guest", model = %self.model, stream = self.stream, "{text}"),
+        );
     }
 }
 

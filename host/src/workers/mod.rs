@@ -16,6 +16,7 @@ pub(crate) mod priority;
 use crate::codec::{InferenceRequest, ModelMetadata};
 use crate::metrics::ModelMetrics;
 use crate::stats::ModelStats;
+use crate::telemetry::request_log::{self, RequestTag};
 pub(crate) use crate::wasm::{
     CallError, CallOutput, Panic, PartialResponse, STREAM_CAPACITY, StreamSink, StreamTicket,
     stream_channel,
@@ -82,7 +83,9 @@ struct Job {
     spec: CallSpec,
     /// Where a streaming call's early responses go.
     stream: Option<StreamSink>,
-    /// The span of the request (or batch) the call serves.
+    /// The request the call serves, which its log lines name (none for a batch).
+    tag: Option<Arc<RequestTag>>,
+    /// The span the call was queued in, when debug logging made one (see [`request_log`]).
     span: tracing::Span,
     /// Set when the caller stops waiting (its client went away): the call is stopped.
     cancel: Arc<AtomicBool>,
@@ -241,7 +244,12 @@ impl WorkerPool {
                 request,
                 spec,
                 stream,
-                span: tracing::Span::current(),
+                tag: request_log::current(),
+                span: if tracing::enabled!(tracing::Level::DEBUG) {
+                    tracing::Span::current()
+                } else {
+                    tracing::Span::none()
+                },
                 cancel,
                 reply,
             })
@@ -300,11 +308,13 @@ impl Shared {
         {
             // The instance's event (the request's failure is logged with its answer, when a
             // client still waits for one). A cancelled call is the client's doing, not a fault.
-            if matches!(error, CallError::Cancelled) {
-                tracing::info!(model = %self.context.name, "{error}; re-creating the instance");
-            } else {
-                tracing::warn!(model = %self.context.name, "{error}; re-creating the instance");
-            }
+            request_log::in_span(|| {
+                if matches!(error, CallError::Cancelled) {
+                    tracing::info!(model = %self.context.name, "{error}; re-creating the instance");
+                } else {
+                    tracing::warn!(model = %self.context.name, "{error}; re-creating the instance");
+                }
+            });
         }
         result
     }
@@ -319,12 +329,14 @@ impl Shared {
     ) -> Result<CallOutput, CallError> {
         let result = self.call(&mut instance, (request, spec, None), CallMode::Inline, None);
         if instance.overran_inline() {
-            tracing::warn!(
-                model = %self.context.name,
-                "a call ran past {} ms on an async thread: the model's calls run on its \
-                 workers from now on",
-                INLINE_BUDGET_TICKS * 5
-            );
+            request_log::in_span(|| {
+                tracing::warn!(
+                    model = %self.context.name,
+                    "a call ran past {} ms on an async thread: the model's calls run on its \
+                     workers from now on",
+                    INLINE_BUDGET_TICKS * 5
+                )
+            });
         }
         if matches!(&result, Err(error) if error.poisons_instance()) {
             drop(instance);
@@ -339,40 +351,45 @@ impl Shared {
 /// A worker's loop: take a job, take an instance for it, run it, give the instance back (or
 /// replace it after a trap), until the queue closes.
 fn serve(shared: &Shared, queues: &[Receiver<Job>]) {
-    while let Some(job) = priority::next(queues) {
+    while let Some(mut job) = priority::next(queues) {
         if job.reply.is_closed() {
             continue; // the client has gone
         }
-        // The request's span: what the call logs (the runtime's output too) names the request.
+        // As the request: what the call logs (the runtime's output too) names it.
         let span = job.span.clone();
         let _entered = span.enter();
-        let Some(mut instance) = take_instance(shared, &job.spec) else {
-            let error = if job.spec.deadline <= Instant::now() {
-                CallError::ExpiredInQueue(job.spec.timeout)
-            } else {
-                CallError::Failed("the model instance could not be re-created".to_string())
-            };
-            let _ = job.reply.send(Err(error));
-            continue;
-        };
-        let result = shared.call(
-            &mut instance,
-            (job.request, job.spec, job.stream),
-            CallMode::Worker,
-            Some(job.cancel),
-        );
-        let poisoned = matches!(&result, Err(error) if error.poisons_instance());
-        let _ = job.reply.send(result);
-        if poisoned {
-            // Drop the trapped Store before making its replacement (which may reuse its slot).
-            drop(instance);
-            match recreate(shared) {
-                Some(fresh) => shared.instances.put(fresh),
-                None => shared.instances.lost(),
-            }
+        request_log::on_thread(job.tag.take(), || serve_job(shared, job));
+    }
+}
+
+/// Runs one job on an instance, and gives the instance back (or replaces it after a trap).
+fn serve_job(shared: &Shared, job: Job) {
+    let Some(mut instance) = take_instance(shared, &job.spec) else {
+        let error = if job.spec.deadline <= Instant::now() {
+            CallError::ExpiredInQueue(job.spec.timeout)
         } else {
-            shared.instances.put(instance);
+            CallError::Failed("the model instance could not be re-created".to_string())
+        };
+        let _ = job.reply.send(Err(error));
+        return;
+    };
+    let result = shared.call(
+        &mut instance,
+        (job.request, job.spec, job.stream),
+        CallMode::Worker,
+        Some(job.cancel),
+    );
+    let poisoned = matches!(&result, Err(error) if error.poisons_instance());
+    let _ = job.reply.send(result);
+    if poisoned {
+        // Drop the trapped Store before making its replacement (which may reuse its slot).
+        drop(instance);
+        match recreate(shared) {
+            Some(fresh) => shared.instances.put(fresh),
+            None => shared.instances.lost(),
         }
+    } else {
+        shared.instances.put(instance);
     }
 }
 
@@ -440,15 +457,19 @@ fn recreate(shared: &Shared) -> Option<ModelInstance> {
     match ModelInstance::new(&shared.component, &shared.context) {
         Ok((fresh, _)) => {
             shared.metrics.recreated.inc();
-            tracing::info!(
-                model = %shared.context.name,
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "instance re-created"
-            );
+            request_log::in_span(|| {
+                tracing::info!(
+                    model = %shared.context.name,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "instance re-created"
+                )
+            });
             Some(fresh)
         }
         Err(error) => {
-            tracing::error!(model = %shared.context.name, "cannot re-create the instance: {error}");
+            request_log::in_span(
+                || tracing::error!(model = %shared.context.name, "cannot re-create the instance: {error}"),
+            );
             None
         }
     }

@@ -1,10 +1,11 @@
-//! A tower layer around the gRPC server: each call's metrics and its log span (with the
-//! request id from the `x-request-id` metadata, or a new one), the call's deadline
+//! A tower layer around the gRPC server: each call's metrics and its request id (from the
+//! `x-request-id` metadata, or a new one; its log lines carry it), the call's deadline
 //! (`grpc-timeout`) answered with DEADLINE_EXCEEDED, and unary calls held to one message.
 
 use super::unary::OneMessage;
 use crate::metrics::{CountMessages, GrpcLabels, Metrics};
 use crate::protocol::request_id;
+use crate::telemetry::request_log::{self, RequestTag};
 use axum::http::{Request, Response};
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +13,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tonic::body::Body;
-use tracing::Instrument;
 
 /// Adds [`Observe`] to a service.
 #[derive(Clone)]
@@ -38,7 +38,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
     }
 }
 
-/// Counts and times each call, and runs it in a span named after its request id.
+/// Counts and times each call, and runs it as the request its id names.
 #[derive(Clone)]
 pub(crate) struct Observe<S> {
     inner: S,
@@ -67,17 +67,19 @@ where
         let metrics = self.metrics.clone();
         let series = series(&metrics, request.uri().path());
         let labels = series.labels();
-        let id = request_id::of(request.headers());
+        let tag = RequestTag::new(
+            request_id::of(request.headers()),
+            Some(labels.grpc_method.clone()),
+        );
         let recording = crate::telemetry::grpc::begin(
             request.headers(),
             &labels.grpc_service,
             &labels.grpc_method,
-            &id,
+            &tag.id,
         );
         // Made now, before tonic's own timer (which answers CANCELLED), so that it fires first.
         let timeout = super::grpc_timeout(request.headers());
         let deadline = timeout.map(tokio::time::sleep);
-        let span = tracing::info_span!("request", id = %id, method = %labels.grpc_method);
         // A unary call holds one message; a stream's messages are counted each way (as
         // py-grpc-prometheus counts them, for streams only).
         let streaming = labels.grpc_type != "UNARY";
@@ -92,7 +94,10 @@ where
         let started = Instant::now();
         let expired = timeout.is_some_and(|timeout| timeout.is_zero());
         let call = (!expired).then(|| {
-            crate::telemetry::Recording::record(recording, inner.call(request).instrument(span))
+            crate::telemetry::Recording::record(
+                recording,
+                request_log::scope(tag, inner.call(request)),
+            )
         });
         Box::pin(async move {
             let (response, recording) = match (call, deadline) {

@@ -27,7 +27,7 @@ pub(super) fn answer_stream(
     let (sender, receiver) = mpsc::channel(STREAM_CAPACITY);
     // The call's span: what its requests log names the call.
     let task = answer_all(grpc, metadata, requests, sender);
-    tokio::spawn(tracing::Instrument::in_current_span(task));
+    tokio::spawn(crate::telemetry::request_log::propagate(task));
     // A response's hold on its stream's buffer ends as tonic takes it to encode (what tonic
     // and HTTP/2 hold beyond that is bounded by their own buffers and windows).
     let answers = tokio_stream::wrappers::ReceiverStream::new(receiver);

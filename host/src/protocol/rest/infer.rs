@@ -8,6 +8,7 @@ use crate::core::{RequestContext, ServiceError, StreamItem};
 use crate::protocol::binary::{self, BinaryOutputs, BodyLayout};
 use crate::protocol::error::{error_response, log_server_error};
 use crate::protocol::{offload, request_headers};
+use crate::telemetry::request_log;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -92,11 +93,15 @@ pub(super) async fn infer_stream(
     .await?;
     let context = RequestContext::new(&mut request, request_headers(&headers), None);
     let replies = state.service.infer_stream(model, request, context)?;
-    // Events are encoded as hyper polls the body, outside the handler: in the request's span.
-    let span = tracing::Span::current();
+    // Events are encoded as hyper polls the body, outside the handler: as the request, in its
+    // span (when debug logging made one).
+    let (tag, span) = (request_log::current(), tracing::Span::current());
     let events = futures_util::StreamExt::then(
         tokio_stream::wrappers::ReceiverStream::new(replies),
-        move |item| tracing::Instrument::instrument(event(item), span.clone()),
+        move |item| {
+            let event = tracing::Instrument::instrument(event(item), span.clone());
+            request_log::within(tag.clone(), event)
+        },
     );
     let events = futures_util::StreamExt::map(events, Ok::<_, std::convert::Infallible>);
     Ok((

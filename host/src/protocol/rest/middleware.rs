@@ -1,16 +1,17 @@
-//! Layers every REST request goes through: its metrics and log span (named after its request
-//! id, which the response carries back), the refusal of bodies announced over the limit, and
+//! Layers every REST request goes through: its metrics and request id (which its log lines
+//! carry and the response carries back), the refusal of bodies announced over the limit, and
 //! the redirect of a path with a trailing slash.
 
 use super::ROUTES;
 use crate::metrics::Metrics;
 use crate::protocol::error::error_response;
 use crate::protocol::request_id;
+use crate::telemetry::request_log::{self, RequestTag};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// Counts and times a request by its route, and runs it in a span named after its request id
-/// (the client's `x-request-id`, or a new one), which the response carries back. As MLServer's
+/// Counts and times a request by its route, and runs it as the request its id names (the
+/// client's `x-request-id`, or a new one: see [`request_log`]), which the response carries back. As MLServer's
 /// exporter, requests no route matched and the server's health probes are not counted.
 pub(super) async fn observe<Fut: Future<Output = Response>>(
     metrics: &Metrics,
@@ -38,13 +39,12 @@ pub(super) async fn observe<Fut: Future<Output = Response>>(
         "PATCH" => "PATCH",
         _ => "OTHER",
     };
-    let id = request_id::of(request.headers());
-    let span = tracing::info_span!("request", id = %id);
+    let tag = RequestTag::new(request_id::of(request.headers()), None);
     let recording = path.as_ref().and_then(|path| {
-        crate::telemetry::rest::begin(request.headers(), method, path.as_str(), &id)
+        crate::telemetry::rest::begin(request.headers(), method, path.as_str(), &tag.id)
     });
     let route = path.map(|path| metrics.rest_started(method, path.as_str()));
-    let handled = tracing::Instrument::instrument(next(request), span);
+    let handled = request_log::scope(tag.clone(), next(request));
     let (mut response, recording) = crate::telemetry::Recording::record(recording, handled).await;
     if let Some(recording) = recording {
         crate::telemetry::rest::finish(recording, response.status());
@@ -52,7 +52,7 @@ pub(super) async fn observe<Fut: Future<Output = Response>>(
     if let Some(route) = route {
         metrics.rest_finished(route, response.status().as_u16(), started.elapsed());
     }
-    if let Ok(value) = header::HeaderValue::from_str(&id) {
+    if let Ok(value) = header::HeaderValue::from_str(&tag.id) {
         response.headers_mut().insert(request_id::HEADER, value);
     }
     response
