@@ -47,6 +47,9 @@ impl ComponentSource {
 /// A compiled runtime component, ready to be instantiated any number of times.
 pub struct RuntimeComponent {
     pub(super) pre: RuntimePre<InstanceState>,
+    /// Whether the runtime may read its request's `headers` parameter: a runtime from a file
+    /// may; the built-in runtimes read no request parameter.
+    reads_headers: bool,
     /// What this copy keeps alive until it is dropped (see [`RuntimeComponent::holding`]).
     _held: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
@@ -58,8 +61,15 @@ impl RuntimeComponent {
     pub fn holding(&self, held: impl std::any::Any + Send + Sync) -> RuntimeComponent {
         RuntimeComponent {
             pre: self.pre.clone(),
+            reads_headers: self.reads_headers,
             _held: Some(Arc::new(held)),
         }
+    }
+
+    /// Whether the runtime may read its request's `headers` parameter (the built-in runtimes do
+    /// not: the workers leave it out for them).
+    pub(crate) fn reads_headers(&self) -> bool {
+        self.reads_headers
     }
 }
 
@@ -270,7 +280,11 @@ impl WasmEngine {
                 CacheOutcome::Compiled => "compiled component",
             }
         );
-        Ok(RuntimeComponent { pre, _held: None })
+        Ok(RuntimeComponent {
+            pre,
+            reads_headers: matches!(source, ComponentSource::File(_)),
+            _held: None,
+        })
     }
 }
 

@@ -9,16 +9,34 @@ pub(crate) use crate::codec::HEADERS_PARAMETER;
 /// Headers, as (name, value) pairs.
 pub(crate) type Headers = Vec<(String, String)>;
 
-/// The runtime's view of request headers: the `headers` parameter, as JSON text.
+/// The runtime's view of request headers: the `headers` parameter, as JSON text (an object,
+/// names in order, a later value of a name in place of an earlier one), written straight from
+/// the pairs.
 pub(crate) fn to_parameter(headers: &Headers) -> (String, ParameterValue) {
-    let object: serde_json::Map<String, serde_json::Value> = headers
+    let mut sorted: Vec<(&str, &str)> = headers
         .iter()
-        .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
-    (
-        HEADERS_PARAMETER.to_string(),
-        ParameterValue::String(serde_json::Value::Object(object).to_string()),
-    )
+    // Stable: of the pairs of a name, the last given stays last and wins.
+    sorted.sort_by_key(|(name, _)| *name);
+    sorted.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 = later.1;
+        }
+        same
+    });
+    let text = serde_json::to_string(&JsonObject(&sorted)).unwrap_or_else(|_| "{}".to_string());
+    (HEADERS_PARAMETER.to_string(), ParameterValue::String(text))
+}
+
+/// Pairs serialized as a JSON object.
+struct JsonObject<'a>(&'a [(&'a str, &'a str)]);
+
+impl serde::Serialize for JsonObject<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().copied())
+    }
 }
 
 /// Removes the `headers` parameter and reads it: (name, value) pairs, a value that is not a
@@ -58,6 +76,15 @@ mod tests {
         assert_eq!(
             parameters[0].1,
             ParameterValue::String(r#"{"x-a":"1","x-b":"2"}"#.into())
+        );
+        let repeated = vec![
+            ("x-b".to_string(), "1".to_string()),
+            ("x-a".into(), "q\"uote".into()),
+            ("x-b".into(), "2".into()),
+        ];
+        assert_eq!(
+            to_parameter(&repeated).1,
+            ParameterValue::String(r#"{"x-a":"q\"uote","x-b":"2"}"#.into())
         );
         let mut back = take_parameter(&mut parameters).unwrap();
         back.sort();

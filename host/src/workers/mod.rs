@@ -288,7 +288,9 @@ impl Shared {
     ) -> Result<CallOutput, CallError> {
         let (request, spec, stream) = job;
         let started = Instant::now();
-        let result = run_job(instance, (request, spec, stream), &self.stats, mode, cancel);
+        let reads_headers = self.component.reads_headers();
+        let job = (request, spec, stream);
+        let result = run_job(instance, job, reads_headers, &self.stats, mode, cancel);
         let took = started.elapsed();
         match mode {
             CallMode::Worker => self.policy.record_worker_call(took, instance.uses_native()),
@@ -413,18 +415,20 @@ fn take_instance(shared: &Shared, spec: &CallSpec) -> Option<ModelInstance> {
     }
 }
 
-/// Runs one request on a live instance. A panic of the host's own code fails only this request,
-/// with its message as the error's cause (and the instance, whose state is now unknown, is
-/// replaced: see [`CallError::poisons_instance`]).
+/// Runs one request on a live instance, with its headers as the `headers` parameter when the
+/// runtime may read them (`reads_headers`). A panic of the host's own code fails only this
+/// request, with its message as the error's cause (and the instance, whose state is now
+/// unknown, is replaced: see [`CallError::poisons_instance`]).
 fn run_job(
     instance: &mut ModelInstance,
     job: (InferenceRequest, CallSpec, Option<StreamSink>),
+    reads_headers: bool,
     stats: &ModelStats,
     mode: CallMode,
     cancel: Option<Arc<AtomicBool>>,
 ) -> Result<CallOutput, CallError> {
     let (mut request, spec, stream) = job;
-    if !spec.headers.is_empty() {
+    if reads_headers && !spec.headers.is_empty() {
         request
             .parameters
             .push(headers::to_parameter(&spec.headers));
