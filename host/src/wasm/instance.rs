@@ -171,6 +171,11 @@ pub enum CallMode {
 /// The epoch ticks an inline call may run before it counts as overrun (5-10 ms).
 pub(crate) const INLINE_BUDGET_TICKS: u64 = 2;
 
+/// The time of [`INLINE_BUDGET_TICKS`] epoch ticks: how long an overrun inline call ran at most
+/// before its budget was up.
+pub(crate) const INLINE_BUDGET: std::time::Duration =
+    super::epoch::EPOCH_TICK.saturating_mul(INLINE_BUDGET_TICKS as u32);
+
 /// How long an overrun inline call waits for the async runtime to hand its other work to
 /// another thread.
 const HANDOFF_WAIT: Duration = Duration::from_millis(1);

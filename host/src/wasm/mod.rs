@@ -34,7 +34,7 @@ pub(crate) use cache::{
 pub use convert::GuestSettings;
 pub(crate) use engine::{CompileError, RuntimeComponent};
 pub use engine::{ComponentSource, EngineOptions, WasmEngine};
-pub(crate) use instance::INLINE_BUDGET_TICKS;
+pub(crate) use instance::INLINE_BUDGET;
 pub(crate) use instance::{CallError, CallOutput, GUEST_MODEL_DIR, InstanceError, Panic};
 pub use instance::{CallMode, InstanceLimits, ModelContext, ModelInstance};
 pub use stream::StreamSink;

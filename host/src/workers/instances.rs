@@ -18,8 +18,6 @@ struct Slots {
     idle: Vec<ModelInstance>,
     /// Instances dropped after a trap and not yet re-created.
     missing: usize,
-    /// Set when the pool shuts down: waiting workers stop waiting.
-    closed: bool,
 }
 
 /// What a worker gets when it asks for an instance.
@@ -29,8 +27,6 @@ pub(super) enum Taken {
     /// None is idle but one is missing: the worker re-creates it (and gives it back after its
     /// job, or calls [`Instances::lost`] if it cannot).
     Missing,
-    /// The pool is shutting down.
-    Closed,
 }
 
 impl Instances {
@@ -40,7 +36,6 @@ impl Instances {
             slots: Mutex::new(Slots {
                 idle: instances,
                 missing: 0,
-                closed: false,
             }),
             returned: Condvar::new(),
         }
@@ -54,7 +49,8 @@ impl Instances {
     }
 
     /// A worker's take: an idle instance, else a missing one to re-create, else waits for one
-    /// to come back. Blocking: call it on a worker thread.
+    /// to come back (from an inline call: a model has an instance per worker, so a worker waits
+    /// only while inline calls hold them). Blocking: call it on a worker thread.
     pub(super) fn take(&self) -> Taken {
         let mut slots = self.lock();
         loop {
@@ -64,9 +60,6 @@ impl Instances {
             if slots.missing > 0 {
                 slots.missing -= 1;
                 return Taken::Missing;
-            }
-            if slots.closed {
-                return Taken::Closed;
             }
             slots = self
                 .returned
@@ -94,14 +87,10 @@ impl Instances {
         self.returned.notify_one();
     }
 
-    /// Wakes every waiting worker for the shutdown, and drops the idle instances.
+    /// Drops the idle instances, once the workers have stopped (no worker waits then: each has
+    /// ended with the queue).
     pub(super) fn close(&self) {
-        let idle = {
-            let mut slots = self.lock();
-            slots.closed = true;
-            std::mem::take(&mut slots.idle)
-        };
-        self.returned.notify_all();
+        let idle = std::mem::take(&mut self.lock().idle);
         drop(idle);
     }
 }

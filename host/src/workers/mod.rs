@@ -22,7 +22,7 @@ pub(crate) use crate::wasm::{
     stream_channel,
 };
 use crate::wasm::{
-    CallMode, INLINE_BUDGET_TICKS, InstanceError, ModelContext, ModelInstance, RuntimeComponent,
+    CallMode, INLINE_BUDGET, InstanceError, ModelContext, ModelInstance, RuntimeComponent,
 };
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use headers::Headers;
@@ -336,7 +336,7 @@ impl Shared {
                     model = %self.context.name,
                     "a call ran past {} ms on an async thread: the model's calls run on its \
                      workers from now on",
-                    INLINE_BUDGET_TICKS * 5
+                    INLINE_BUDGET.as_millis()
                 )
             });
         }
@@ -411,7 +411,6 @@ fn take_instance(shared: &Shared, spec: &CallSpec) -> Option<ModelInstance> {
             shared.instances.lost();
             None
         }
-        Taken::Closed => None,
     }
 }
 
