@@ -157,8 +157,11 @@ fn parallel_large_bodies_past_the_budget_are_refused_and_memory_stays_bounded() 
         let grown = crate::support::rss_kib(server.pid()).saturating_sub(before);
         eprintln!("parallel bodies: the server grew by {} MiB", grown / 1024);
         // The budget's 48 MiB of JSON decode to 96 MiB of FP64; the model's instance copies
-        // what it runs on (about 80 MiB more). Without the budget, 12 such requests at once.
-        assert!(grown < 224 * 1024, "grew by {} MiB", grown / 1024);
+        // what it runs on (about 80 MiB more): about 180 MiB at the peak. The allocator
+        // (mimalloc, on Linux) keeps what a thread freed until the thread runs again (up to
+        // 100 MiB more here: 180-275 MiB measured; 105 MiB with MIMALLOC_PURGE_DELAY=0, which
+        // returns it at once). Without the budget: 12 such requests at once, over 900 MiB.
+        assert!(grown < 320 * 1024, "grew by {} MiB", grown / 1024);
     }
     assert_eq!(small_infer(&server).status, 200);
 }
