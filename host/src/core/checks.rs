@@ -35,11 +35,7 @@ pub(super) fn prepare(
     } else {
         check_known(model, request)?;
     }
-    let requested = requested_timeout(request)?;
-    Ok([requested, context.timeout]
-        .into_iter()
-        .flatten()
-        .fold(model.limits.timeout, Duration::min))
+    run_time(model, request, context)
 }
 
 /// Checks a pipeline's request as far as the pipeline can (its steps check the rest) and
@@ -51,6 +47,16 @@ pub(super) fn prepare_pipeline(
     context: &RequestContext,
 ) -> Result<Duration, ServiceError> {
     check_request(request)?;
+    run_time(model, request, context)
+}
+
+/// How long a request may run: the shortest of the client's timeout, the request's `timeout`
+/// parameter and the model's limit.
+fn run_time(
+    model: &LoadedModel,
+    request: &InferenceRequest,
+    context: &RequestContext,
+) -> Result<Duration, ServiceError> {
     let requested = requested_timeout(request)?;
     Ok([requested, context.timeout]
         .into_iter()

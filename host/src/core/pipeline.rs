@@ -200,8 +200,7 @@ impl Tensors {
     fn new(graph: &Pipeline, inputs: Vec<Tensor>) -> Self {
         let steps = graph.steps.len();
         let mut uses = vec![0; steps + 1];
-        let bindings = (graph.steps.iter().flat_map(|step| &step.inputs)).chain(&graph.outputs);
-        for binding in bindings {
+        for binding in graph.bindings() {
             uses[slot(&binding.source, steps)] += 1;
         }
         Tensors {

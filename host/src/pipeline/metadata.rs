@@ -49,8 +49,7 @@ pub(crate) fn derive(
 
 /// Refuses a reference to an output its step's model does not list (when it lists any).
 fn check_outputs_exist(pipeline: &Pipeline, steps: &[&ModelMetadata]) -> Result<(), String> {
-    let uses = (pipeline.steps.iter().flat_map(|step| &step.inputs)).chain(&pipeline.outputs);
-    for binding in uses {
+    for binding in pipeline.bindings() {
         let Source::Output { step, name } = &binding.source else {
             continue;
         };

@@ -132,10 +132,7 @@ impl Pipeline {
 
     /// Works out which outputs each step's model is asked for.
     fn set_requested_outputs(&mut self) {
-        let uses: Vec<&Source> = (self.steps.iter().flat_map(|step| &step.inputs))
-            .chain(&self.outputs)
-            .map(|binding| &binding.source)
-            .collect();
+        let uses: Vec<&Source> = self.bindings().map(|binding| &binding.source).collect();
         let requested: Vec<Option<Vec<String>>> = (0..self.steps.len())
             .map(|index| {
                 let mut names: Vec<String> = Vec::new();
@@ -156,6 +153,13 @@ impl Pipeline {
         for (step, requested) in self.steps.iter_mut().zip(requested) {
             step.requested = requested;
         }
+    }
+}
+
+impl Pipeline {
+    /// Every binding of the graph: the steps' inputs, then the pipeline's outputs.
+    pub(crate) fn bindings(&self) -> impl Iterator<Item = &Binding> {
+        (self.steps.iter().flat_map(|step| &step.inputs)).chain(&self.outputs)
     }
 }
 
