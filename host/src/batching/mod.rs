@@ -294,7 +294,7 @@ async fn run_batch(pool: Arc<WorkerPool>, batch: Vec<Item>) {
         .min()
         .expect("a batch is never empty");
     let spec = CallSpec {
-        headers: Vec::new(),
+        headers: Default::default(),
         priority,
         ..latest.spec.clone()
     };

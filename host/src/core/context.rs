@@ -7,7 +7,7 @@
 //! request's future, and the workers skip a request whose answer nobody awaits.
 
 use crate::codec::{InferenceRequest, Parameters};
-use crate::workers::headers::{self, Headers};
+use crate::workers::headers::{self, Headers, RequestHeaders};
 use std::time::Duration;
 
 /// Headers a runtime may not set: they describe the message itself, or they are the server's
@@ -37,27 +37,21 @@ pub(crate) struct RequestContext {
     /// it, the request's `timeout` parameter and the model's limit.
     pub timeout: Option<Duration>,
     /// The headers the runtime reads as its request's `headers` parameter.
-    pub headers: Headers,
+    pub headers: RequestHeaders,
 }
 
 impl RequestContext {
     /// A context holding `transport` headers, joined over any `headers` parameter the request
     /// body gave (which this takes out of the request: headers travel here, not as parameters).
-    pub(crate) fn new<'a>(
+    pub(crate) fn new(
         request: &mut InferenceRequest,
-        transport: impl IntoIterator<Item = (&'a str, &'a str)>,
+        transport: http::HeaderMap,
         timeout: Option<Duration>,
     ) -> Self {
-        let mut joined = headers::take_parameter(&mut request.parameters).unwrap_or_default();
-        for (name, value) in transport {
-            match joined.iter_mut().find(|(known, _)| known == name) {
-                Some(slot) => slot.1 = value.to_string(),
-                None => joined.push((name.to_string(), value.to_string())),
-            }
-        }
+        let body = headers::take_parameter(&mut request.parameters).unwrap_or_default();
         RequestContext {
             timeout,
-            headers: joined,
+            headers: RequestHeaders::new(body, transport),
         }
     }
 }
@@ -95,9 +89,12 @@ mod tests {
             )],
             ..InferenceRequest::default()
         };
-        let context = RequestContext::new(&mut request, [("x-both", "http")], None);
+        let mut transport = http::HeaderMap::new();
+        transport.insert("x-both", http::HeaderValue::from_static("http"));
+        transport.insert("x-bad", http::HeaderValue::from_bytes(b"\xff").unwrap());
+        let context = RequestContext::new(&mut request, transport, None);
         assert!(request.parameters.is_empty());
-        let mut joined = context.headers.clone();
+        let mut joined = context.headers.pairs();
         joined.sort();
         assert_eq!(
             joined,

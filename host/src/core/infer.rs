@@ -261,12 +261,12 @@ async fn cache_key(
 ) -> Result<(InferenceRequest, CacheKey), ServiceError> {
     let size: usize = request.inputs.iter().map(|input| input.data.len()).sum();
     if size <= OFFLOAD_BYTES {
-        let key = CacheKey::of(model, &request, &context.headers);
+        let key = CacheKey::of(model, &request, &context.headers.pairs());
         return Ok((request, key));
     }
     // The key reads only the model's name, version and generation: a stand-in carries them.
     let (name, version, generation) = (model.name.clone(), model.version.clone(), model.generation);
-    let headers = context.headers.clone();
+    let headers = context.headers.pairs();
     tokio::task::spawn_blocking(move || {
         let key = CacheKey::from_parts(generation, &name, version.as_deref(), &request, &headers);
         (request, key)
@@ -290,7 +290,7 @@ pub(crate) fn warm_up_call() -> WarmUpCall {
             let spec = CallSpec {
                 deadline: Instant::now() + timeout,
                 timeout,
-                headers: Headers::new(),
+                headers: Default::default(),
                 priority: queue_of(&model, &request)?,
             };
             dispatch(&model, request, spec).await?;

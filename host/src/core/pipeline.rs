@@ -17,7 +17,7 @@ use crate::metrics::StepMetrics;
 use crate::pipeline::{Binding, Pipeline, Source, Step};
 use crate::repository::LoadedModel;
 use crate::stats::CallTimings;
-use crate::workers::headers::Headers;
+use crate::workers::headers::{Headers, RequestHeaders};
 use crate::workers::{CallError, PoolError};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 struct Shared {
     id: Option<String>,
     parameters: Parameters,
-    headers: Headers,
+    headers: RequestHeaders,
     deadline: Instant,
     timeout: Duration,
 }

@@ -17,7 +17,7 @@ pub(crate) mod rest;
 pub(crate) mod routes;
 
 use crate::core::{Headers, ServiceError};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue};
 
 /// Bodies and messages larger than this are decoded / encoded on a blocking thread, so that
 /// the async threads never spend long on one request.
@@ -36,14 +36,6 @@ pub(crate) async fn offload<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|error| {
         ServiceError::internal(format!("{what} failed: {error}"), Some(Box::new(error)))
     })?
-}
-
-/// A request's HTTP headers (or gRPC metadata) the runtime may read: those whose values are
-/// text.
-pub(crate) fn request_headers(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
 }
 
 /// The runtime's response headers that HTTP headers (and gRPC metadata) can carry; a name or

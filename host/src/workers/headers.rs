@@ -9,6 +9,44 @@ pub(crate) use crate::codec::HEADERS_PARAMETER;
 /// Headers, as (name, value) pairs.
 pub(crate) type Headers = Vec<(String, String)>;
 
+/// A request's headers as its front end received them: the transport's (moved, not copied),
+/// over the pairs of the body's `headers` parameter. They become pairs only for what reads them
+/// (a runtime that may, the response cache's key), not on every request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RequestHeaders {
+    body: Headers,
+    transport: http::HeaderMap,
+}
+
+impl RequestHeaders {
+    /// The `body`'s pairs with the `transport`'s headers over them.
+    pub(crate) fn new(body: Headers, transport: http::HeaderMap) -> Self {
+        RequestHeaders { body, transport }
+    }
+
+    /// Whether there is no header at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.body.is_empty() && self.transport.is_empty()
+    }
+
+    /// The headers as pairs: the body's, each replaced by the transport's value of its name,
+    /// then the transport's other headers (a value that is not visible ASCII is left out).
+    pub(crate) fn pairs(&self) -> Headers {
+        let mut joined = self.body.clone();
+        let transport = self
+            .transport
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
+        for (name, value) in transport {
+            match joined.iter_mut().find(|(known, _)| known == name) {
+                Some(slot) => slot.1 = value.to_string(),
+                None => joined.push((name.to_string(), value.to_string())),
+            }
+        }
+        joined
+    }
+}
+
 /// The runtime's view of request headers: the `headers` parameter, as JSON text (an object,
 /// names in order, a later value of a name in place of an earlier one), written straight from
 /// the pairs.

@@ -18,6 +18,10 @@ struct Slots {
     idle: Vec<ModelInstance>,
     /// Instances dropped after a trap and not yet re-created.
     missing: usize,
+    /// Workers waiting in [`Instances::take`]: giving an instance back wakes one only when one
+    /// waits (a condition variable's notify is a system call even when nobody waits, and
+    /// inline calls give an instance back on every request).
+    waiting: usize,
 }
 
 /// What a worker gets when it asks for an instance.
@@ -36,6 +40,7 @@ impl Instances {
             slots: Mutex::new(Slots {
                 idle: instances,
                 missing: 0,
+                waiting: 0,
             }),
             returned: Condvar::new(),
         }
@@ -61,30 +66,40 @@ impl Instances {
                 slots.missing -= 1;
                 return Taken::Missing;
             }
+            slots.waiting += 1;
             slots = self
                 .returned
                 .wait(slots)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            slots.waiting -= 1;
         }
     }
 
-    /// An inline call's take: an idle instance if there is one now, without waiting.
+    /// An inline call's take: an idle instance if there is one now, without waiting for one
+    /// (the lock itself is held only to push or pop).
     pub(super) fn try_take(&self) -> Option<ModelInstance> {
-        let mut slots = self.slots.try_lock().ok()?;
-        slots.idle.pop()
+        self.lock().idle.pop()
     }
 
     /// Gives an instance back.
     pub(super) fn put(&self, instance: ModelInstance) {
-        self.lock().idle.push(instance);
-        self.returned.notify_one();
+        let mut slots = self.lock();
+        slots.idle.push(instance);
+        self.wake_a_waiting_worker(&slots);
     }
 
     /// Counts an instance as lost (dropped after a trap, or not re-created): the next worker
     /// that finds none idle re-creates it.
     pub(super) fn lost(&self) {
-        self.lock().missing += 1;
-        self.returned.notify_one();
+        let mut slots = self.lock();
+        slots.missing += 1;
+        self.wake_a_waiting_worker(&slots);
+    }
+
+    fn wake_a_waiting_worker(&self, slots: &Slots) {
+        if slots.waiting > 0 {
+            self.returned.notify_one();
+        }
     }
 
     /// Drops the idle instances, once the workers have stopped (no worker waits then: each has

@@ -25,7 +25,7 @@ use crate::wasm::{
     CallMode, INLINE_BUDGET, InstanceError, ModelContext, ModelInstance, RuntimeComponent,
 };
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use headers::Headers;
+use headers::RequestHeaders;
 use inline::InlinePolicy;
 use instances::{Instances, Taken};
 use priority::QueueSettings;
@@ -72,7 +72,7 @@ pub(crate) struct CallSpec {
     pub timeout: Duration,
     /// The request's headers, given to the runtime as its `headers` parameter (none for a
     /// batch: headers belong to each request).
-    pub headers: Headers,
+    pub headers: RequestHeaders,
     /// The queue the call waits in when it waits: its priority level (0 the highest; see
     /// [`priority`]).
     pub priority: usize,
@@ -430,7 +430,7 @@ fn run_job(
     if reads_headers && !spec.headers.is_empty() {
         request
             .parameters
-            .push(headers::to_parameter(&spec.headers));
+            .push(headers::to_parameter(&spec.headers.pairs()));
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let batch_size = stats.inferences(&request);

@@ -79,7 +79,7 @@ impl GrpcInferenceService for Grpc {
         let timeout = grpc_timeout(metadata.as_ref());
         crate::telemetry::mark_received();
         let decoded =
-            messages::decode(message, &metadata, timeout, self.max_tensor_elements).await?;
+            messages::decode(message, metadata, timeout, self.max_tensor_elements).await?;
         let model = self.core.model(&decoded.name, decoded.version())?;
         crate::telemetry::mark_decoded(&decoded.name, decoded.version());
         let reply = self

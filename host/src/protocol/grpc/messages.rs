@@ -6,7 +6,7 @@ use super::pb;
 use crate::codec::InferenceRequest;
 use crate::codec::grpc::{decode_request, encode_response};
 use crate::core::{Headers, Reply, RequestContext, ServiceError};
-use crate::protocol::{offload, request_headers};
+use crate::protocol::offload;
 use std::time::Duration;
 use tonic::metadata::MetadataMap;
 
@@ -31,17 +31,17 @@ impl Decoded {
 /// `mm-model-id` metadata, when present, names the model instead of `model_name`.
 pub(super) async fn decode(
     message: pb::ModelInferRequest,
-    metadata: &MetadataMap,
+    metadata: MetadataMap,
     timeout: Option<Duration>,
     max_tensor_elements: u64,
 ) -> Result<Decoded, ServiceError> {
-    let name = mesh_model_id(metadata).unwrap_or_else(|| message.model_name.clone());
+    let name = mesh_model_id(&metadata).unwrap_or_else(|| message.model_name.clone());
     let version = message.model_version.clone();
     let (mut request, raw) = offload("decoding", request_bytes(&message), move || {
         decode_request(message, max_tensor_elements).map_err(ServiceError::malformed)
     })
     .await?;
-    let context = RequestContext::new(&mut request, request_headers(metadata.as_ref()), timeout);
+    let context = RequestContext::new(&mut request, metadata.into_headers(), timeout);
     Ok(Decoded {
         name,
         version,

@@ -85,7 +85,8 @@ async fn answer_one(
     request: pb::ModelInferRequest,
     answers: &Answers,
 ) -> Result<bool, ServiceError> {
-    let mut decoded = messages::decode(request, metadata, None, grpc.max_tensor_elements).await?;
+    let mut decoded =
+        messages::decode(request, metadata.clone(), None, grpc.max_tensor_elements).await?;
     let final_response = take_final_response_flag(&mut decoded.request.parameters);
     let model = grpc.core.model(&decoded.name, decoded.version())?;
     let last = final_response.then(|| pb::ModelInferResponse {

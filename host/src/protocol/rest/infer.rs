@@ -7,20 +7,36 @@ use crate::codec::json;
 use crate::core::{RequestContext, ServiceError, StreamItem};
 use crate::protocol::binary::{self, BinaryOutputs, BodyLayout};
 use crate::protocol::error::{error_response, log_server_error};
-use crate::protocol::{offload, request_headers};
+use crate::protocol::offload;
 use crate::telemetry::request_log;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::{IntoResponse, Response};
+
+/// A request's headers, taken out of it (axum's `HeaderMap` extractor copies them), and its
+/// body, read within the body limit.
+pub(super) struct HeadersAndBody {
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for HeadersAndBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(mut request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = std::mem::take(request.headers_mut());
+        let body = Bytes::from_request(request, state).await;
+        Ok(HeadersAndBody { headers, body })
+    }
+}
 
 /// `POST /v2/models/{model}[/versions/{version}]/infer` (and `/generate`).
 pub(super) async fn infer(
     State(state): State<RestState>,
     Path(path): Path<ModelPath>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    HeadersAndBody { headers, body }: HeadersAndBody,
 ) -> Result<Response, ServiceError> {
     let body = match body {
         Ok(body) => body,
@@ -39,7 +55,7 @@ pub(super) async fn infer(
     let (mut request, _decompressed) =
         decode(body, &headers, &state.options, layout, raw_inputs, budget).await?;
     let binary_outputs = BinaryOutputs::take_from(&mut request)?;
-    let context = RequestContext::new(&mut request, request_headers(&headers), None);
+    let context = RequestContext::new(&mut request, headers, None);
     crate::telemetry::mark_decoded(&path.model, path.version.as_deref());
     let reply = state.service.infer(&model, request, context).await?;
     drop(model);
@@ -73,8 +89,7 @@ pub(super) async fn infer(
 pub(super) async fn infer_stream(
     State(state): State<RestState>,
     Path(path): Path<ModelPath>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    HeadersAndBody { headers, body }: HeadersAndBody,
 ) -> Result<Response, ServiceError> {
     let body = match body {
         Ok(body) => body,
@@ -91,7 +106,7 @@ pub(super) async fn infer_stream(
         budget,
     )
     .await?;
-    let context = RequestContext::new(&mut request, request_headers(&headers), None);
+    let context = RequestContext::new(&mut request, headers, None);
     let replies = state.service.infer_stream(model, request, context)?;
     // Events are encoded as hyper polls the body, outside the handler: as the request, in its
     // span (when debug logging made one).
