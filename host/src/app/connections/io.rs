@@ -260,7 +260,11 @@ impl TrackedIo {
             let timer = self
                 .timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if timer.deadline() != deadline {
+            // The deadline moves later with every request; a timer armed earlier is left to
+            // fire, and this loop then sets it to the deadline of that time: one timer reset
+            // per timeout period instead of one per request (a reset takes the timer wheel's
+            // lock). A deadline earlier than the armed one moves it at once.
+            if timer.deadline() > deadline || timer.is_elapsed() {
                 timer.as_mut().reset(deadline);
             }
             if timer.as_mut().poll(context).is_pending() {
