@@ -306,4 +306,31 @@ mod tests {
             assert!(matches!(model(json), Err(Error::InvalidModel(_))), "{json}");
         }
     }
+
+    #[test]
+    fn coefficients_are_read_to_the_nearest_double() {
+        // Full-precision values as scikit-learn writes them (shortest round-trip text):
+        // serde_json's fast parser is one ULP off on about one in ten of these.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let values: Vec<f64> = (0..1000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64 * 20.0 - 10.0
+            })
+            .collect();
+        let text: Vec<String> = values.iter().map(|value| format!("{value:?}")).collect();
+        let json = format!(
+            r#"{{"kind": "linear", "coefficients": [[{}]], "intercepts": [0.0]}}"#,
+            text.join(", ")
+        );
+        let file: LinearFile = serde_json::from_str(&json).unwrap();
+        let read = &file.coefficients[0];
+        let off = values
+            .iter()
+            .zip(read)
+            .filter(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(off.count(), 0);
+    }
 }
