@@ -31,6 +31,7 @@ mod pipeline;
 mod priority;
 mod repository;
 mod repository_load;
+mod residency;
 mod server;
 mod settings_compat;
 mod soak;

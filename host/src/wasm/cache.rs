@@ -66,12 +66,18 @@ impl CompilationCache {
         let artifact_path = self.dir.join(format!("{key}.cwasm"));
         let checksum_path = self.dir.join(format!("{key}.sha256"));
         if verified(&artifact_path, &checksum_path) {
+            // The checksum's read left the file cached in large folios: mapped, each would be
+            // resident whole around the first page used.
+            super::residency::forget_cached_pages(&artifact_path);
             // SAFETY: the artifact was written by `store` below (in a folder only this user can
             // write), for this engine configuration, and its checksum matches: it is the output
             // of `Component::serialize` for these exact component bytes. Entries are replaced
             // by renaming, never written in place, so the mapped file does not change under us.
             match unsafe { Component::deserialize_file(engine, &artifact_path) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Ok(component) => {
+                    super::residency::map_only_what_runs(&component, &artifact_path);
+                    return Ok((component, CacheOutcome::Hit));
+                }
                 Err(error) => {
                     tracing::warn!(path = %artifact_path.display(), "discarding a cached component: {error:#}")
                 }
@@ -91,9 +97,13 @@ impl CompilationCache {
         }
         // Serve from the stored file, as a restart would: mapped, only the code that runs is
         // resident, where the compiler's copy would stay in memory whole.
+        super::residency::forget_cached_pages(&artifact_path);
         // SAFETY: as above; the file was written by `store` just now.
         match unsafe { Component::deserialize_file(engine, &artifact_path) } {
-            Ok(mapped) => Ok((mapped, CacheOutcome::Compiled)),
+            Ok(mapped) => {
+                super::residency::map_only_what_runs(&mapped, &artifact_path);
+                Ok((mapped, CacheOutcome::Compiled))
+            }
             Err(_) => Ok((component, CacheOutcome::Compiled)),
         }
     }
@@ -151,6 +161,10 @@ fn store(
     let write = |path: &Path, contents: &[u8]| -> std::io::Result<()> {
         let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
         temporary.write_all(contents)?;
+        // On disk before it is renamed into place (a crash leaves the old entry or the whole
+        // new one), and clean: the page cache can then drop what the server does not run (see
+        // `super::residency`).
+        temporary.as_file().sync_data()?;
         temporary.persist(path).map_err(|error| error.error)?;
         Ok(())
     };

@@ -7,7 +7,8 @@
 //! Modules, each depending only on those listed before it: `bindings` (the generated WIT
 //! bindings), `epoch` (the deadline clock), `guest_log`, `convert`, `stream` (streamed
 //! responses), `answer` (a call's answer as it is collected), `state` (a Store's state), the
-//! host interfaces on that state (`host`, `clocks`, `onnx`), `cache`, `compile_queue` and `world`
+//! host interfaces on that state (`host`, `clocks`, `onnx`), `residency` (only the compiled code
+//! that runs kept resident), `cache`, `compile_queue` and `world`
 //! (the component checks before compiling), `engine`, and `instance`.
 
 mod answer;
@@ -23,6 +24,7 @@ mod guest_log;
 mod host;
 mod instance;
 mod onnx;
+mod residency;
 mod state;
 mod stream;
 pub(crate) mod world;
