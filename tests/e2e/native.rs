@@ -2,7 +2,8 @@
 //! `runtimes/onnx/fixtures/sklearn` (exported with skl2onnx, scikit-learn's own answers recorded)
 //! served over REST and gRPC on the native backend, and on the sandboxed one wherever tract can
 //! load it; a deadline stopping a long native run; native backends forbidden by the server; a
-//! missing library falling back to the sandboxed backend.
+//! missing library falling back to the sandboxed backend; the library opened only once a model
+//! needs it.
 //!
 //! ONNX Runtime's library must be where mlhost finds it: `scripts/setup` installs it.
 
@@ -467,4 +468,53 @@ fn a_custom_runtime_runs_its_own_processing_around_a_native_graph() {
         "{}",
         ready.error()
     );
+}
+
+#[test]
+fn the_library_is_opened_when_a_model_first_needs_it() {
+    let fixtures: Vec<Fixture> = fixtures()
+        .into_iter()
+        .filter(|f| f.name == "logistic_regression")
+        .collect();
+    let staged = repository(&fixtures, "native");
+    let models = tempfile::tempdir().unwrap();
+    let server = Server::start(models.path());
+    // Linux: whether the process maps the library (elsewhere, the log line alone is checked).
+    let mapped = || {
+        std::fs::read_to_string(format!("/proc/{}/maps", server.pid()))
+            .map(|maps| maps.contains("onnxruntime"))
+            .ok()
+    };
+    assert_ne!(
+        mapped(),
+        Some(true),
+        "opened at start without an ONNX model"
+    );
+    let opened = |server: &Server| {
+        let logs = server.logs();
+        logs.iter()
+            .filter(|line| line.contains("native ONNX backend: ONNX Runtime"))
+            .count()
+    };
+    assert_eq!(opened(&server), 0, "{:?}", server.logs());
+
+    std::fs::rename(
+        staged.path().join("logistic_regression"),
+        models.path().join("logistic_regression"),
+    )
+    .unwrap();
+    let loaded = server.post_json("/v2/repository/models/logistic_regression/load", &json!({}));
+    assert_eq!(
+        loaded.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&loaded.body)
+    );
+    check_rest(&server, &fixtures[0]);
+    assert_ne!(
+        mapped(),
+        Some(false),
+        "not opened for the model that needs it"
+    );
+    assert_eq!(opened(&server), 1, "{:?}", server.logs());
 }

@@ -17,25 +17,19 @@ pub(super) fn engine(settings: &Settings) -> anyhow::Result<WasmEngine> {
     .map_err(|error| anyhow::anyhow!("cannot create the WebAssembly engine: {error:#}"))
 }
 
-/// Loads ONNX Runtime's library for the native backends (unless the settings forbid them) and
-/// says, in one line, what models with `backend: auto` will run on.
+/// Says where ONNX Runtime's library is searched from for the native backends (loaded when a
+/// model first needs it, which logs what models with `backend: auto` run on), or that the
+/// settings forbid them.
 pub(super) fn native_backends(settings: &Settings) {
-    use crate::native::LibraryStatus;
     let configured = settings
         .onnxruntime_library
         .as_deref()
         .map(std::path::Path::new);
-    match crate::native::init_library(configured, settings.native_backends) {
-        LibraryStatus::Loaded { path, version } => tracing::info!(
-            "native ONNX backend: ONNX Runtime {version} from {}",
-            path.display()
-        ),
-        LibraryStatus::Missing { .. } if !settings.native_backends => tracing::info!(
+    crate::native::configure_library(configured, settings.native_backends);
+    if !settings.native_backends {
+        tracing::info!(
             "native backends are off (`native_backends` is false): ONNX models run sandboxed"
-        ),
-        LibraryStatus::Missing { reason } => tracing::warn!(
-            "native ONNX backend unavailable, ONNX models run sandboxed (tract): {reason}"
-        ),
+        );
     }
 }
 

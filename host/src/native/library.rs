@@ -4,6 +4,9 @@
 //! `ORT_DYLIB_PATH`, beside the executable (and in `../lib` from it), the user's data folder
 //! (where `scripts/setup` puts it), then the system loader's own search for the bare name.
 //! Without a library, native backends are unavailable and `auto` models run sandboxed.
+//!
+//! The library is opened when a model first needs it, not at start: a server without ONNX
+//! models never maps its ~18 MiB.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -27,6 +30,10 @@ pub(crate) enum LibraryStatus {
 
 static STATUS: OnceLock<LibraryStatus> = OnceLock::new();
 
+/// Where to look first (the setting) and whether native backends are allowed, as the server's
+/// settings say ([`configure`]).
+static SEARCH: OnceLock<(Option<PathBuf>, bool)> = OnceLock::new();
+
 /// The ONNX Runtime environment every session is created in (one per process).
 static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
 
@@ -36,23 +43,35 @@ pub(super) fn environment() -> Option<&'static ort::environment::Environment> {
     ENVIRONMENT.get()
 }
 
-/// Loads the library, searching from `configured` (the setting), unless native backends are
-/// not `allowed` (then it is never opened). Only the first call acts; returns the outcome.
-pub(crate) fn init(configured: Option<&Path>, allowed: bool) -> &'static LibraryStatus {
-    STATUS.get_or_init(|| {
-        if allowed {
-            load(&candidates(configured))
-        } else {
-            LibraryStatus::Missing {
-                reason: "native backends are off (`native_backends` is false)".to_string(),
-            }
-        }
-    })
+/// Sets where the library is searched from (`configured`, the setting) and whether native
+/// backends are `allowed` (if not, it is never opened). Only the first call counts, and only
+/// before the library is first needed; loading waits for [`status`].
+pub(crate) fn configure(configured: Option<&Path>, allowed: bool) {
+    let _ = SEARCH.set((configured.map(Path::to_path_buf), allowed));
 }
 
-/// The outcome of [`init`] (which it runs with the default search when nothing has yet).
+/// Whether the library is loaded: the first call loads it (from where [`configure`] said, or
+/// the default search) and logs the outcome in one line.
 pub(crate) fn status() -> &'static LibraryStatus {
-    init(None, true)
+    STATUS.get_or_init(|| {
+        let (configured, allowed) = SEARCH.get_or_init(|| (None, true));
+        if !allowed {
+            return LibraryStatus::Missing {
+                reason: "native backends are off (`native_backends` is false)".to_string(),
+            };
+        }
+        let status = load(&candidates(configured.as_deref()));
+        match &status {
+            LibraryStatus::Loaded { path, version } => tracing::info!(
+                "native ONNX backend: ONNX Runtime {version} from {}",
+                path.display()
+            ),
+            LibraryStatus::Missing { reason } => tracing::warn!(
+                "native ONNX backend unavailable, ONNX models run sandboxed (tract): {reason}"
+            ),
+        }
+        status
+    })
 }
 
 /// Where to look, in order.

@@ -15,7 +15,7 @@ mod session;
 mod values;
 mod watchdog;
 
-pub(crate) use library::{LibraryStatus, init as init_library, status as library_status};
+pub(crate) use library::{LibraryStatus, configure as configure_library, status as library_status};
 // `pub`: the generated WIT bindings re-export it as the `session` resource's host type.
 #[allow(unreachable_pub)]
 pub use session::OnnxSession;
