@@ -53,6 +53,14 @@ fn repository(fixtures: &[Fixture], backend: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The fixture named `name`.
+fn fixture(name: &str) -> Fixture {
+    fixtures()
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+}
+
 /// The fixture's batch as V2 JSON inputs.
 fn json_inputs(expected: &Value) -> Vec<Value> {
     let batch = &expected["batch"];
@@ -389,10 +397,7 @@ fn a_server_that_forbids_native_backends_serves_onnx_sandboxed() {
 
 #[test]
 fn without_the_library_auto_models_fall_back_with_one_log_line() {
-    let fixtures: Vec<Fixture> = fixtures()
-        .into_iter()
-        .filter(|f| f.name == "logistic_regression")
-        .collect();
+    let fixtures = vec![fixture("logistic_regression")];
     let models = repository(&fixtures, "auto");
     let missing = tempfile::tempdir().unwrap();
     let library = missing.path().join("libonnxruntime.so");
@@ -416,10 +421,7 @@ fn without_the_library_auto_models_fall_back_with_one_log_line() {
 #[test]
 fn a_custom_runtime_runs_its_own_processing_around_a_native_graph() {
     // tests/guests/onnx-custom: FP64 in, converted to the graph's FP32; labels out as names.
-    let fixture = fixtures()
-        .into_iter()
-        .find(|f| f.name == "logistic_regression")
-        .unwrap();
+    let fixture = fixture("logistic_regression");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("custom");
     std::fs::create_dir_all(&model).unwrap();
@@ -472,10 +474,7 @@ fn a_custom_runtime_runs_its_own_processing_around_a_native_graph() {
 
 #[test]
 fn the_library_is_opened_when_a_model_first_needs_it() {
-    let fixtures: Vec<Fixture> = fixtures()
-        .into_iter()
-        .filter(|f| f.name == "logistic_regression")
-        .collect();
+    let fixtures = vec![fixture("logistic_regression")];
     let staged = repository(&fixtures, "native");
     let models = tempfile::tempdir().unwrap();
     let server = Server::start(models.path());
