@@ -35,7 +35,7 @@ async fn start(models: &Path, env: &[(&str, &str)]) -> (Server, ModelRuntimeClie
 
 /// Asks `runtimeStatus` until READY (every earlier answer is STARTING and carries nothing else).
 async fn wait_ready(client: &mut ModelRuntimeClient<Channel>) -> RuntimeStatusResponse {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + crate::support::READY_TIMEOUT;
     loop {
         let status = client
             .runtime_status(RuntimeStatusRequest {})

@@ -54,6 +54,9 @@ fn shared_cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mlhost-compiled")
 }
 
+/// How long a test server may take to become ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// The port file's name in the server's own temporary folder.
 const PORT_FILE: &str = "ports.json";
 
@@ -172,9 +175,11 @@ impl Server {
         Connection::open(self.metrics_address()).request("GET", path, &[], b"")
     }
 
-    /// Polls `/v2/health/ready` until it answers 200.
+    /// Polls `/v2/health/ready` until it answers 200, for as long as a first start compiling
+    /// every example may take on a loaded machine (about 35 s alone on 2 quiet cores in the
+    /// test build; the servers sharing the cache wait for that one compilation).
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if self.get("/v2/health/ready").status == 200 {
                 return;

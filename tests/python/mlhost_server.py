@@ -22,8 +22,9 @@ BINARY = os.environ.get("MLHOST_BIN", os.path.join(ROOT, "target", "debug", "mlh
 # compiles once per test run, whichever tests load it first.
 CACHE = os.path.join(ROOT, "target", "tmp", "mlhost-compiled")
 HOST = "127.0.0.1"
-# How long the server has to bind its ports and load its models.
-START_TIMEOUT = 60
+# How long the server has to bind its ports and load its models (a first start compiling every
+# example takes about 35 s alone on 2 quiet cores; as tests/e2e/support.rs READY_TIMEOUT).
+START_TIMEOUT = 300
 
 
 class Server:

@@ -65,23 +65,14 @@ impl CompilationCache {
         let key = entry_key(engine, &content_digest(bytes));
         let artifact_path = self.dir.join(format!("{key}.cwasm"));
         let checksum_path = self.dir.join(format!("{key}.sha256"));
-        if verified(&artifact_path, &checksum_path) {
-            // The checksum's read left the file cached in large folios: mapped, each would be
-            // resident whole around the first page used.
-            super::residency::forget_cached_pages(&artifact_path);
-            // SAFETY: the artifact was written by `store` below (in a folder only this user can
-            // write), for this engine configuration, and its checksum matches: it is the output
-            // of `Component::serialize` for these exact component bytes. Entries are replaced
-            // by renaming, never written in place, so the mapped file does not change under us.
-            match unsafe { Component::deserialize_file(engine, &artifact_path) } {
-                Ok(component) => {
-                    super::residency::map_only_what_runs(&component, &artifact_path);
-                    return Ok((component, CacheOutcome::Hit));
-                }
-                Err(error) => {
-                    tracing::warn!(path = %artifact_path.display(), "discarding a cached component: {error:#}")
-                }
-            }
+        if let Some(component) = mapped_entry(engine, &artifact_path, &checksum_path) {
+            return Ok((component, CacheOutcome::Hit));
+        }
+        // Servers sharing the cache compile each component once: the first takes the entry's
+        // lock, the others wait for it and then find the entry written.
+        let _entry_lock = self.lock_entry(&key);
+        if let Some(component) = mapped_entry(engine, &artifact_path, &checksum_path) {
+            return Ok((component, CacheOutcome::Hit));
         }
         let component = compile()?;
         let stored = component
@@ -105,6 +96,62 @@ impl CompilationCache {
                 Ok((mapped, CacheOutcome::Compiled))
             }
             Err(_) => Ok((component, CacheOutcome::Compiled)),
+        }
+    }
+
+    /// Locks the entry `key` against other processes (a `KEY.lock` file, released when the
+    /// returned file is dropped or the process ends), waiting while another holds it. `None`
+    /// when the file system cannot lock: the entry is then compiled without waiting.
+    fn lock_entry(&self, key: &str) -> Option<std::fs::File> {
+        let path = self.dir.join(format!("{key}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .inspect_err(|error| {
+                tracing::warn!(path = %path.display(), "compilation cache: cannot open a lock: {error}")
+            })
+            .ok()?;
+        match file.try_lock() {
+            Ok(()) => return Some(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::info!(path = %path.display(), "another process is compiling this component; waiting for it")
+            }
+            Err(std::fs::TryLockError::Error(error)) => {
+                tracing::warn!(path = %path.display(), "compilation cache: cannot lock: {error}");
+                return None;
+            }
+        }
+        file.lock()
+            .inspect_err(|error| {
+                tracing::warn!(path = %path.display(), "compilation cache: cannot lock: {error}")
+            })
+            .ok()
+            .map(|()| file)
+    }
+}
+
+/// The entry's artifact, memory-mapped, when its checksum verifies and wasmtime accepts it.
+fn mapped_entry(engine: &Engine, artifact_path: &Path, checksum_path: &Path) -> Option<Component> {
+    if !verified(artifact_path, checksum_path) {
+        return None;
+    }
+    // The checksum's read left the file cached in large folios: mapped, each would be resident
+    // whole around the first page used.
+    super::residency::forget_cached_pages(artifact_path);
+    // SAFETY: the artifact was written by `store` (in a folder only this user can write), for
+    // this engine configuration, and its checksum matches: it is the output of
+    // `Component::serialize` for these exact component bytes. Entries are replaced by
+    // renaming, never written in place, so the mapped file does not change under us.
+    match unsafe { Component::deserialize_file(engine, artifact_path) } {
+        Ok(component) => {
+            super::residency::map_only_what_runs(&component, artifact_path);
+            Some(component)
+        }
+        Err(error) => {
+            tracing::warn!(path = %artifact_path.display(), "discarding a cached component: {error:#}");
+            None
         }
     }
 }
@@ -254,6 +301,37 @@ mod tests {
             cache.load_or_compile(&engine, &bytes, compile).unwrap().1,
             CacheOutcome::Hit
         );
+    }
+
+    #[test]
+    fn caches_shared_at_once_compile_each_component_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let bytes = wat_component();
+        let compilations = std::sync::atomic::AtomicUsize::new(0);
+        // Two openings of one folder, as two servers sharing it: each entry lock is its own
+        // open file, so they exclude each other as two processes would.
+        let outcomes: Vec<CacheOutcome> = std::thread::scope(|scope| {
+            let loads: Vec<_> = (0..2)
+                .map(|_| {
+                    let cache = CompilationCache::open(&dir.path().join("compiled")).unwrap();
+                    let (engine, bytes, compilations) = (&engine, &bytes, &compilations);
+                    scope.spawn(move || {
+                        let compile = || {
+                            compilations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(300));
+                            Component::new(engine, bytes)
+                        };
+                        cache.load_or_compile(engine, bytes, compile).unwrap().1
+                    })
+                })
+                .collect();
+            loads.into_iter().map(|load| load.join().unwrap()).collect()
+        });
+        assert_eq!(compilations.into_inner(), 1);
+        let mut outcomes = outcomes;
+        outcomes.sort_by_key(|outcome| *outcome == CacheOutcome::Hit);
+        assert_eq!(outcomes, [CacheOutcome::Compiled, CacheOutcome::Hit]);
     }
 
     #[cfg(unix)]
