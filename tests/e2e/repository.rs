@@ -266,8 +266,8 @@ fn a_restart_loads_compiled_components_from_the_cache() {
     entry.sort();
     assert_eq!(
         entry,
-        ["cwasm", "sha256"],
-        "one entry: the artifact and its checksum"
+        ["cwasm", "lock", "sha256"],
+        "one entry: the artifact, its checksum and the lock its compilation held"
     );
 
     let second = Server::start_with(dir.path(), &[], &env);
