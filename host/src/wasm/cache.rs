@@ -88,15 +88,8 @@ impl CompilationCache {
         }
         // Serve from the stored file, as a restart would: mapped, only the code that runs is
         // resident, where the compiler's copy would stay in memory whole.
-        super::residency::forget_cached_pages(&artifact_path);
-        // SAFETY: as above; the file was written by `store` just now.
-        match unsafe { Component::deserialize_file(engine, &artifact_path) } {
-            Ok(mapped) => {
-                super::residency::map_only_what_runs(&mapped, &artifact_path);
-                Ok((mapped, CacheOutcome::Compiled))
-            }
-            Err(_) => Ok((component, CacheOutcome::Compiled)),
-        }
+        let served = map_artifact(engine, &artifact_path).unwrap_or(component);
+        Ok((served, CacheOutcome::Compiled))
     }
 
     /// Locks the entry `key` against other processes (a `KEY.lock` file, released when the
@@ -113,17 +106,15 @@ impl CompilationCache {
                 tracing::warn!(path = %path.display(), "compilation cache: cannot open a lock: {error}")
             })
             .ok()?;
-        match file.try_lock() {
-            Ok(()) => return Some(file),
+        let locked = match file.try_lock() {
+            Ok(()) => Ok(()),
             Err(std::fs::TryLockError::WouldBlock) => {
-                tracing::info!(path = %path.display(), "another process is compiling this component; waiting for it")
+                tracing::info!(path = %path.display(), "another process is compiling this component; waiting for it");
+                file.lock()
             }
-            Err(std::fs::TryLockError::Error(error)) => {
-                tracing::warn!(path = %path.display(), "compilation cache: cannot lock: {error}");
-                return None;
-            }
-        }
-        file.lock()
+            Err(std::fs::TryLockError::Error(error)) => Err(error),
+        };
+        locked
             .inspect_err(|error| {
                 tracing::warn!(path = %path.display(), "compilation cache: cannot lock: {error}")
             })
@@ -137,23 +128,25 @@ fn mapped_entry(engine: &Engine, artifact_path: &Path, checksum_path: &Path) -> 
     if !verified(artifact_path, checksum_path) {
         return None;
     }
-    // The checksum's read left the file cached in large folios: mapped, each would be resident
-    // whole around the first page used.
+    map_artifact(engine, artifact_path)
+        .inspect_err(|error| {
+            tracing::warn!(path = %artifact_path.display(), "discarding a cached component: {error:#}")
+        })
+        .ok()
+}
+
+/// Maps an artifact that `store` wrote, advised so that only the code that runs is resident.
+fn map_artifact(engine: &Engine, artifact_path: &Path) -> wasmtime::Result<Component> {
+    // The checksum's read or the write left the file cached in large folios: mapped, each would
+    // be resident whole around the first page used.
     super::residency::forget_cached_pages(artifact_path);
     // SAFETY: the artifact was written by `store` (in a folder only this user can write), for
-    // this engine configuration, and its checksum matches: it is the output of
-    // `Component::serialize` for these exact component bytes. Entries are replaced by
+    // this engine configuration, and is checked (its checksum, or just written): it is the
+    // output of `Component::serialize` for these exact component bytes. Entries are replaced by
     // renaming, never written in place, so the mapped file does not change under us.
-    match unsafe { Component::deserialize_file(engine, artifact_path) } {
-        Ok(component) => {
-            super::residency::map_only_what_runs(&component, artifact_path);
-            Some(component)
-        }
-        Err(error) => {
-            tracing::warn!(path = %artifact_path.display(), "discarding a cached component: {error:#}");
-            None
-        }
-    }
+    let component = unsafe { Component::deserialize_file(engine, artifact_path) }?;
+    super::residency::map_only_what_runs(&component, artifact_path);
+    Ok(component)
 }
 
 /// The SHA-256 of a component's bytes: the build script's for a built-in runtime (its pages
@@ -311,7 +304,7 @@ mod tests {
         let compilations = std::sync::atomic::AtomicUsize::new(0);
         // Two openings of one folder, as two servers sharing it: each entry lock is its own
         // open file, so they exclude each other as two processes would.
-        let outcomes: Vec<CacheOutcome> = std::thread::scope(|scope| {
+        let mut outcomes: Vec<CacheOutcome> = std::thread::scope(|scope| {
             let loads: Vec<_> = (0..2)
                 .map(|_| {
                     let cache = CompilationCache::open(&dir.path().join("compiled")).unwrap();
@@ -329,7 +322,6 @@ mod tests {
             loads.into_iter().map(|load| load.join().unwrap()).collect()
         });
         assert_eq!(compilations.into_inner(), 1);
-        let mut outcomes = outcomes;
         outcomes.sort_by_key(|outcome| *outcome == CacheOutcome::Hit);
         assert_eq!(outcomes, [CacheOutcome::Compiled, CacheOutcome::Hit]);
     }
